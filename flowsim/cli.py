@@ -1,0 +1,202 @@
+"""The `flowsim` command line: parse arguments, run a command, map failures to exit statuses.
+
+Heavy modules (numba, pyarrow) are imported inside the commands that need them,
+so `flowsim --help` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Callable, Sequence
+
+from . import __version__
+from .errors import ExitStatus, InputError, Problem
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+
+def command(name: str):
+    """Register a function as the handler of a sub-command."""
+    def register(fn):
+        COMMANDS[name] = fn
+        return fn
+    return register
+
+
+def _err(message: str) -> None:
+    print(f"flowsim: {message}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- commands
+@command("validate")
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .config import load_config
+
+    config = load_config(args.config)
+    rules = sum(len(g.rules) for g in config.groups.values())
+    basic = sum(1 for g in config.groups.values() if g.type == "basic")
+    print(f"{args.config}: valid: {len(config.groups)} security groups ({basic} basic, {len(config.groups) - basic} advanced), "
+          f"{rules} rules, {len(config.prefix_lists)} prefix lists, {len(config.interfaces)} interfaces in {len(config.vpcs)} VPCs")
+    return ExitStatus.OK
+
+
+def _flow_from_args(args: argparse.Namespace):
+    import ipaddress
+
+    from .config import _Bad, parse_protocol
+    from .reference import Flow
+
+    problems = []
+
+    def addr(flag: str, value: str):
+        try:
+            return ipaddress.ip_address(value.strip())
+        except ValueError:
+            problems.append(Problem(f"{value!r} is not an IPv4 or IPv6 address", subject=flag))
+
+    src, dst = addr("--src", args.src), addr("--dst", args.dst)
+    try:
+        protocol = parse_protocol(args.protocol)
+    except _Bad as exc:
+        problems.append(Problem(str(exc), subject="--protocol"))
+        protocol = 0
+    if protocol == -1:
+        problems.append(Problem("a flow has one protocol; 'all' is for rules", subject="--protocol"))
+    for flag, port in (("--src-port", args.src_port), ("--dst-port", args.dst_port)):
+        if port is not None and not 0 <= port <= 65535:
+            problems.append(Problem(f"port {port} is outside 0..65535", subject=flag))
+    if protocol in (6, 17) and args.dst_port is None:
+        problems.append(Problem("a tcp or udp flow needs a destination port", subject="--dst-port"))
+    if src is not None and dst is not None and src.version != dst.version:
+        problems.append(Problem("source and destination are of different IP versions", subject="--src/--dst"))
+    direction = None
+    if args.eni is not None:
+        if args.direction is None:
+            problems.append(Problem("endpoint mode needs --direction in|out", subject="--eni"))
+        else:
+            direction = "ingress" if args.direction in ("in", "ingress") else "egress"
+    elif args.direction is not None:
+        problems.append(Problem("--direction needs --eni (endpoint mode)", subject="--direction"))
+    if problems:
+        raise InputError(problems)
+    ported = protocol in (6, 17)
+    return Flow(src, dst, protocol, (args.src_port or 0) if ported else 0, (args.dst_port or 0) if ported else 0,
+                vpc=args.vpc, eni=args.eni, direction=direction)
+
+
+@command("check")
+def cmd_check(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .engine import compile_config
+
+    config = load_config(args.config)
+    flow = _flow_from_args(args)
+    explanation = compile_config(config).explain(flow)
+    if args.json:
+        print(json.dumps(explanation.to_dict(), indent=2))
+    else:
+        print(explanation)
+    return ExitStatus.OK
+
+
+@command("query")
+def cmd_query(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .engine import compile_config
+    from .query import run_query
+
+    config = load_config(args.config)
+    engine = compile_config(config)
+    stats = run_query(engine, args.flows, args.output, threads=args.threads, skip_invalid=args.skip_invalid,
+                      progress=sys.stderr.isatty() and not args.quiet)
+    if not args.quiet:
+        summary = ", ".join(f"{n} {k}" for k, n in stats.counts.items())
+        _err(f"{stats.rows} flows evaluated: {summary}" + (f"; {stats.skipped} invalid rows skipped" if stats.skipped else ""))
+    return ExitStatus.OK
+
+
+@command("synth")
+def cmd_synth(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .synth import write_synthetic_flows
+
+    config = load_config(args.config)
+    if args.n < 0:
+        raise InputError(Problem("must be 0 or more", subject="-n"))
+    write_synthetic_flows(config, args.n, args.output, seed=args.seed)
+    return ExitStatus.OK
+
+
+# ---------------------------------------------------------------- argument parsing
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="flowsim",
+        description="Is this traffic allowed by our Alibaba Cloud security groups, and why?",
+        epilog="Exit status: 0 success, 2 invalid input (the message names the file and line or object), 1 internal error.",
+    )
+    parser.add_argument("--version", action="version", version=f"flowsim {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check a configuration as the cloud would")
+    p.add_argument("config", help="network configuration (YAML or JSON)")
+
+    p = sub.add_parser("check", help="explain the verdict of one flow")
+    p.add_argument("config")
+    p.add_argument("--src", required=True, help="source address")
+    p.add_argument("--dst", required=True, help="destination address")
+    p.add_argument("--protocol", "-p", required=True, help="tcp, udp, icmp, icmpv6, gre or an IANA number")
+    p.add_argument("--src-port", type=int, default=None)
+    p.add_argument("--dst-port", type=int, default=None)
+    p.add_argument("--vpc", default=None, help="VPC in which to resolve the addresses")
+    p.add_argument("--eni", default=None, help="endpoint mode: evaluate only this interface")
+    p.add_argument("--direction", choices=["in", "out", "ingress", "egress"], default=None, help="endpoint mode direction")
+    p.add_argument("--json", action="store_true", help="print the explanation as JSON")
+
+    p = sub.add_parser("query", help="verdicts for a batch of flows (CSV or Parquet)")
+    p.add_argument("config")
+    p.add_argument("flows", help="flows: CSV with a header, or Parquet")
+    p.add_argument("-o", "--output", default=None, help="output file; .parquet writes Parquet, else CSV (default: CSV on stdout)")
+    p.add_argument("--threads", type=int, default=None, help="worker threads (default: all cores)")
+    p.add_argument("--skip-invalid", action="store_true", help="skip malformed rows (counted) instead of failing")
+    p.add_argument("-q", "--quiet", action="store_true", help="no summary or progress on stderr")
+
+    p = sub.add_parser("synth", help="generate flows aimed at a configuration")
+    p.add_argument("config")
+    p.add_argument("-n", type=int, required=True, help="number of flows")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", required=True, help=".parquet or .csv")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status instead of raising."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse prints its own message
+        return ExitStatus.BAD_INPUT if exc.code else ExitStatus.OK
+    if args.command is None:
+        parser.print_help()
+        return ExitStatus.BAD_INPUT
+    try:
+        return int(COMMANDS[args.command](args))
+    except InputError as exc:
+        for problem in exc.problems:
+            _err(f"error: {problem}")
+        if len(exc.problems) > 1:
+            _err(f"{len(exc.problems)} problems")
+        return ExitStatus.BAD_INPUT
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return ExitStatus.OK
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+        if os.environ.get("FLOWSIM_DEBUG"):
+            raise
+        _err(f"internal error: {type(exc).__name__}: {exc} (set FLOWSIM_DEBUG=1 for a traceback)")
+        return ExitStatus.ERROR

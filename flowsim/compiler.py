@@ -1,0 +1,166 @@
+"""Compile a validated configuration into flat numpy tables for the evaluation kernels.
+
+* ownership: every private address and prefix in a hash table keyed by family and
+  masked address, so the kernel finds an address's ENI in a probe or two per block length;
+* profiles: ENIs carrying the same set of groups share one compiled rule set;
+* rows: every custom rule once (a prefix list expanded into one row per entry,
+  a group peer kept as a group index); per profile, direction, address family
+  and protocol class, the indices of the pooled rows in evaluation order
+  (priority, drop before accept, file order).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .addresses import network_bounds
+from .kernels.evaluate import N_PCLASS, OWNER_SLOT, RULE_ROW, fill_owner_table
+from .model import (
+    ACCEPT, ADVANCED, BASIC, DEFAULT_INBOUND_DENY, DEFAULT_INTRA_GROUP_ALLOW, DEFAULT_OUTBOUND_ALLOW,
+    DEFAULT_OUTBOUND_DENY, INGRESS, Config, Rule,
+)
+
+DEFAULT_RULE_NAMES = (DEFAULT_INTRA_GROUP_ALLOW, DEFAULT_INBOUND_DENY, DEFAULT_OUTBOUND_ALLOW, DEFAULT_OUTBOUND_DENY)
+N_DEFAULTS = len(DEFAULT_RULE_NAMES)
+
+
+@dataclass(frozen=True)
+class CompiledTables:
+    """Everything the kernels need, plus the names to turn codes back into words."""
+
+    vpc_names: tuple[str, ...]
+    eni_ids: tuple[str, ...]
+    group_ids: tuple[str, ...]
+    rules: tuple[Rule, ...]  # custom rules in global evaluation order; code = N_DEFAULTS + index
+    rule_names: tuple[str, ...]  # by code
+    owners: tuple  # (block lengths per family, hash slots, whether any address is owned in several VPCs)
+    eni_profile: np.ndarray
+    eni_groups: np.ndarray
+    eni_vpc: np.ndarray
+    prof_advanced: np.ndarray
+    prof_open_groups: np.ndarray
+    seg: np.ndarray  # ((profile*2 + egress)*2 + ipv6)*N_PCLASS + class -> members[seg[s]:seg[s+1]]
+    members: np.ndarray  # row indices
+    rows: np.ndarray  # RULE_ROW records, in global evaluation order
+
+    @property
+    def kernel_tables(self) -> tuple:
+        """The tuple the kernels take."""
+        return (self.eni_profile, self.eni_groups, self.eni_vpc, self.prof_advanced, self.prof_open_groups,
+                self.seg, self.members, self.rows)
+
+    @property
+    def n_profiles(self) -> int:
+        return len(self.prof_advanced)
+
+    @property
+    def nbytes(self) -> int:
+        return int(sum(a.nbytes for a in (*self.owners[:2], *self.kernel_tables)))
+
+
+def _padded(lists: list[list[int]]) -> np.ndarray:
+    width = max([1] + [len(x) for x in lists])
+    out = np.full((max(1, len(lists)), width), -1, dtype=np.int32)
+    for i, items in enumerate(lists):
+        out[i, : len(items)] = items
+    return out
+
+
+def _ownership(config: Config, vpc_index: dict[str, int], eni_index: dict[str, int]) -> tuple:
+    """Hash table of every owned address and prefix, and the block lengths to probe per family."""
+    blocks = []
+    for eni in config.interfaces.values():
+        for net in eni.owned_networks():
+            fam, hi, lo, ehi, elo = network_bounds(net)
+            plen = net.prefixlen + (96 if fam == 4 else 0)
+            blocks.append((fam, hi, lo, plen, vpc_index[eni.vpc], eni_index[eni.id], ehi, elo))
+    cols = list(zip(*blocks)) if blocks else [[]] * 6
+    slots = np.zeros(1 << max(4, (4 * len(blocks)).bit_length()), dtype=OWNER_SLOT)  # at most a quarter full
+    fill_owner_table(slots, np.array(cols[0], np.uint8), np.array(cols[1], np.uint64), np.array(cols[2], np.uint64),
+                     np.array(cols[3], np.int16), np.array(cols[4], np.int32), np.array(cols[5], np.int32))
+    lengths = [sorted({b[3] for b in blocks if b[0] == fam}, reverse=True) for fam in (4, 6)]
+    plens = np.full((2, max(1, max(len(x) for x in lengths))), -1, dtype=np.int16)
+    for row, items in enumerate(lengths):
+        plens[row, : len(items)] = items
+    # does any block overlap a block of another VPC? (then a lookup without a VPC must check for ambiguity)
+    spans = sorted((b[0], (b[1] << 64) | b[2], (b[6] << 64) | b[7], b[4]) for b in blocks)
+    shared = any(a[0] == b[0] and b[1] <= a[2] and a[3] != b[3] for a, b in zip(spans, spans[1:]))
+    return plens, slots, shared
+
+
+def _rule_rows(config: Config, rule: Rule, code: int, group_index: dict[str, int]) -> list[tuple]:
+    """One row per peer entry (a prefix list gives one per entry), as RULE_ROW field values."""
+    local = network_bounds(rule.local) if rule.local is not None else (0, 0, 0, 0, 0)
+    if rule.peer.kind == "group":
+        peers = [(group_index[rule.peer.ref], (0, 0, 0, 0, 0))]
+    else:
+        nets = [rule.peer.cidr] if rule.peer.kind == "cidr" else list(config.prefix_lists[rule.peer.ref].entries)
+        peers = [(-1, network_bounds(net)) for net in nets]
+    return [(rule.ports[0], rule.ports[1], rule.source_ports[0], rule.source_ports[1], rule.protocol, p[0], local[0],
+             group, code, p[1], p[2], p[3], p[4], local[1], local[2], local[3], local[4], rule.action == ACCEPT)
+            for group, p in peers]
+
+
+def _protocol_classes(protocol: int) -> tuple[int, ...]:
+    """Which per-protocol row lists a rule belongs in (mirrors kernels.evaluate.protocol_class)."""
+    specific = {6: 0, 17: 1, 1: 2, 58: 3}
+    return tuple(range(N_PCLASS)) if protocol < 0 else (specific.get(protocol, N_PCLASS - 1),)
+
+
+def compile_tables(config: Config) -> CompiledTables:
+    """Flatten a validated configuration into kernel tables."""
+    vpc_names = tuple(config.vpcs)
+    vpc_index = {v: i for i, v in enumerate(vpc_names)}
+    eni_ids = tuple(config.interfaces)
+    eni_index = {e: i for i, e in enumerate(eni_ids)}
+    group_ids = tuple(config.groups)
+    group_index = {g: i for i, g in enumerate(group_ids)}
+
+    rules = tuple(sorted((r for g in config.groups.values() for r in g.rules), key=config.rule_order_key))
+    rule_names = DEFAULT_RULE_NAMES + tuple(r.name for r in rules)
+
+    # every row once, in global evaluation order, bucketed by (group, direction, address family, protocol class)
+    all_rows: list[tuple] = []
+    buckets: dict[tuple[int, int, int, int], list[int]] = {}
+    for code, rule in enumerate(rules, start=N_DEFAULTS):
+        d = 0 if rule.direction == INGRESS else 1
+        g = group_index[rule.group]
+        classes = _protocol_classes(rule.protocol)
+        for row in _rule_rows(config, rule, code, group_index):
+            group_peer, fam = row[7] >= 0, row[5]
+            for fam_slot in ((0, 1) if group_peer else ((1,) if fam == 6 else (0,))):
+                for pclass in classes:
+                    buckets.setdefault((g, d, fam_slot, pclass), []).append(len(all_rows))
+            all_rows.append(row)
+    row_table = np.array(all_rows, dtype=RULE_ROW)
+
+    # profiles: one per distinct group set; their rows are the member groups' rows merged in global order
+    profile_of: dict[tuple[int, ...], int] = {}
+    eni_profile = np.zeros(len(eni_ids), dtype=np.int32)
+    for i, eni in enumerate(config.interfaces.values()):
+        key = tuple(sorted(group_index[g] for g in eni.security_groups))
+        eni_profile[i] = profile_of.setdefault(key, len(profile_of))
+    profiles = list(profile_of)
+    groups = [config.groups[g] for g in group_ids]
+    prof_advanced = np.array([any(groups[g].type == ADVANCED for g in p) for p in profiles] or [False], dtype=np.bool_)
+    open_groups = [[g for g in p if groups[g].type == BASIC and groups[g].internal_policy == ACCEPT] for p in profiles]
+
+    arrays = {key: np.asarray(items, dtype=np.int32) for key, items in buckets.items()}
+    pieces, seg = [], [0]
+    for p in profiles:
+        for d in (0, 1):
+            for fam_slot in (0, 1):
+                for pclass in range(N_PCLASS):
+                    parts = [arrays[key] for g in p if (key := (g, d, fam_slot, pclass)) in arrays]
+                    idx = parts[0] if len(parts) == 1 else (np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int32))
+                    pieces.append(idx)
+                    seg.append(seg[-1] + len(idx))
+    return CompiledTables(
+        vpc_names=vpc_names, eni_ids=eni_ids, group_ids=group_ids, rules=rules, rule_names=rule_names,
+        owners=_ownership(config, vpc_index, eni_index), eni_profile=eni_profile,
+        eni_groups=_padded([[group_index[g] for g in e.security_groups] for e in config.interfaces.values()]),
+        eni_vpc=np.array([vpc_index[e.vpc] for e in config.interfaces.values()], dtype=np.int32),
+        prof_advanced=prof_advanced, prof_open_groups=_padded(open_groups), seg=np.array(seg, dtype=np.int64),
+        members=np.concatenate(pieces) if pieces else np.zeros(0, np.int32), rows=row_table,
+    )

@@ -1,0 +1,149 @@
+"""The engine API (interfaces.md §5): a compiled configuration that evaluates flows in bulk.
+
+`compile_config(config)` builds the tables once; `Engine.evaluate(flows)`
+converts a table of flows, runs the numba kernel and names the results;
+`Engine.explain(flow)` gives `flowsim check`'s explanation from the same kernel.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from .addresses import address_parts
+from .compiler import N_DEFAULTS, CompiledTables, compile_tables
+from .errors import InputError, Problem
+from .explain import Explanation
+from .flows import FlowArrays, name_indices, prepare_flows, to_table
+from .kernels import evaluate as K
+from .model import ACCEPT, Config
+from .reference import ALLOW, DENY, UNMANAGED, Flow, SideDecision, Verdict
+
+VERDICT_NAMES = (ALLOW, DENY, UNMANAGED)
+
+
+@dataclass
+class RawVerdicts:
+    """Kernel output: verdict codes and deciding-rule codes per flow (-1: side does not apply)."""
+
+    verdict: np.ndarray
+    egress_code: np.ndarray
+    ingress_code: np.ndarray
+
+
+def _set_threads(threads: int | None) -> None:
+    import numba
+
+    if threads is not None:
+        if not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
+            raise InputError(Problem(f"must be between 1 and {numba.config.NUMBA_NUM_THREADS}", subject="--threads"))
+        numba.set_num_threads(threads)
+
+
+class Engine:
+    """A configuration compiled into match tables, ready for millions of flows."""
+
+    def __init__(self, config: Config, tables: CompiledTables):
+        self.config = config
+        self.tables = tables
+        self._vpc_index = {v: i for i, v in enumerate(tables.vpc_names)}
+        self._eni_index = {e: i for i, e in enumerate(tables.eni_ids)}
+        self._names = pa.array([""] + list(tables.rule_names), type=pa.string())
+        self._verdicts = pa.array(list(VERDICT_NAMES), type=pa.string())
+
+    # -- numbers in, numbers out
+    def evaluate_arrays(self, flows: FlowArrays, threads: int | None = None) -> RawVerdicts:
+        """Run the kernel over prepared flows; invalid rows get verdict code 3 and no rules."""
+        _set_threads(threads)
+        n = len(flows)
+        unknown_vpc = len(self._vpc_index)
+        vpc = name_indices(flows.vpc, self._vpc_index, n, missing=-1, unknown=unknown_vpc)
+        eni = name_indices(flows.eni, self._eni_index, n, missing=K.ENI_NONE, unknown=K.ENI_UNKNOWN)
+        eni = np.where(flows.invalid, K.ENI_UNKNOWN, eni).astype(np.int32)
+        out = RawVerdicts(np.empty(n, np.int8), np.empty(n, np.int32), np.empty(n, np.int32))
+        K.evaluate_flows(flows.sfam, flows.shi, flows.slo, flows.dfam, flows.dhi, flows.dlo, flows.proto,
+                         flows.sport, flows.dport, vpc, eni, flows.direction, self.tables.owners,
+                         self.tables.kernel_tables, out.verdict, out.egress_code, out.ingress_code)
+        flows.mark(out.verdict == K.AMBIGUOUS, "address is owned in several VPCs; add a vpc column")
+        out.verdict[flows.invalid] = K.AMBIGUOUS
+        return out
+
+    def name_verdicts(self, raw: RawVerdicts) -> pa.Table:
+        """The verdict columns of interfaces.md §3 for raw kernel output."""
+        def names(codes: np.ndarray) -> pa.Array:
+            return pa.DictionaryArray.from_arrays(pa.array(codes + 1, type=pa.int32()), self._names).cast(pa.string())
+
+        valid = raw.verdict < K.AMBIGUOUS
+        verdict = pa.DictionaryArray.from_arrays(pa.array(np.where(valid, raw.verdict, 0).astype(np.int32), mask=~valid),
+                                                 self._verdicts).cast(pa.string())
+        return pa.table({"verdict": verdict, "egress_rule": names(raw.egress_code), "ingress_rule": names(raw.ingress_code)})
+
+    # -- tables in, tables out
+    def evaluate(self, flows: Any, threads: int | None = None) -> pa.Table:
+        """Verdict, egress_rule and ingress_rule for each flow of a table; raises on invalid rows."""
+        table = to_table(flows)
+        prepared = prepare_flows(table)
+        raw = self.evaluate_arrays(prepared, threads)
+        if prepared.invalid.any():
+            raise InputError(invalid_row_problems(prepared))
+        return self.name_verdicts(raw)
+
+    # -- one flow, explained
+    def explain(self, flow: Flow | None = None, **fields: Any) -> Explanation:
+        """The explanation `flowsim check` prints, computed by the compiled kernel."""
+        if flow is None:
+            flow = Flow(src=ipaddress.ip_address(fields.pop("src")), dst=ipaddress.ip_address(fields.pop("dst")), **fields)
+        sf, sh, sl = address_parts(flow.src)
+        df, dh, dl = address_parts(flow.dst)
+        direction = {None: 0, "ingress": 1, "egress": 2}[flow.direction]
+        arrays = FlowArrays(np.array([sf], np.uint8), np.array([sh], np.uint64), np.array([sl], np.uint64),
+                            np.array([df], np.uint8), np.array([dh], np.uint64), np.array([dl], np.uint64),
+                            np.array([flow.protocol], np.int16), np.array([flow.src_port], np.int32),
+                            np.array([flow.dst_port], np.int32), np.array([direction], np.int8),
+                            pa.array([flow.vpc], pa.string()), pa.array([flow.eni], pa.string()), np.zeros(1, np.bool_))
+        raw = self.evaluate_arrays(arrays)
+        if arrays.invalid[0]:
+            raise InputError(Problem(arrays.reasons[0][1], subject="flow"))
+        src_eni = self._side_eni(flow, "egress")
+        dst_eni = self._side_eni(flow, "ingress")
+        verdict = Verdict(VERDICT_NAMES[raw.verdict[0]],
+                          self._side(src_eni, "egress", int(raw.egress_code[0])),
+                          self._side(dst_eni, "ingress", int(raw.ingress_code[0])))
+        return Explanation(flow, verdict, self.config)
+
+    def _side_eni(self, flow: Flow, direction: str) -> str:
+        if flow.eni is not None:
+            return flow.eni
+        addr = flow.src if direction == "egress" else flow.dst
+        for eni in self.config.interfaces.values():
+            if (flow.vpc is None or eni.vpc == flow.vpc) and eni.owns(addr):
+                return eni.id
+        return ""
+
+    def _side(self, eni: str, direction: str, code: int) -> SideDecision | None:
+        if code < 0:
+            return None
+        if code < N_DEFAULTS:
+            return SideDecision(eni, direction, code in (K.INTRA_ALLOW, K.OUTBOUND_ALLOW), self.tables.rule_names[code])
+        rule = self.tables.rules[code - N_DEFAULTS]
+        return SideDecision(eni, direction, rule.action == ACCEPT, rule.name, rule.priority, rule.group, rule)
+
+
+def invalid_row_problems(flows: FlowArrays, source: str = "", first_line: int | None = None) -> list[Problem]:
+    """Problems naming the first invalid rows (by line when the source is a CSV file)."""
+    problems = []
+    for row, reason in flows.reasons:
+        line = first_line + row if first_line is not None else None
+        problems.append(Problem(reason, subject="" if line is not None else f"row {row}", source=source, line=line))
+    count = int(flows.invalid.sum())
+    if count > len(problems):
+        problems.append(Problem(f"{count} invalid rows in all ({count - len(problems)} more not listed)", source=source))
+    return problems
+
+
+def compile_config(config: Config) -> Engine:
+    """Compile a validated configuration into an `Engine`."""
+    return Engine(config, compile_tables(config))

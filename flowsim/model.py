@@ -1,0 +1,164 @@
+"""The configuration model: immutable, typed groups, rules, prefix lists and ENIs.
+
+Values here are already normalised (protocol numbers, port ranges, network
+objects); `flowsim.config` turns a user's file into these objects and
+`flowsim.validate` checks the rules the cloud itself enforces.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from .addresses import IPAddress, IPNetwork
+
+ALL_PROTOCOLS = -1
+TCP, UDP, ICMP, ICMPV6, GRE = 6, 17, 1, 58, 47
+PROTOCOL_NAMES = {"tcp": TCP, "udp": UDP, "icmp": ICMP, "icmpv6": ICMPV6, "gre": GRE, "all": ALL_PROTOCOLS}
+PORTED_PROTOCOLS = frozenset({TCP, UDP})
+ANY_PORT = (0, 65535)
+
+INGRESS, EGRESS = "ingress", "egress"
+ACCEPT, DROP = "accept", "drop"
+BASIC, ADVANCED = "basic", "advanced"
+
+DEFAULT_INTRA_GROUP_ALLOW = "default:intra-group-allow"
+DEFAULT_INBOUND_DENY = "default:inbound-deny"
+DEFAULT_OUTBOUND_ALLOW = "default:outbound-allow"
+DEFAULT_OUTBOUND_DENY = "default:outbound-deny"
+
+
+def protocol_name(number: int) -> str:
+    """Readable name of a protocol number (`all` for the wildcard)."""
+    for name, value in PROTOCOL_NAMES.items():
+        if value == number:
+            return name
+    return str(number)
+
+
+def format_ports(ports: tuple[int, int]) -> str:
+    """`lo/hi` as the cloud writes port ranges; `-1/-1` for any port."""
+    return "-1/-1" if ports == ANY_PORT else f"{ports[0]}/{ports[1]}"
+
+
+@dataclass(frozen=True)
+class Peer:
+    """The other side of a rule: exactly one of a CIDR, a group id or a prefix-list id."""
+
+    kind: str  # "cidr" | "group" | "prefix_list"
+    cidr: IPNetwork | None = None
+    ref: str = ""
+
+    def __str__(self) -> str:
+        return str(self.cidr) if self.kind == "cidr" else self.ref
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One custom rule of a group, with its position for ordering and naming."""
+
+    group: str
+    position: int  # 1-based position in the group's rule list
+    id: str
+    direction: str
+    action: str
+    priority: int
+    protocol: int
+    ports: tuple[int, int]
+    source_ports: tuple[int, int]
+    peer: Peer
+    local: IPNetwork | None = None
+    description: str = ""
+    line: int | None = None
+
+    @property
+    def name(self) -> str:
+        """`GROUP/RULE` as every output names it."""
+        return f"{self.group}/{self.id}"
+
+
+@dataclass(frozen=True)
+class Group:
+    """A security group: basic (`normal`) or advanced (`enterprise`)."""
+
+    id: str
+    type: str
+    vpc: str
+    internal_policy: str
+    rules: tuple[Rule, ...]
+    order: int  # position under `security_groups`, which breaks priority ties
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class PrefixList:
+    """A named list of CIDR blocks usable as a rule peer."""
+
+    id: str
+    entries: tuple[IPNetwork, ...]
+    max_entries: int
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class Interface:
+    """An ENI: its VPC, groups and every private address it owns."""
+
+    id: str
+    vpc: str
+    security_groups: tuple[str, ...]
+    ips: tuple[ipaddress.IPv4Address, ...] = ()
+    ipv6: tuple[ipaddress.IPv6Address, ...] = ()
+    ipv4_prefixes: tuple[ipaddress.IPv4Network, ...] = ()
+    ipv6_prefixes: tuple[ipaddress.IPv6Network, ...] = ()
+    instance: str = ""
+    line: int | None = None
+
+    def owned_networks(self) -> list[IPNetwork]:
+        """Every address and prefix of the ENI as networks (single addresses as /32 or /128)."""
+        nets: list[IPNetwork] = [ipaddress.ip_network(a) for a in (*self.ips, *self.ipv6)]
+        return nets + [*self.ipv4_prefixes, *self.ipv6_prefixes]
+
+    def address_count(self) -> int:
+        """Private addresses as a basic group's capacity counts them (a prefix counts 1)."""
+        return len(self.ips) + len(self.ipv6) + len(self.ipv4_prefixes) + len(self.ipv6_prefixes)
+
+    def owns(self, addr: IPAddress) -> bool:
+        """Whether `addr` is one of the ENI's private addresses or inside one of its prefixes."""
+        return any(addr.version == net.version and addr in net for net in self.owned_networks())
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Quotas the cloud enforces (semantics.md §6); accounts can raise them."""
+
+    groups_per_eni: int = 10
+    rules_per_eni: int = 1000
+    group_rules_per_group: int = 20
+    addresses_per_basic_group: int = 6000
+    enis_per_advanced_group: int = 65536
+    entries_per_prefix_list: int = 200
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole network: groups in file order, prefix lists, ENIs and limits."""
+
+    groups: dict[str, Group]
+    prefix_lists: dict[str, PrefixList]
+    interfaces: dict[str, Interface]
+    limits: Limits = field(default_factory=Limits)
+    source: str = ""
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def vpcs(self) -> list[str]:
+        """Every VPC named by a group or an ENI, sorted."""
+        return sorted({g.vpc for g in self.groups.values()} | {e.vpc for e in self.interfaces.values()})
+
+    def rule_order_key(self, rule: Rule) -> tuple[int, int, int, int]:
+        """Evaluation order: priority, drop before accept, the group's place in the file, the rule's place in it."""
+        return rule.priority, 0 if rule.action == DROP else 1, self.groups[rule.group].order, rule.position
+
+    def members(self, group_id: str) -> list[Interface]:
+        """ENIs that carry the group."""
+        return [e for e in self.interfaces.values() if group_id in e.security_groups]

@@ -1,0 +1,131 @@
+"""Random valid configurations, for differential tests and benchmarks.
+
+Addresses are drawn from small pools so that rules, peers and ENIs overlap
+often: the interesting cases are the ones where several rules match.
+"""
+from __future__ import annotations
+
+import ipaddress
+import random
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Shape:
+    """How big and how varied a random configuration is."""
+
+    vpcs: int = 1
+    groups: int = 4
+    rules_per_group: int = 6
+    enis: int = 8
+    groups_per_eni: int = 2
+    advanced_share: float = 0.25
+    ipv6_share: float = 0.3
+    group_peer_share: float = 0.15
+    prefix_list_share: float = 0.1
+    quintuple_share: float = 0.15
+    priorities: int = 5
+
+
+_PROTOCOLS = ["tcp", "udp", "icmp", "icmpv6", "gre", "all", 132]
+
+
+def _v4(rng: random.Random) -> str:
+    length = rng.choice([0, 8, 16, 24, 26, 28, 30, 32])
+    addr = f"10.{rng.randrange(3)}.{rng.randrange(4)}.{rng.randrange(256)}" if rng.random() < 0.8 else \
+        f"{rng.randrange(1, 224)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(256)}"
+    return f"{addr}/{length}"
+
+
+def _v6(rng: random.Random) -> str:
+    length = rng.choice([0, 32, 48, 64, 120, 128])
+    return f"2001:db8:{rng.randrange(3):x}::{rng.randrange(1, 4096):x}/{length}"
+
+
+def _ports(rng: random.Random) -> str:
+    lo = rng.choice([1, 20, 22, 80, 443, 1000, 8000, 65535])
+    hi = min(65535, lo + rng.choice([0, 0, 1, 10, 1000, 65535]))
+    return f"{lo}/{hi}"
+
+
+def random_config(seed: int, shape: Shape = Shape()) -> dict:
+    """A configuration mapping (interfaces.md §1) that passes validation."""
+    rng = random.Random(seed)
+    vpcs = [f"vpc-{i}" for i in range(shape.vpcs)]
+    prefix_lists = {f"pl-{i}": [_v4(rng) if rng.random() > shape.ipv6_share else _v6(rng) for _ in range(rng.randint(1, 4))]
+                    for i in range(max(1, shape.groups // 3))}
+    groups: dict[str, dict] = {}
+    for g in range(shape.groups):
+        advanced = rng.random() < shape.advanced_share
+        groups[f"sg-{g}"] = {"type": "advanced" if advanced else "basic", "vpc": vpcs[g % len(vpcs)],
+                             "internal_policy": "drop" if advanced or rng.random() < 0.4 else "accept", "rules": []}
+    for gid, group in groups.items():
+        basic_peers = [o for o, og in groups.items() if o != gid and og["type"] == "basic" and og["vpc"] == group["vpc"]]
+        for r in range(shape.rules_per_group):
+            rule: dict = {"direction": rng.choice(["ingress", "egress"]), "action": rng.choice(["accept", "drop"]),
+                          "priority": rng.randint(1, shape.priorities)}
+            proto = rng.choice(_PROTOCOLS)
+            rule["protocol"] = proto
+            if proto in ("tcp", "udp") and rng.random() < 0.8:
+                rule["ports"] = _ports(rng)
+            roll = rng.random()
+            if group["type"] == "basic" and basic_peers and roll < shape.group_peer_share:
+                rule["peer"] = rng.choice(basic_peers)
+            elif roll < shape.group_peer_share + shape.prefix_list_share:
+                rule["peer"] = rng.choice(list(prefix_lists))
+            else:
+                rule["peer"] = _v6(rng) if rng.random() < shape.ipv6_share else _v4(rng)
+            if rng.random() < shape.quintuple_share:
+                if proto in ("tcp", "udp"):
+                    rule["source_ports"] = _ports(rng)
+                if rng.random() < 0.5:
+                    rule["local"] = _v4(rng) if rng.random() > shape.ipv6_share else _v6(rng)
+            if rng.random() < 0.5:
+                rule["id"] = f"r{r}"
+            group["rules"].append(rule)
+    interfaces = {}
+    for e in range(shape.enis):
+        vpc = vpcs[e % len(vpcs)]
+        in_vpc = [gid for gid, g in groups.items() if g["vpc"] == vpc]
+        kind = rng.choice(sorted({groups[g]["type"] for g in in_vpc})) if in_vpc else "basic"
+        pool = [g for g in in_vpc if groups[g]["type"] == kind]
+        if not pool:
+            continue
+        chosen = rng.sample(pool, min(len(pool), rng.randint(1, shape.groups_per_eni)))
+        eni: dict = {"vpc": vpc, "security_groups": chosen,
+                     "ips": [f"10.{e // 1000 % 3}.{e // 250 % 4}.{e % 250 + 1}"]}
+        if rng.random() < 0.3:
+            eni["ips"].append(f"10.{e // 1000 % 3}.{e // 250 % 4 + 4}.{e % 250 + 1}")
+        if rng.random() < shape.ipv6_share:
+            eni["ipv6"] = [f"2001:db8:{e % 3:x}::{e + 1:x}"]
+        if rng.random() < 0.2:
+            eni["ipv4_prefixes"] = [f"10.200.{e // 16 % 256}.{e % 16 * 16}/28"]
+        if rng.random() < 0.1:
+            eni["ipv6_prefixes"] = [f"2001:db8:ff:{e:x}::/80"]
+        interfaces[f"eni-{e}"] = eni
+    return {"security_groups": groups, "prefix_lists": prefix_lists, "interfaces": interfaces,
+            "limits": {"rules_per_eni": 100_000, "groups_per_eni": 100, "group_rules_per_group": 100_000}}
+
+
+def random_flows(config: dict, n: int, seed: int) -> dict[str, list]:
+    """Flow columns mixing owned addresses, rule-boundary addresses and outsiders."""
+    rng = random.Random(seed)
+    owned = [a for e in config["interfaces"].values() for a in e.get("ips", []) + e.get("ipv6", [])]
+    owned += [str(ipaddress.ip_network(p).network_address + 5) for e in config["interfaces"].values()
+              for p in e.get("ipv4_prefixes", []) + e.get("ipv6_prefixes", [])]
+    outsiders = ["10.0.0.0", "10.255.255.255", "0.0.0.0", "255.255.255.255", "8.8.8.8", "10.1.2.3",
+                 "2001:db8::", "2001:db8:1::1", "::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "2001:db8:2::fff"]
+    cols: dict[str, list] = {"src_ip": [], "dst_ip": [], "protocol": [], "src_port": [], "dst_port": []}
+    protos = ["tcp", "udp", "icmp", "icmpv6", "gre", "132", "6", "17"]
+    for _ in range(n):
+        src = rng.choice(owned if rng.random() < 0.7 else outsiders)
+        family = ":" in src
+        candidates = [a for a in owned + outsiders if (":" in a) == family]
+        dst = rng.choice(candidates)
+        proto = rng.choice(protos)
+        cols["src_ip"].append(src)
+        cols["dst_ip"].append(dst)
+        cols["protocol"].append(proto)
+        cols["src_port"].append(rng.choice([0, 1, 1023, 1024, 20000, 65535]))
+        cols["dst_port"].append(rng.choice([0, 1, 21, 22, 23, 79, 80, 443, 444, 1000, 1010, 8000, 65534, 65535]))
+    return cols
