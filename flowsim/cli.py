@@ -129,6 +129,43 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return ExitStatus.OK
 
 
+@command("import")
+def cmd_import(args: argparse.Namespace) -> int:
+    import yaml
+
+    from .config import load_config
+    from .errors import ConfigError
+    from .importers import import_config
+
+    params = {}
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(Problem(f"expected NAME=VALUE, not {item!r}", subject="--param"))
+        params[key] = value
+    result = import_config(args.format, args.inputs, params)
+    for note in result.notes:
+        _err(f"note: {note}")
+    text = yaml.safe_dump(result.config, sort_keys=False, allow_unicode=True)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+    try:
+        config = load_config(result.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            _err(f"error: imported configuration: {problem}")
+        _err(f"the imported configuration breaks {len(exc.problems)} cloud rule(s)"
+             + (f"; written to {args.output} for inspection" if args.output else ""))
+        return ExitStatus.BAD_INPUT
+    rules = sum(len(g.rules) for g in config.groups.values())
+    _err(f"imported {len(config.groups)} security groups, {rules} rules, {len(config.prefix_lists)} prefix lists, "
+         f"{len(config.interfaces)} interfaces ({len(result.notes)} notes)" + (f" into {args.output}" if args.output else ""))
+    return ExitStatus.OK
+
+
 # ---------------------------------------------------------------- argument parsing
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -161,6 +198,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="worker threads (default: all cores)")
     p.add_argument("--skip-invalid", action="store_true", help="skip malformed rows (counted) instead of failing")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary or progress on stderr")
+
+    p = sub.add_parser("import", help="convert an existing cloud configuration into flowsim's format")
+    p.add_argument("format", choices=["alibaba-api", "terraform", "ros"],
+                   help="alibaba-api (aliyun ecs Describe* JSON), terraform (.tf, show -json), ros (templates)")
+    p.add_argument("inputs", nargs="+", help="files or directories")
+    p.add_argument("-o", "--output", default=None, help="configuration to write (default: stdout)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="Terraform variable or ROS parameter value (repeatable)")
 
     p = sub.add_parser("synth", help="generate flows aimed at a configuration")
     p.add_argument("config")

@@ -95,6 +95,9 @@ class Engine:
     def explain(self, flow: Flow | None = None, **fields: Any) -> Explanation:
         """The explanation `flowsim check` prints, computed by the compiled kernel."""
         if flow is None:
+            from .config import parse_protocol
+
+            fields["protocol"] = parse_protocol(fields.get("protocol"))
             flow = Flow(src=ipaddress.ip_address(fields.pop("src")), dst=ipaddress.ip_address(fields.pop("dst")), **fields)
         sf, sh, sl = address_parts(flow.src)
         df, dh, dl = address_parts(flow.dst)
