@@ -15,6 +15,7 @@ from . import __version__
 from .errors import ExitStatus, InputError, Problem
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+MAX_PROBLEMS_SHOWN = 100
 
 
 def command(name: str):
@@ -228,8 +229,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(COMMANDS[args.command](args))
     except InputError as exc:
-        for problem in exc.problems:
+        for problem in exc.problems[:MAX_PROBLEMS_SHOWN]:
             _err(f"error: {problem}")
+        if len(exc.problems) > MAX_PROBLEMS_SHOWN:
+            _err(f"... and {len(exc.problems) - MAX_PROBLEMS_SHOWN} more")
         if len(exc.problems) > 1:
             _err(f"{len(exc.problems)} problems")
         return ExitStatus.BAD_INPUT

@@ -48,8 +48,8 @@ class _LineList(list):
     item_lines: list
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """Safe loader; the tree is converted by `_to_python`, which also rejects duplicate keys."""
+# The C parser when PyYAML has it (many times faster on large files); both are the safe loader.
+_UniqueKeyLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _to_python(loader: yaml.SafeLoader, node: yaml.Node, source: str) -> Any:
@@ -84,7 +84,7 @@ def _parse_text(text: str, source: str) -> Any:
 
 
 def read_document(path: str | os.PathLike) -> Any:
-    """Read a YAML or JSON file into Python values that remember their lines."""
+    """Read a YAML or JSON file into Python values that remember their lines (duplicate keys refused)."""
     source = str(path)
     try:
         raw = Path(path).read_bytes()
@@ -212,18 +212,36 @@ def _as_mapping(value: Any, subject: str, what: str, out: _Collector, line: int 
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        out.add(subject, f"{what} must be a mapping, not {type(value).__name__}", line)
+        out.add(subject, f"{what} must be a mapping, not {_kind(value)}", line)
         return {}
     return value
 
 
-def _as_list(value: Any, subject: str, what: str, out: _Collector, line: int | None) -> list:
+def _kind(value: Any) -> str:
+    """A value's type in the user's words."""
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if value is None:
+        return "empty"
+    return f"text {str(value)!r}" if isinstance(value, str) else type(value).__name__
+
+
+def _as_list(value: Any, subject: str, what: str, out: _Collector, line: int | None, scalar_ok: bool = True) -> list:
+    """A list value; a single scalar stands for a one-item list where `scalar_ok`."""
     if value is None:
         return []
-    if isinstance(value, (str, int)):
-        return [value]
+    if isinstance(value, (str, int)) and not isinstance(value, bool) and scalar_ok:
+        single = _LineList([value])
+        single.line, single.item_lines = line, [line]
+        return single
     if not isinstance(value, list):
-        out.add(subject, f"{what} must be a list, not {type(value).__name__}", line)
+        out.add(subject, f"{what} must be a list, not {_kind(value)}", line)
         return []
     return value
 
@@ -242,7 +260,7 @@ def _choice(value: Any, table: dict[str, str], default: str | None, what: str) -
 def _parse_rule(raw: Any, group: str, position: int, line: int | None, known: dict[str, set[str]], out: _Collector) -> Rule | None:
     subject = f"{group} rule #{position}"
     if not isinstance(raw, Mapping):
-        out.add(subject, f"a rule must be a mapping, not {type(raw).__name__}", line)
+        out.add(subject, f"a rule must be a mapping, not {_kind(raw)}", line)
         return None
     rule_id = raw.get("id")
     rule_id = f"#{position}" if rule_id is None or str(rule_id).strip() == "" else str(rule_id)
@@ -316,13 +334,15 @@ def _parse_peer(value: Any, known: dict[str, set[str]]) -> Peer:
         raise _Bad(f"peer names unknown security group {text!r}")
     if text.startswith("pl-"):
         raise _Bad(f"peer names unknown prefix list {text!r}")
+    if text[:1].isdigit() or ":" in text:
+        raise _Bad(f"bad CIDR {text!r}")
     raise _Bad(f"peer {text!r} is neither a CIDR nor a known security group or prefix list")
 
 
 def _parse_group(gid: str, raw: Any, order: int, line: int | None, known: dict[str, set[str]], out: _Collector) -> Group | None:
     subject = gid
     if not isinstance(raw, Mapping):
-        out.add(subject, f"a security group must be a mapping, not {type(raw).__name__}", line)
+        out.add(subject, f"a security group must be a mapping, not {_kind(raw)}", line)
         return None
     _check_keys(raw, _GROUP_KEYS, subject, out)
     try:
@@ -338,7 +358,7 @@ def _parse_group(gid: str, raw: Any, order: int, line: int | None, known: dict[s
         policy = DROP
     if gtype == ADVANCED and policy == ACCEPT:
         out.add(subject, "an advanced group is always internally isolated: internal_policy must be drop", _line_of(raw, "internal_policy"))
-    rules_raw = _as_list(raw.get("rules"), subject, "rules", out, _line_of(raw, "rules"))
+    rules_raw = _as_list(raw.get("rules"), subject, "rules", out, _line_of(raw, "rules"), scalar_ok=False)
     rules = []
     seen: dict[str, int] = {}
     for i, rule_raw in enumerate(rules_raw):
@@ -380,7 +400,7 @@ def _parse_prefix_list(pid: str, raw: Any, line: int | None, out: _Collector) ->
 def _parse_interface(eid: str, raw: Any, line: int | None, out: _Collector) -> Interface | None:
     subject = eid
     if not isinstance(raw, Mapping):
-        out.add(subject, f"an interface must be a mapping, not {type(raw).__name__}", line)
+        out.add(subject, f"an interface must be a mapping, not {_kind(raw)}", line)
         return None
     _check_keys(raw, _ENI_KEYS, subject, out)
     groups_raw = _as_list(raw.get("security_groups"), subject, "security_groups", out, _line_of(raw, "security_groups"))
@@ -433,7 +453,7 @@ def parse_config(document: Any, source: str = "") -> tuple[Config, list[Problem]
         out.add("", "the configuration is empty", None)
         return Config({}, {}, {}, source=source), out.problems
     if not isinstance(document, Mapping):
-        out.add("", f"the configuration must be a mapping with security_groups and interfaces, not {type(document).__name__}", getattr(document, "line", 1))
+        out.add("", f"the configuration must be a mapping with security_groups and interfaces, not {_kind(document)}", getattr(document, "line", 1))
         return Config({}, {}, {}, source=source), out.problems
     _check_keys(document, _TOP_KEYS, "configuration", out)
     for key, value in document.items():

@@ -67,7 +67,7 @@ class Engine:
         K.evaluate_flows(flows.sfam, flows.shi, flows.slo, flows.dfam, flows.dhi, flows.dlo, flows.proto,
                          flows.sport, flows.dport, vpc, eni, flows.direction, self.tables.owners,
                          self.tables.kernel_tables, out.verdict, out.egress_code, out.ingress_code)
-        flows.mark(out.verdict == K.AMBIGUOUS, "address is owned in several VPCs; add a vpc column")
+        flows.mark(out.verdict == K.AMBIGUOUS, "address is owned in several VPCs; name the VPC (a vpc column, or --vpc)")
         out.verdict[flows.invalid] = K.AMBIGUOUS
         return out
 

@@ -116,11 +116,14 @@ class _Writer:
         import pyarrow.parquet as pq
 
         if self.writer is None:
-            if self.parquet:
-                self.writer = pq.ParquetWriter(self.path, table.schema)
-            else:
-                self.sink = open(self.path, "wb") if self.path else sys.stdout.buffer
-                self.writer = pacsv.CSVWriter(self.sink, table.schema)
+            try:
+                if self.parquet:
+                    self.writer = pq.ParquetWriter(self.path, table.schema)
+                else:
+                    self.sink = open(self.path, "wb") if self.path else sys.stdout.buffer
+                    self.writer = pacsv.CSVWriter(self.sink, table.schema)
+            except OSError as exc:
+                raise InputError(Problem(f"cannot write output: {exc.strerror or exc}", source=self.path)) from None
         self.writer.write_table(table)
 
     def close(self, keep: bool) -> None:

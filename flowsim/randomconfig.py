@@ -93,18 +93,19 @@ def random_config(seed: int, shape: Shape = Shape()) -> dict:
             continue
         chosen = rng.sample(pool, min(len(pool), rng.randint(1, shape.groups_per_eni)))
         eni: dict = {"vpc": vpc, "security_groups": chosen,
-                     "ips": [f"10.{e // 1000 % 3}.{e // 250 % 4}.{e % 250 + 1}"]}
+                     "ips": [f"10.{e // 64000}.{e // 250 % 256}.{e % 250 + 1}"]}
         if rng.random() < 0.3:
-            eni["ips"].append(f"10.{e // 1000 % 3}.{e // 250 % 4 + 4}.{e % 250 + 1}")
+            eni["ips"].append(f"10.{3 + e // 64000}.{e // 250 % 256}.{e % 250 + 1}")
         if rng.random() < shape.ipv6_share:
             eni["ipv6"] = [f"2001:db8:{e % 3:x}::{e + 1:x}"]
         if rng.random() < 0.2:
-            eni["ipv4_prefixes"] = [f"10.200.{e // 16 % 256}.{e % 16 * 16}/28"]
+            eni["ipv4_prefixes"] = [f"10.{200 + e // 4096}.{e // 16 % 256}.{e % 16 * 16}/28"]
         if rng.random() < 0.1:
             eni["ipv6_prefixes"] = [f"2001:db8:ff:{e:x}::/80"]
         interfaces[f"eni-{e}"] = eni
     return {"security_groups": groups, "prefix_lists": prefix_lists, "interfaces": interfaces,
-            "limits": {"rules_per_eni": 100_000, "groups_per_eni": 100, "group_rules_per_group": 100_000}}
+            "limits": {"rules_per_eni": 100_000, "groups_per_eni": 100, "group_rules_per_group": 100_000,
+                       "addresses_per_basic_group": 10**9}}
 
 
 def random_flows(config: dict, n: int, seed: int) -> dict[str, list]:

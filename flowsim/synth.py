@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .addresses import IPAddress, IPNetwork
+from .errors import InputError, Problem
 from .model import ICMP, ICMPV6, PORTED_PROTOCOLS, TCP, UDP, Config, Interface, Rule, protocol_name
 
 Template = tuple[str, str, int, int, int]  # src, dst, protocol, src_port (-1: random), dst_port
@@ -135,7 +136,10 @@ def write_synthetic_flows(config: Config, n: int, output: str | os.PathLike, see
     import pyarrow.parquet as pq
 
     table = synthesize(config, n, seed)
-    if Path(output).suffix.lower() in (".parquet", ".pq"):
-        pq.write_table(table, output)
-    else:
-        pacsv.write_csv(table, output)
+    try:
+        if Path(output).suffix.lower() in (".parquet", ".pq"):
+            pq.write_table(table, output)
+        else:
+            pacsv.write_csv(table, output)
+    except OSError as exc:
+        raise InputError(Problem(f"cannot write output: {exc.strerror or exc}", source=str(output))) from None
