@@ -1,0 +1,53 @@
+"""Native timestamped flow tables: CSV with a header row, or Parquet (interfaces.md §2 plus ``time``)."""
+from __future__ import annotations
+
+from typing import Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import PARQUET_MAGIC, TraceChunk, TraceReader
+from .tables import ChunkBuilder, batch_chunks, csv_batches, csv_header
+
+MALFORMED = "malformed row"
+REQUIRED = ("src_ip", "dst_ip", "protocol", "src_port", "dst_port")
+NATIVE_FIELDS = {"src_ip": "src", "dst_ip": "dst", "protocol": "protocol", "src_port": "src_port",
+                 "dst_port": "dst_port", "time": "time", "eni": "eni", "direction": "direction", "vpc": "vpc"}
+
+
+class NativeReader(TraceReader):
+    """Flow tables, read in path mode; rows that name an ENI carry it for endpoint mode.
+
+    Records are numbered by data row; a CSV row with the wrong number of
+    fields is counted as malformed but not numbered.
+    """
+
+    def _chunks(self) -> Iterator[TraceChunk]:
+        with open(self.path, "rb") as f:
+            parquet = f.read(4) == PARQUET_MAGIC
+        yield from batch_chunks(self, self._parquet() if parquet else self._csv(), self._builder)
+
+    def _builder(self, names: list[str]) -> ChunkBuilder:
+        mapping = {NATIVE_FIELDS[key]: name for name in names
+                   if (key := name.strip().lower()) in NATIVE_FIELDS}
+        missing = [c for c in REQUIRED if NATIVE_FIELDS[c] not in mapping]
+        if missing:
+            raise self.error(f"not a flow table: no {', '.join(missing)} column"
+                             f"{'s' if len(missing) > 1 else ''}", line=1)
+        return ChunkBuilder(mapping, self.skipped, MALFORMED, "row", endpoint=False)
+
+    def _parquet(self) -> Iterator[pa.RecordBatch]:
+        try:
+            schema = pq.read_schema(self.path)
+            self._builder(schema.names)
+            text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+            # Text columns come dictionary-encoded, to be parsed once per distinct value.
+            parquet = pq.ParquetFile(self.path, read_dictionary=text)
+            yield from parquet.iter_batches(batch_size=self.chunk_rows)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise self.error(f"unreadable Parquet file: {exc}") from None
+
+    def _csv(self) -> Iterator[pa.RecordBatch]:
+        names = csv_header(self.path)
+        self._builder(names)
+        yield from csv_batches(self, names, MALFORMED)
