@@ -118,6 +118,26 @@ def cmd_query(args: argparse.Namespace) -> int:
     return ExitStatus.OK
 
 
+@command("replay")
+def cmd_replay(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .engine import compile_config
+    from .replay import replay
+
+    config = load_config(args.config)
+    summary = replay(compile_config(config), args.trace, args.output, fmt=args.format, threads=args.threads,
+                     progress=sys.stderr.isatty() and not args.quiet)
+    if args.summary:
+        try:
+            with open(args.summary, "w", encoding="utf-8") as fh:
+                json.dump(summary.to_dict(), fh, indent=2, default=str)
+        except OSError as exc:
+            raise InputError(Problem(f"cannot write summary: {exc.strerror or exc}", source=args.summary)) from None
+    if not args.quiet:
+        print(summary)
+    return ExitStatus.OK
+
+
 @command("synth")
 def cmd_synth(args: argparse.Namespace) -> int:
     from .config import load_config
@@ -199,6 +219,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="worker threads (default: all cores)")
     p.add_argument("--skip-invalid", action="store_true", help="skip malformed rows (counted) instead of failing")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary or progress on stderr")
+
+    p = sub.add_parser("replay", help="replay a timestamped trace statefully and report what was allowed and why")
+    p.add_argument("config")
+    p.add_argument("trace", help="flow log (Alibaba CSV/JSON lines, AWS), capture (pcap, pcapng) or flow table")
+    p.add_argument("-o", "--output", default=None, help="per-record verdicts; .parquet writes Parquet, else CSV")
+    p.add_argument("--summary", default=None, metavar="JSON", help="write the summary as JSON")
+    p.add_argument("--format", default=None, choices=["native", "alibaba-flowlog", "aws-flowlog", "pcap", "pcapng"],
+                   help="trace format (default: detected from the content)")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("-q", "--quiet", action="store_true", help="no summary or progress")
 
     p = sub.add_parser("import", help="convert an existing cloud configuration into flowsim's format")
     p.add_argument("format", choices=["alibaba-api", "terraform", "ros"],

@@ -71,7 +71,12 @@ def _to_python(loader: yaml.SafeLoader, node: yaml.Node, source: str) -> Any:
         out_list.line = node.start_mark.line + 1
         out_list.item_lines = [item.start_mark.line + 1 for item in node.value]
         return out_list
+    if node.tag == _STR_TAG:  # most values: skip the general constructor
+        return node.value
     return loader.construct_object(node, deep=True)
+
+
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 def _parse_text(text: str, source: str) -> Any:

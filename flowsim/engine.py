@@ -17,7 +17,7 @@ from .addresses import address_parts
 from .compiler import N_DEFAULTS, CompiledTables, compile_tables
 from .errors import InputError, Problem
 from .explain import Explanation
-from .flows import FlowArrays, name_indices, prepare_flows, to_table
+from .flows import FlowArrays, Names, prepare_flows, to_table
 from .kernels import evaluate as K
 from .model import ACCEPT, Config
 from .reference import ALLOW, DENY, UNMANAGED, Flow, SideDecision, Verdict
@@ -27,11 +27,17 @@ VERDICT_NAMES = (ALLOW, DENY, UNMANAGED)
 
 @dataclass
 class RawVerdicts:
-    """Kernel output: verdict codes and deciding-rule codes per flow (-1: side does not apply)."""
+    """Kernel output: verdict codes, deciding-rule codes (-1: side does not apply) and the ENI of each side."""
 
     verdict: np.ndarray
     egress_code: np.ndarray
     ingress_code: np.ndarray
+    src_eni: np.ndarray
+    dst_eni: np.ndarray
+
+    def take(self, mask: np.ndarray) -> "RawVerdicts":
+        """The rows where `mask` is true."""
+        return RawVerdicts(*(getattr(self, f)[mask] for f in ("verdict", "egress_code", "ingress_code", "src_eni", "dst_eni")))
 
 
 def _set_threads(threads: int | None) -> None:
@@ -60,25 +66,26 @@ class Engine:
         _set_threads(threads)
         n = len(flows)
         unknown_vpc = len(self._vpc_index)
-        vpc = name_indices(flows.vpc, self._vpc_index, n, missing=-1, unknown=unknown_vpc)
-        eni = name_indices(flows.eni, self._eni_index, n, missing=K.ENI_NONE, unknown=K.ENI_UNKNOWN)
+        vpc = flows.vpc.lookup(self._vpc_index, -1, unknown_vpc) if flows.vpc else np.full(n, -1, np.int32)
+        eni = flows.eni.lookup(self._eni_index, K.ENI_NONE, K.ENI_UNKNOWN) if flows.eni else np.full(n, K.ENI_NONE, np.int32)
         eni = np.where(flows.invalid, K.ENI_UNKNOWN, eni).astype(np.int32)
-        out = RawVerdicts(np.empty(n, np.int8), np.empty(n, np.int32), np.empty(n, np.int32))
+        out = RawVerdicts(np.empty(n, np.int8), np.empty(n, np.int32), np.empty(n, np.int32),
+                          np.empty(n, np.int32), np.empty(n, np.int32))
         K.evaluate_flows(flows.sfam, flows.shi, flows.slo, flows.dfam, flows.dhi, flows.dlo, flows.proto,
                          flows.sport, flows.dport, vpc, eni, flows.direction, self.tables.owners,
-                         self.tables.kernel_tables, out.verdict, out.egress_code, out.ingress_code)
+                         self.tables.kernel_tables, out.verdict, out.egress_code, out.ingress_code, out.src_eni, out.dst_eni)
         flows.mark(out.verdict == K.AMBIGUOUS, "address is owned in several VPCs; name the VPC (a vpc column, or --vpc)")
         out.verdict[flows.invalid] = K.AMBIGUOUS
         return out
 
     def name_verdicts(self, raw: RawVerdicts) -> pa.Table:
-        """The verdict columns of interfaces.md §3 for raw kernel output."""
+        """The verdict columns of interfaces.md §3 for raw kernel output (dictionary-encoded strings)."""
         def names(codes: np.ndarray) -> pa.Array:
-            return pa.DictionaryArray.from_arrays(pa.array(codes + 1, type=pa.int32()), self._names).cast(pa.string())
+            return pa.DictionaryArray.from_arrays(pa.array(codes + 1, type=pa.int32()), self._names)
 
         valid = raw.verdict < K.AMBIGUOUS
         verdict = pa.DictionaryArray.from_arrays(pa.array(np.where(valid, raw.verdict, 0).astype(np.int32), mask=~valid),
-                                                 self._verdicts).cast(pa.string())
+                                                 self._verdicts)
         return pa.table({"verdict": verdict, "egress_rule": names(raw.egress_code), "ingress_rule": names(raw.ingress_code)})
 
     # -- tables in, tables out
@@ -106,7 +113,8 @@ class Engine:
                             np.array([df], np.uint8), np.array([dh], np.uint64), np.array([dl], np.uint64),
                             np.array([flow.protocol], np.int16), np.array([flow.src_port], np.int32),
                             np.array([flow.dst_port], np.int32), np.array([direction], np.int8),
-                            pa.array([flow.vpc], pa.string()), pa.array([flow.eni], pa.string()), np.zeros(1, np.bool_))
+                            Names([flow.vpc], np.zeros(1, np.int64)), Names([flow.eni], np.zeros(1, np.int64)),
+                            np.zeros(1, np.bool_))
         raw = self.evaluate_arrays(arrays)
         if arrays.invalid[0]:
             raise InputError(Problem(arrays.reasons[0][1], subject="flow"))

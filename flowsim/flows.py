@@ -36,8 +36,8 @@ class FlowArrays:
     sport: np.ndarray
     dport: np.ndarray
     direction: np.ndarray
-    vpc: pa.Array | None
-    eni: pa.Array | None
+    vpc: "Names | None"
+    eni: "Names | None"
     invalid: np.ndarray
     reasons: list[tuple[int, str]] = field(default_factory=list)
 
@@ -76,22 +76,75 @@ def check_columns(names: list[str], source: str = "") -> None:
                                  source=source))
 
 
-def _text(column: pa.ChunkedArray | pa.Array) -> pa.Array:
-    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if pa.types.is_dictionary(column.type):
-        column = column.cast(column.type.value_type)
-    return column
+def _combined(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
 
 
-def _map_values(column: pa.Array, mapper) -> tuple[np.ndarray, np.ndarray]:
-    """Apply a Python function to each distinct value; returns (values, ok)."""
-    encoded = pc.dictionary_encode(column).combine_chunks() if isinstance(column, pa.ChunkedArray) else pc.dictionary_encode(column)
-    uniques = encoded.dictionary.to_pylist()
-    mapped = [mapper(u) for u in uniques]
-    values = np.array([m if m is not None else 0 for m in mapped] + [0], dtype=np.int64)
-    ok_u = np.array([m is not None for m in mapped] + [False], dtype=np.bool_)
-    idx = encoded.indices.fill_null(len(uniques)).to_numpy(zero_copy_only=False)
-    return values[idx], ok_u[idx]
+def _distinct(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """(distinct values, index of each row's value or -1 for null): the reader's dictionary, or one made here."""
+    column = _combined(column)
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column)
+    return column.dictionary, column.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _gather(values: np.ndarray, index: np.ndarray, fill) -> np.ndarray:
+    """values[index] with `fill` where the index is -1 (null)."""
+    return np.append(values, np.array([fill], dtype=values.dtype))[index]
+
+
+def _parse_ips(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Address columns; a dictionary-encoded column is parsed once per distinct value."""
+    column = _combined(column)
+    if not pa.types.is_dictionary(column.type):
+        return parse_ip_array(column)
+    values, index = _distinct(column)
+    return tuple(_gather(part, index, 0) for part in parse_ip_array(values))
+
+
+def _parse_ports(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(port, ok, present) of a port column; empty text counts as absent."""
+    column = _combined(column)
+    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+        vals, ok = parse_int_array(column, 0, 65535)
+        return vals, ok, column.is_valid().to_numpy(zero_copy_only=False)
+    values, index = _distinct(column)
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        values = values.cast(pa.string())
+    vals, ok = parse_int_array(values, 0, 65535)
+    present = np.array([v is not None and v.strip() != "" for v in values.to_pylist()], dtype=np.bool_)
+    return _gather(vals, index, 0), _gather(ok, index, False), _gather(present, index, False)
+
+
+def _map_values(column: pa.ChunkedArray | pa.Array, mapper) -> tuple[np.ndarray, np.ndarray]:
+    """Apply a Python function to each distinct value; returns (values, ok) per row."""
+    values, index = _distinct(column)
+    mapped = [mapper(u) for u in values.to_pylist()]
+    numbers = np.array([0 if m is None else m for m in mapped], dtype=np.int64)
+    return _gather(numbers, index, 0), _gather(np.array([m is not None for m in mapped], dtype=np.bool_), index, False)
+
+
+@dataclass
+class Names:
+    """A column of names (ENI or VPC ids) as distinct values and one index per row (-1: none)."""
+
+    values: list[str | None]
+    index: np.ndarray
+
+    @classmethod
+    def of(cls, column: pa.ChunkedArray | pa.Array) -> "Names":
+        values, index = _distinct(column)
+        names = [None if v is None or str(v).strip() == "" else str(v).strip() for v in values.to_pylist()]
+        return cls(names, index)
+
+    def present(self) -> np.ndarray:
+        """Rows that name something."""
+        return _gather(np.array([v is not None for v in self.values], dtype=np.bool_), self.index, False)
+
+    def lookup(self, table: dict[str, int], missing: int, unknown: int) -> np.ndarray:
+        """Each row's position in `table`: `missing` where the row names nothing, `unknown` where the name is not there."""
+        codes = np.array([missing if v is None else table.get(v, unknown) for v in self.values], dtype=np.int32)
+        return _gather(codes, self.index, missing)
 
 
 def _protocol_number(value: Any) -> int | None:
@@ -108,63 +161,38 @@ def prepare_flows(table: pa.Table) -> FlowArrays:
     """Parse addresses, protocols, ports and directions of a flow table."""
     check_columns(table.column_names)
     n = table.num_rows
-    sfam, shi, slo = parse_ip_array(_text(table.column("src_ip")))
-    dfam, dhi, dlo = parse_ip_array(_text(table.column("dst_ip")))
-    proto_col = _text(table.column("protocol"))
+    sfam, shi, slo = _parse_ips(table.column("src_ip"))
+    dfam, dhi, dlo = _parse_ips(table.column("dst_ip"))
+    proto_col = _combined(table.column("protocol"))
     if pa.types.is_integer(proto_col.type):
         proto_vals = proto_col.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
         proto_ok = (proto_vals >= 0) & (proto_vals <= 255)
     else:
         proto_vals, proto_ok = _map_values(proto_col, _protocol_number)
     ported = (proto_vals == 6) | (proto_vals == 17)
-    ports = {}
-    for name in ("src_port", "dst_port"):
-        if name in table.column_names:
-            col = _text(table.column(name))
-            if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-                col = pc.if_else(pc.equal(pc.utf8_trim_whitespace(col), ""), pa.scalar(None, col.type), col)
-            vals, ok = parse_int_array(col, 0, 65535)
-            present = col.is_valid().to_numpy(zero_copy_only=False)
-        else:
-            vals, ok, present = np.zeros(n, np.int64), np.zeros(n, np.bool_), np.zeros(n, np.bool_)
-        ports[name] = (vals, ok, present)
+    absent = (np.zeros(n, np.int64), np.zeros(n, np.bool_), np.zeros(n, np.bool_))
+    sport, sport_ok, sport_present = _parse_ports(table.column("src_port")) if "src_port" in table.column_names else absent
+    dport, dport_ok, dport_present = _parse_ports(table.column("dst_port")) if "dst_port" in table.column_names else absent
     out = FlowArrays(sfam, shi, slo, dfam, dhi, dlo, proto_vals.astype(np.int16),
-                     np.where(ported, ports["src_port"][0], 0).astype(np.int32),
-                     np.where(ported, ports["dst_port"][0], 0).astype(np.int32),
+                     np.where(ported, sport, 0).astype(np.int32), np.where(ported, dport, 0).astype(np.int32),
                      np.zeros(n, np.int8), None, None, np.zeros(n, np.bool_))
     out.mark(sfam == 0, "src_ip is not an IPv4 or IPv6 address")
     out.mark(dfam == 0, "dst_ip is not an IPv4 or IPv6 address")
     out.mark((sfam != dfam), "src_ip and dst_ip are of different IP versions")
     out.mark(~proto_ok, "protocol is not a name (tcp, udp, icmp, icmpv6, gre) or a number 0..255")
-    out.mark(ported & ~ports["dst_port"][2], "a tcp or udp flow needs a dst_port")
-    out.mark(ported & ports["dst_port"][2] & ~ports["dst_port"][1], "dst_port is not a number 0..65535")
-    out.mark(ported & ports["src_port"][2] & ~ports["src_port"][1], "src_port is not a number 0..65535")
+    out.mark(ported & ~dport_present, "a tcp or udp flow needs a dst_port")
+    out.mark(ported & dport_present & ~dport_ok, "dst_port is not a number 0..65535")
+    out.mark(ported & sport_present & ~sport_ok, "src_port is not a number 0..65535")
     if "eni" in table.column_names:
-        eni = _text(table.column("eni"))
-        if not (pa.types.is_string(eni.type) or pa.types.is_large_string(eni.type)):
-            eni = eni.cast(pa.string())
-        eni = pc.if_else(pc.equal(pc.utf8_trim_whitespace(eni), ""), pa.scalar(None, eni.type), eni)
-        out.eni = eni
-        has_eni = eni.is_valid().to_numpy(zero_copy_only=False)
+        out.eni = Names.of(table.column("eni"))
+        has_eni = out.eni.present()
         if "direction" in table.column_names:
-            dirs, dir_ok = _map_values(_text(table.column("direction")),
+            dirs, dir_ok = _map_values(table.column("direction"),
                                        lambda v: DIRECTION_CODES.get(str(v).strip().lower()) if v is not None else None)
         else:
             dirs, dir_ok = np.zeros(n, np.int64), np.zeros(n, np.bool_)
         out.direction = np.where(has_eni & dir_ok, dirs, 0).astype(np.int8)
         out.mark(has_eni & ~dir_ok, "a row with an eni needs a direction (in, out, ingress or egress)")
     if "vpc" in table.column_names:
-        vpc = _text(table.column("vpc"))
-        if not (pa.types.is_string(vpc.type) or pa.types.is_large_string(vpc.type)):
-            vpc = vpc.cast(pa.string())
-        out.vpc = pc.if_else(pc.equal(pc.utf8_trim_whitespace(vpc), ""), pa.scalar(None, vpc.type), vpc)
+        out.vpc = Names.of(table.column("vpc"))
     return out
-
-
-def name_indices(column: pa.Array | None, index: dict[str, int], n: int, missing: int, unknown: int) -> np.ndarray:
-    """Map a column of names to table indices: `missing` for null, `unknown` for names not in `index`."""
-    if column is None:
-        return np.full(n, missing, dtype=np.int32)
-    encoded = pc.dictionary_encode(column)
-    lookup = np.array([index.get(str(v).strip(), unknown) for v in encoded.dictionary.to_pylist()] + [missing], dtype=np.int32)
-    return lookup[encoded.indices.fill_null(len(lookup) - 1).to_numpy(zero_copy_only=False)]

@@ -16,7 +16,6 @@ from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from .engine import Engine, invalid_row_problems
 from .errors import InputError, Problem
@@ -74,10 +73,12 @@ def open_flow_table(path: str | os.PathLike, chunk_rows: int = CHUNK_ROWS) -> Fl
 
     try:
         if parquet:
-            pf = pq.ParquetFile(path)
-            check_columns(pf.schema_arrow.names, source)
+            names = pq.ParquetFile(path).schema_arrow.names
+            check_columns(names, source)
+            # text columns come dictionary-encoded: each distinct address or name is parsed once
+            pf = pq.ParquetFile(path, read_dictionary=[c for c in _TEXT_COLUMNS if c in names])
             return FlowTable(source, True, pf.metadata.num_rows, guarded(pf.iter_batches(batch_size=chunk_rows)))
-        types = {c: pa.string() for c in _TEXT_COLUMNS}
+        types = {c: pa.dictionary(pa.int32(), pa.string()) for c in _TEXT_COLUMNS}
         reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=32 << 20),
                                 convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True))
         check_columns(reader.schema.names, source)
@@ -153,7 +154,7 @@ def run_query(engine: Engine, flows_path: str, output: str | None, threads: int 
                 keep = ~prepared.invalid
                 stats.skipped += int((~keep).sum())
                 table = table.filter(pa.array(keep))
-                raw.verdict, raw.egress_code, raw.ingress_code = raw.verdict[keep], raw.egress_code[keep], raw.ingress_code[keep]
+                raw = raw.take(keep)
             verdicts = engine.name_verdicts(raw)
             for name in verdicts.column_names:
                 if name in table.column_names:

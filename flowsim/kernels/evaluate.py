@@ -168,11 +168,13 @@ def _decide(eni, ingress, pfam, phi, plo, peer_eni, lfam, lhi, llo, proto, sport
 @nb.njit(cache=True)
 def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, vpc, eni, direction,
                     plens, slots, shared, eni_profile, eni_groups, eni_vpc, prof_advanced, prof_open_groups, seg, members, rows,
-                    verdict, egress_code, ingress_code):
+                    verdict, egress_code, ingress_code, src_eni, dst_eni):
     for i in range(first, last):
         e = eni[i]
         egress_code[i] = NO_RULE
         ingress_code[i] = NO_RULE
+        src_eni[i] = -1
+        dst_eni[i] = -1
         if e == ENI_UNKNOWN:
             verdict[i] = UNMANAGED
             continue
@@ -188,8 +190,10 @@ def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, d
                                eni_profile, eni_groups, prof_advanced, prof_open_groups, seg, members, rows)
             if ingress:
                 ingress_code[i] = code
+                dst_eni[i] = e
             else:
                 egress_code[i] = code
+                src_eni[i] = e
             verdict[i] = ALLOW if ok else DENY
             continue
         src = _owner(vpc[i], sfam[i], shi[i], slo[i], plens, slots, shared)
@@ -197,6 +201,8 @@ def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, d
         if src == SEVERAL or dst == SEVERAL:
             verdict[i] = AMBIGUOUS
             continue
+        src_eni[i] = src
+        dst_eni[i] = dst
         if src < 0 and dst < 0:
             verdict[i] = UNMANAGED
             continue
@@ -218,12 +224,16 @@ def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, d
 
 @nb.njit(cache=True, parallel=True)
 def evaluate_flows(sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, vpc, eni, direction,
-                   owners, tables, verdict, egress_code, ingress_code):
-    """Verdicts of many flows; path mode where eni[i] == -1, endpoint mode where eni[i] >= 0."""
+                   owners, tables, verdict, egress_code, ingress_code, src_eni, dst_eni):
+    """Verdicts of many flows; path mode where eni[i] == -1, endpoint mode where eni[i] >= 0.
+
+    Besides verdicts and deciding-rule codes, it reports the ENI checked on each side (-1: none).
+    """
     plens, slots, shared = owners
     eni_profile, eni_groups, eni_vpc, prof_advanced, prof_open_groups, seg, members, rows = tables
     n = sfam.shape[0]
     for c in nb.prange((n + CHUNK - 1) // CHUNK):
         _evaluate_range(c * CHUNK, min(n, (c + 1) * CHUNK), sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport,
                         vpc, eni, direction, plens, slots, shared, eni_profile, eni_groups, eni_vpc,
-                        prof_advanced, prof_open_groups, seg, members, rows, verdict, egress_code, ingress_code)
+                        prof_advanced, prof_open_groups, seg, members, rows, verdict, egress_code, ingress_code,
+                        src_eni, dst_eni)

@@ -1,0 +1,131 @@
+"""Stateful replay: a connection table per ENI, applied to stateless verdicts in time order.
+
+A session is keyed by the ENI and the 5-tuple in canonical orientation (the
+smaller endpoint first); it remembers which orientation opened it and when its
+last packet passed. A packet in the reverse orientation of a live session
+passes that ENI without its rules. Only allowed packets open or refresh sessions.
+"""
+import numba as nb
+import numpy as np
+
+SESSION = np.dtype([("ahi", np.uint64), ("alo", np.uint64), ("bhi", np.uint64), ("blo", np.uint64),
+                    ("last", np.float64), ("eni", np.int32), ("aport", np.int32), ("bport", np.int32),
+                    ("proto", np.int16), ("fam", np.uint8), ("opened_forward", np.bool_), ("used", np.bool_)],
+                   align=True)
+
+
+@nb.njit(cache=True, inline="always")
+def _mix(h, v):
+    h ^= v + np.uint64(0x9E3779B97F4A7C15) + (h << np.uint64(6)) + (h >> np.uint64(2))
+    return h
+
+
+@nb.njit(cache=True, inline="always")
+def _canonical(fam, shi, slo, sport, dhi, dlo, dport):
+    """(a_hi, a_lo, a_port, b_hi, b_lo, b_port, forward): the smaller endpoint first; forward if src is a."""
+    forward = (shi < dhi) or (shi == dhi and (slo < dlo or (slo == dlo and sport <= dport)))
+    if forward:
+        return shi, slo, sport, dhi, dlo, dport, True
+    return dhi, dlo, dport, shi, slo, sport, False
+
+
+@nb.njit(cache=True)
+def _find(table, eni, fam, proto, ahi, alo, aport, bhi, blo, bport):
+    """Slot holding the key, or the empty slot where it would go (the table is never full)."""
+    mask = table.shape[0] - 1
+    h = np.uint64(eni)
+    h = _mix(h, ahi)
+    h = _mix(h, alo)
+    h = _mix(h, bhi)
+    h = _mix(h, blo)
+    h = _mix(h, np.uint64((aport << 16) ^ bport ^ (np.int64(proto) << 32) ^ (np.int64(fam) << 40)))
+    s = np.int64(h & np.uint64(mask))
+    while table[s].used:
+        t = table[s]
+        if (t.eni == eni and t.alo == alo and t.blo == blo and t.ahi == ahi and t.bhi == bhi
+                and t.aport == aport and t.bport == bport and t.proto == proto and t.fam == fam):
+            return s
+        s = (s + 1) & mask
+    return s
+
+
+@nb.njit(cache=True)
+def apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, src_eni, dst_eni,
+                   egress_ok, ingress_ok, verdict, table, timeout, stateful, egress_by_state, ingress_by_state):
+    """Replay records in `order`; rewrites `verdict` (0 allow, 1 deny) where sessions decide.
+
+    egress_ok/ingress_ok are the stateless decisions of each side; records with a NaN
+    time or with no ENI side are left as they are. Returns (slots in use, sessions opened).
+    """
+    opened = 0
+    used = 0
+    for s in range(table.shape[0]):
+        if table[s].used:
+            used += 1
+    for j in range(order.shape[0]):
+        i = order[j]
+        stateful[i] = False
+        egress_by_state[i] = False
+        ingress_by_state[i] = False
+        now = time[i]
+        if np.isnan(now) or verdict[i] > 1 or (src_eni[i] < 0 and dst_eni[i] < 0):
+            continue
+        ahi, alo, aport, bhi, blo, bport, forward = _canonical(fam[i], shi[i], slo[i], sport[i], dhi[i], dlo[i], dport[i])
+        allowed = True
+        slots = np.full(2, -1, np.int64)
+        for side in range(2):
+            e = src_eni[i] if side == 0 else dst_eni[i]
+            if e < 0:
+                continue
+            s = _find(table, e, fam[i], proto[i], ahi, alo, aport, bhi, blo, bport)
+            slots[side] = s
+            t = table[s]
+            live = t.used and now - t.last <= timeout
+            by_state = live and t.opened_forward != forward
+            rule_ok = egress_ok[i] if side == 0 else ingress_ok[i]
+            if by_state:
+                if side == 0:
+                    egress_by_state[i] = True
+                else:
+                    ingress_by_state[i] = True
+                stateful[i] = True
+            elif not rule_ok:
+                allowed = False
+        verdict[i] = 0 if allowed else 1
+        if not allowed:
+            stateful[i] = False
+            continue
+        for side in range(2):
+            s = slots[side]
+            if s < 0:
+                continue
+            e = src_eni[i] if side == 0 else dst_eni[i]
+            t = table[s]
+            if t.used and now - t.last <= timeout:
+                if now > t.last:
+                    t.last = now
+                continue
+            if not t.used:
+                used += 1
+            opened += 1
+            t.used = True
+            t.eni = e
+            t.fam = fam[i]
+            t.proto = proto[i]
+            t.ahi, t.alo, t.aport, t.bhi, t.blo, t.bport = ahi, alo, aport, bhi, blo, bport
+            t.opened_forward = forward
+            t.last = now
+    return used, opened
+
+
+@nb.njit(cache=True)
+def rehash_live(table, new_table, now, timeout):
+    """Copy the sessions still alive at `now` into an empty table; returns how many."""
+    kept = 0
+    for s in range(table.shape[0]):
+        t = table[s]
+        if t.used and now - t.last <= timeout:
+            d = _find(new_table, t.eni, t.fam, t.proto, t.ahi, t.alo, t.aport, t.bhi, t.blo, t.bport)
+            new_table[d] = t
+            kept += 1
+    return kept

@@ -1,0 +1,314 @@
+"""`flowsim replay`: stateful replay of a timestamped trace against a configuration (semantics.md §5).
+
+Each chunk of the trace is evaluated statelessly by the compiled kernel (in
+parallel), then a serial pass in time order applies the connection table:
+a reply on a live session passes its ENI without rules. Flow-log records are
+replayed in endpoint mode (their ENI and direction), captures and flow tables
+in path mode. Memory stays bounded: chunks are streamed and the connection
+table holds live sessions only.
+"""
+from __future__ import annotations
+
+import heapq
+import time as clock
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from .addresses import parts_address
+from .engine import Engine, RawVerdicts
+from .flows import FlowArrays, Names
+from .kernels import evaluate as K
+from .kernels.sessions import SESSION, apply_sessions, rehash_live
+from .model import ACCEPT, protocol_name
+
+SESSION_TIMEOUT = 910.0
+RECORDED = {1: "ACCEPT", 2: "REJECT"}
+_DISAGREEMENTS_KEPT = 20
+_TOP_KEPT = 10_000
+
+
+@dataclass
+class ReplaySummary:
+    """What a replay saw: counts, skipped records, rule hits, top denied flows, agreement with the log."""
+
+    trace: str
+    format: str
+    records: int = 0
+    evaluated: int = 0
+    allowed: int = 0
+    denied: int = 0
+    unmanaged: int = 0
+    stateful: int = 0
+    sessions: int = 0  # sessions opened (an ENI and a 5-tuple, per side)
+    stateless: int = 0  # records without a timestamp, evaluated as new sessions
+    out_of_order: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    skipped_examples: dict[str, list[str]] = field(default_factory=dict)
+    rule_hits: dict[str, int] = field(default_factory=dict)
+    top_denied: list[dict[str, Any]] = field(default_factory=list)
+    compared: int = 0
+    agree: int = 0
+    disagreements: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def never_hit(self) -> list[str]:
+        return [name for name, hits in self.rule_hits.items() if hits == 0 and not name.startswith("default:")]
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in vars(self).items()}
+        out["never_hit"] = self.never_hit
+        out["records_per_s"] = self.records / self.seconds if self.seconds else None
+        return out
+
+    def __str__(self) -> str:
+        lines = [f"replay of {self.trace} ({self.format}): {self.records:,} records in {self.seconds:.2f}s",
+                 f"  evaluated {self.evaluated:,}: {self.allowed:,} allowed ({self.stateful:,} by a live session), "
+                 f"{self.denied:,} denied, {self.unmanaged:,} unmanaged; {self.sessions:,} sessions opened"]
+        if self.stateless:
+            lines.append(f"  {self.stateless:,} records had no timestamp and were evaluated as new sessions")
+        if self.out_of_order:
+            lines.append(f"  {self.out_of_order:,} records arrived after later ones of an earlier chunk (replayed as they came)")
+        skipped = sum(self.skipped.values())
+        lines.append(f"  skipped {skipped:,}" + (":" if skipped else ""))
+        for reason, count in sorted(self.skipped.items(), key=lambda kv: -kv[1]):
+            where = ", ".join(self.skipped_examples.get(reason, []))
+            lines.append(f"    {count:>10,}  {reason}" + (f" ({where})" if where else ""))
+        if self.compared:
+            lines.append(f"  agreement with the recorded action: {self.agree:,} of {self.compared:,} "
+                         f"({self.agree / self.compared:.1%}); {self.compared - self.agree:,} disagree")
+            for d in self.disagreements[:10]:
+                lines.append(f"    record {d['record']}: {d['flow']} recorded {d['recorded']}, flowsim says {d['verdict']}"
+                             f" ({d['egress_rule'] or '-'} / {d['ingress_rule'] or '-'})")
+        if self.top_denied:
+            lines.append("  top denied flows:")
+            for d in self.top_denied[:10]:
+                lines.append(f"    {d['count']:>10,}  {d['flow']}")
+        lines.append("  rule hits:")
+        for name, hits in sorted(self.rule_hits.items(), key=lambda kv: -kv[1]):
+            if hits:
+                lines.append(f"    {hits:>10,}  {name}")
+        never = self.never_hit
+        lines.append(f"  rules never hit ({len(never)}): " + (", ".join(never) if never else "none"))
+        return "\n".join(lines)
+
+
+def _flow_text(fam, shi, slo, dhi, dlo, proto, sport, dport) -> str:
+    src, dst = parts_address(int(fam), int(shi), int(slo)), parts_address(int(fam), int(dhi), int(dlo))
+    if proto in (6, 17):
+        return f"{src}:{sport} -> {dst}:{dport} {protocol_name(int(proto))}"
+    return f"{src} -> {dst} {protocol_name(int(proto))}"
+
+
+def _flow_arrays(chunk) -> FlowArrays:
+    """A trace chunk as the engine's flow arrays (endpoint mode where the record names an ENI)."""
+    n = len(chunk)
+    eni = Names.of(pa.array(chunk.eni, type=pa.string())) if chunk.eni is not None else None
+    vpc = Names.of(pa.array(chunk.vpc, type=pa.string())) if chunk.vpc is not None else None
+    direction = chunk.direction.astype(np.int8) if chunk.direction is not None else np.zeros(n, np.int8)
+    if eni is not None:
+        direction = np.where(eni.present(), direction, 0).astype(np.int8)
+    return FlowArrays(chunk.src_fam, chunk.src_hi, chunk.src_lo, chunk.dst_fam, chunk.dst_hi, chunk.dst_lo,
+                      chunk.protocol.astype(np.int16), chunk.src_port.astype(np.int32), chunk.dst_port.astype(np.int32),
+                      direction, vpc, eni, np.zeros(n, np.bool_))
+
+
+class Replayer:
+    """Holds the connection table across chunks and accumulates the summary."""
+
+    def __init__(self, engine: Engine, summary: ReplaySummary, threads: int | None = None,
+                 timeout: float = SESSION_TIMEOUT):
+        self.engine, self.summary, self.threads, self.timeout = engine, summary, threads, timeout
+        self.table = np.zeros(1 << 16, dtype=SESSION)
+        self.used = 0
+        self.latest = -np.inf
+        tables = engine.tables
+        self.code_allows = np.array([True, False, True, False] + [r.action == ACCEPT for r in tables.rules], dtype=np.bool_)
+        self.hits = np.zeros(len(tables.rule_names) + 1, dtype=np.int64)
+        self.denied: Counter = Counter()
+
+    def _infer_directions(self, flows: FlowArrays) -> None:
+        """Records of an ENI without a direction: out if the ENI owns the source, in if it owns the destination."""
+        unknown = (flows.direction == 0) & flows.eni.present() if flows.eni is not None else np.zeros(len(flows), bool)
+        if not unknown.any():
+            return
+        eni = flows.eni.lookup(self.engine._eni_index, K.ENI_NONE, K.ENI_UNKNOWN)
+        path = FlowArrays(*(getattr(flows, f) for f in ("sfam", "shi", "slo", "dfam", "dhi", "dlo", "proto", "sport", "dport")),
+                          np.zeros(len(flows), np.int8), flows.vpc, None, flows.invalid.copy())
+        raw = self.engine.evaluate_arrays(path, self.threads)
+        flows.direction = np.where(unknown & (raw.src_eni == eni), K.DIR_EGRESS,
+                                   np.where(unknown & (raw.dst_eni == eni), K.DIR_INGRESS, flows.direction)).astype(np.int8)
+        flows.mark(unknown & (flows.direction == 0) & (eni >= 0),
+                   "no direction, and the ENI owns neither address")
+
+    def process(self, chunk) -> tuple[RawVerdicts, np.ndarray, np.ndarray]:
+        """Verdicts of one chunk; returns (raw verdicts, stateful flags, evaluated mask)."""
+        flows = _flow_arrays(chunk)
+        self._infer_directions(flows)
+        raw = self.engine.evaluate_arrays(flows, self.threads)
+        n = len(flows)
+        valid = ~flows.invalid
+        egress_ok = np.where(raw.egress_code >= 0, self.code_allows[np.maximum(raw.egress_code, 0)], True)
+        ingress_ok = np.where(raw.ingress_code >= 0, self.code_allows[np.maximum(raw.ingress_code, 0)], True)
+        times = chunk.time.astype(np.float64)
+        order = np.argsort(times, kind="stable").astype(np.int64)
+        timed = ~np.isnan(times)
+        if timed.any():
+            first = np.nanmin(times)
+            self.summary.out_of_order += int((times[timed] < self.latest).sum()) if first < self.latest else 0
+        self._make_room(n, np.nanmax(times) if timed.any() else self.latest)
+        stateful = np.zeros(n, np.bool_)
+        by_state_e, by_state_i = np.zeros(n, np.bool_), np.zeros(n, np.bool_)
+        verdict = raw.verdict.copy()
+        self.used, opened = apply_sessions(order, times, flows.sfam, flows.shi, flows.slo, flows.dhi, flows.dlo, flows.proto,
+                                   flows.sport, flows.dport, raw.src_eni, raw.dst_eni, egress_ok, ingress_ok, verdict,
+                                   self.table, self.timeout, stateful, by_state_e, by_state_i)
+        raw.verdict = verdict
+        self.summary.sessions += opened
+        raw.egress_code = np.where(by_state_e, K.NO_RULE, raw.egress_code).astype(np.int32)
+        raw.ingress_code = np.where(by_state_i, K.NO_RULE, raw.ingress_code).astype(np.int32)
+        if timed.any():
+            self.latest = max(self.latest, float(np.nanmax(times)))
+        self._account(chunk, flows, raw, stateful, valid, timed)
+        return raw, stateful, valid
+
+    def _make_room(self, incoming: int, now: float) -> None:
+        """Keep the table at most half full: drop expired sessions, grow only for live ones."""
+        if self.used + 2 * incoming <= self.table.shape[0] // 2:
+            return
+        size = self.table.shape[0]
+        while size < 4 * (self.used + 2 * incoming):
+            size *= 2
+        fresh = np.zeros(size, dtype=SESSION)
+        self.used = rehash_live(self.table, fresh, now, self.timeout)
+        while self.used + 2 * incoming > fresh.shape[0] // 2:  # shrink was not enough
+            bigger = np.zeros(fresh.shape[0] * 2, dtype=SESSION)
+            self.used = rehash_live(fresh, bigger, now, self.timeout)
+            fresh = bigger
+        self.table = fresh
+
+    def _account(self, chunk, flows: FlowArrays, raw: RawVerdicts, stateful: np.ndarray, valid: np.ndarray,
+                 timed: np.ndarray) -> None:
+        s = self.summary
+        s.evaluated += int(valid.sum())
+        v = raw.verdict[valid]
+        s.allowed += int((v == K.ALLOW).sum())
+        s.denied += int((v == K.DENY).sum())
+        s.unmanaged += int((v == K.UNMANAGED).sum())
+        s.stateful += int(stateful[valid].sum())
+        s.stateless += int((valid & ~timed).sum())
+        for codes in (raw.egress_code, raw.ingress_code):
+            self.hits += np.bincount(codes[valid] + 1, minlength=len(self.hits))
+        denied = valid & (raw.verdict == K.DENY)
+        if denied.any():
+            key = np.rec.fromarrays([flows.sfam[denied], flows.shi[denied], flows.slo[denied], flows.dhi[denied],
+                                     flows.dlo[denied], flows.proto[denied], flows.dport[denied]])
+            uniq, counts = np.unique(key, return_counts=True)
+            for k, c in zip(uniq.tolist(), counts.tolist()):
+                self.denied[k] += c
+            if len(self.denied) > 2 * _TOP_KEPT:
+                self.denied = Counter(dict(self.denied.most_common(_TOP_KEPT)))
+        if chunk.action is not None:
+            recorded = chunk.action
+            comparable = valid & (recorded > 0) & (raw.verdict <= K.DENY)
+            agree = comparable & ((recorded == 1) == (raw.verdict == K.ALLOW))
+            s.compared += int(comparable.sum())
+            s.agree += int(agree.sum())
+            names = self.engine.tables.rule_names
+            for i in np.flatnonzero(comparable & ~agree)[: max(0, _DISAGREEMENTS_KEPT - len(s.disagreements))]:
+                s.disagreements.append({
+                    "record": int(chunk.record[i]), "eni": None if chunk.eni is None else str(chunk.eni[i]),
+                    "flow": _flow_text(flows.sfam[i], flows.shi[i], flows.slo[i], flows.dhi[i], flows.dlo[i],
+                                       flows.proto[i], flows.sport[i], flows.dport[i]),
+                    "recorded": RECORDED[int(recorded[i])], "verdict": ("allow", "deny")[int(raw.verdict[i])],
+                    "egress_rule": names[raw.egress_code[i]] if raw.egress_code[i] >= 0 else "",
+                    "ingress_rule": names[raw.ingress_code[i]] if raw.ingress_code[i] >= 0 else ""})
+
+    def finish(self, invalid_reasons: Counter) -> None:
+        s = self.summary
+        names = self.engine.tables.rule_names
+        s.rule_hits = {name: int(self.hits[code + 1]) for code, name in enumerate(names)}
+        for reason, count in invalid_reasons.items():
+            s.skipped[reason] = s.skipped.get(reason, 0) + count
+        for (fam, shi, slo, dhi, dlo, proto, dport), count in heapq.nlargest(20, self.denied.items(), key=lambda kv: kv[1]):
+            s.top_denied.append({"flow": _flow_text(fam, shi, slo, dhi, dlo, proto, 0, dport).replace(":0 ->", " ->"),
+                                 "count": count})
+
+
+def _address_column(fam: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> pa.Array:
+    """Address text, formatted once per distinct address."""
+    key = np.rec.fromarrays([fam, hi, lo])
+    uniq, inverse = np.unique(key, return_inverse=True)
+    texts = [str(parts_address(int(f), int(h), int(l))) if f else "" for f, h, l in uniq.tolist()]
+    return pa.DictionaryArray.from_arrays(pa.array(inverse.astype(np.int32)), pa.array(texts, type=pa.string()))
+
+
+def verdict_table(engine: Engine, chunk, raw: RawVerdicts, stateful: np.ndarray, valid: np.ndarray) -> pa.Table:
+    """Per-record output: the input columns (or decoded fields for captures), verdicts and `stateful`."""
+    keep = valid
+    if chunk.columns is not None:
+        table = chunk.columns.filter(pa.array(keep))
+    else:
+        table = pa.table({
+            "record": chunk.record[keep], "time": chunk.time[keep],
+            "src_ip": _address_column(chunk.src_fam[keep], chunk.src_hi[keep], chunk.src_lo[keep]),
+            "dst_ip": _address_column(chunk.dst_fam[keep], chunk.dst_hi[keep], chunk.dst_lo[keep]),
+            "protocol": chunk.protocol[keep], "src_port": chunk.src_port[keep], "dst_port": chunk.dst_port[keep]})
+    verdicts = engine.name_verdicts(raw.take(keep))
+    for name in verdicts.column_names:
+        if name in table.column_names:
+            table = table.drop_columns([name])
+        table = table.append_column(name, verdicts.column(name))
+    table = table.append_column("stateful", pa.array(stateful[keep]))
+    if chunk.action is not None:
+        recorded = chunk.action[keep]
+        table = table.append_column("recorded_action", pa.DictionaryArray.from_arrays(
+            pa.array(recorded.astype(np.int32)), pa.array(["", "ACCEPT", "REJECT"])))
+        v = raw.verdict[keep]
+        comparable = (recorded > 0) & (v <= K.DENY)
+        agrees = pa.array((recorded == 1) == (v == K.ALLOW), mask=~comparable)
+        table = table.append_column("agrees", agrees)
+    return table
+
+
+def replay(engine: Engine, trace: str, output: str | None = None, fmt: str | None = None, threads: int | None = None,
+           progress: bool = False, chunk_rows: int = 1_000_000, timeout: float = SESSION_TIMEOUT) -> ReplaySummary:
+    """Replay a trace file statefully; write per-record verdicts to `output` (CSV or Parquet) if given."""
+    from .query import _Progress, _Writer
+    from .traces import open_trace
+
+    reader = open_trace(trace, fmt, chunk_rows=chunk_rows)
+    summary = ReplaySummary(trace=str(trace), format=reader.format)
+    replayer = Replayer(engine, summary, threads, timeout)
+    writer = _Writer(output) if output else None
+    meter = _Progress(progress, None)
+    invalid: Counter = Counter()
+    started, done = clock.perf_counter(), False
+    try:
+        for chunk in reader:
+            raw, stateful, valid = replayer.process(chunk)
+            flows_invalid = ~valid
+            if flows_invalid.any():
+                invalid["invalid record (address, direction or VPC)"] += int(flows_invalid.sum())
+            if writer is not None:
+                writer.write(verdict_table(engine, chunk, raw, stateful, valid))
+            summary.records = reader.records_read or summary.records + len(chunk)
+            meter.update(summary.evaluated)
+        done = True
+    finally:
+        meter.close()
+        if writer is not None:
+            writer.close(keep=done)
+    summary.records = max(reader.records_read, summary.evaluated + sum(reader.skipped.values()) + sum(invalid.values()))
+    summary.skipped = dict(reader.skipped)
+    summary.skipped_examples = {k: list(v) for k, v in reader.skipped.examples.items()}
+    replayer.finish(invalid)
+    summary.seconds = clock.perf_counter() - started
+    return summary
+
+
+__all__ = ["ReplaySummary", "replay", "SESSION_TIMEOUT"]

@@ -1,0 +1,175 @@
+"""Stateful replay (semantics.md §5): sessions, expiry, endpoint mode, agreement with the reference, real inputs."""
+from __future__ import annotations
+
+import ipaddress
+import json
+import random
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pytest
+
+import flowsim
+from flowsim.cli import main
+from flowsim.config import parse_protocol
+from flowsim.randomconfig import Shape, random_config, random_flows
+from flowsim.reference import Flow, ReferenceEvaluator
+from flowsim.replay import SESSION_TIMEOUT, replay
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "traces" / "example.yaml"
+
+# web-1 (10.0.1.10) in basic sg-web; db-1 (10.0.3.10) in advanced sg-db that allows only udp 53 out to 100.100.2.136
+RESOLVER, DB, WEB = "100.100.2.136", "10.0.3.10", "10.0.1.10"
+
+
+def write_trace(tmp_path: Path, rows: list[dict], name: str = "trace.csv") -> Path:
+    path = tmp_path / name
+    columns = sorted({k for r in rows for k in r}, key=["time", "src_ip", "dst_ip", "protocol", "src_port",
+                                                       "dst_port", "eni", "direction"].index)
+    pacsv.write_csv(pa.table({c: [r.get(c) for r in rows] for c in columns}), path)
+    return path
+
+
+def run(tmp_path: Path, rows: list[dict], config=EXAMPLE):
+    engine = flowsim.compile(flowsim.load_config(config))
+    out = tmp_path / "out.csv"
+    summary = replay(engine, str(write_trace(tmp_path, rows)), str(out))
+    table = pacsv.read_csv(out)
+    return summary, table.to_pylist()
+
+
+def dns(t: float, reply: bool = False, port: int = 40008) -> dict:
+    if reply:
+        return {"time": t, "src_ip": RESOLVER, "dst_ip": DB, "protocol": "udp", "src_port": 53, "dst_port": port}
+    return {"time": t, "src_ip": DB, "dst_ip": RESOLVER, "protocol": "udp", "src_port": port, "dst_port": 53}
+
+
+def test_reply_of_an_allowed_session_passes_statefully(tmp_path):
+    summary, rows = run(tmp_path, [dns(0), dns(1, reply=True)])
+    assert [(r["verdict"], r["stateful"]) for r in rows] == [("allow", False), ("allow", True)]
+    assert rows[0]["egress_rule"] == "sg-db/dns" and rows[1]["ingress_rule"] is None
+    assert summary.stateful == 1 and summary.sessions == 1
+
+
+def test_reply_without_a_session_is_evaluated_by_rules(tmp_path):
+    _, rows = run(tmp_path, [dns(1, reply=True)])
+    assert (rows[0]["verdict"], rows[0]["stateful"], rows[0]["ingress_rule"]) == ("deny", False, "default:inbound-deny")
+
+
+@pytest.mark.parametrize("gap,alive", [(SESSION_TIMEOUT, True), (SESSION_TIMEOUT + 0.001, False)])
+def test_session_expires_910_seconds_after_its_last_packet(tmp_path, gap, alive):
+    _, rows = run(tmp_path, [dns(0), dns(100, reply=True), dns(100 + gap, reply=True)])
+    assert rows[1]["stateful"] is True
+    assert (rows[2]["verdict"] == "allow") is alive and rows[2]["stateful"] is alive
+
+
+def test_packets_keep_a_session_alive(tmp_path):
+    times = [0, 800, 1600, 2400]
+    _, rows = run(tmp_path, [dns(times[0])] + [dns(t, reply=True) for t in times[1:]])
+    assert all(r["stateful"] for r in rows[1:])
+
+
+def test_denied_packets_open_no_session(tmp_path):
+    # db -> 8.8.8.8 is denied (advanced: outbound deny), so the answer is denied too
+    rows = [{"time": 0, "src_ip": DB, "dst_ip": "8.8.8.8", "protocol": "udp", "src_port": 1, "dst_port": 53},
+            {"time": 1, "src_ip": "8.8.8.8", "dst_ip": DB, "protocol": "udp", "src_port": 53, "dst_port": 1}]
+    summary, out = run(tmp_path, rows)
+    assert [r["verdict"] for r in out] == ["deny", "deny"] and summary.sessions == 0
+
+
+def test_other_ports_are_another_session(tmp_path):
+    _, rows = run(tmp_path, [dns(0), dns(1, reply=True, port=40009)])
+    assert rows[1]["verdict"] == "deny"
+
+
+def test_out_of_order_records_are_replayed_in_time_order(tmp_path):
+    _, rows = run(tmp_path, [dns(5, reply=True), dns(1)])
+    assert rows[0]["stateful"] is True and rows[0]["verdict"] == "allow"
+
+
+def test_records_without_time_are_new_sessions(tmp_path):
+    rows = [{k: v for k, v in r.items() if k != "time"} for r in (dns(0), dns(1, reply=True))]
+    summary, out = run(tmp_path, rows)
+    assert [r["verdict"] for r in out] == ["allow", "deny"] and summary.stateless == 2
+
+
+def test_endpoint_mode_sessions_are_per_eni(tmp_path):
+    rows = [dict(dns(0), eni="eni-db-1", direction="out"), dict(dns(1, reply=True), eni="eni-db-1", direction="in"),
+            dict(dns(2, reply=True), eni="eni-web-1", direction="in")]
+    _, out = run(tmp_path, rows)
+    assert [(r["verdict"], r["stateful"]) for r in out] == [("allow", False), ("allow", True), ("deny", False)]
+
+
+def test_stateless_records_agree_with_the_reference(tmp_path):
+    """Every record that no session let through gets exactly the reference evaluator's verdict and rules."""
+    mapping = random_config(11, Shape(groups=6, rules_per_group=10, enis=20, groups_per_eni=2))
+    cols = random_flows(mapping, 3000, 11)
+    rng = random.Random(11)
+    n = len(cols["src_ip"])
+    cols["time"] = sorted(rng.uniform(0, 3000) for _ in range(n))
+    for i in range(0, n, 3):  # replies to earlier flows, so that sessions matter
+        j = rng.randrange(max(1, i))
+        for a, b in (("src_ip", "dst_ip"), ("src_port", "dst_port")):
+            cols[a][i], cols[b][i] = cols[b][j], cols[a][j]
+        cols["protocol"][i] = cols["protocol"][j]
+    config = flowsim.load_config(mapping)
+    engine = flowsim.compile(config)
+    path = tmp_path / "trace.csv"
+    pacsv.write_csv(pa.table(cols), path)
+    out = tmp_path / "out.csv"
+    summary = replay(engine, str(path), str(out))
+    rows = pacsv.read_csv(out, convert_options=pacsv.ConvertOptions(strings_can_be_null=False)).to_pylist()
+    ref = ReferenceEvaluator(config)
+    checked = 0
+    for r in rows:
+        if r["stateful"]:
+            continue
+        proto = parse_protocol(str(r["protocol"]))
+        ported = proto in (6, 17)
+        v = ref.evaluate(Flow(ipaddress.ip_address(r["src_ip"]), ipaddress.ip_address(r["dst_ip"]), proto,
+                              r["src_port"] if ported else 0, r["dst_port"] if ported else 0))
+        assert (r["verdict"], r["egress_rule"], r["ingress_rule"]) == (v.verdict, v.egress_rule, v.ingress_rule), r
+        checked += 1
+    assert summary.stateful > 0 and checked > 1000
+
+
+def test_bundled_capture_tells_its_story():
+    engine = flowsim.compile(flowsim.load_config(EXAMPLE))
+    summary = replay(engine, str(ROOT / "traces" / "example.pcap"))
+    assert (summary.records, summary.evaluated, summary.allowed, summary.denied, summary.stateful) == (11, 9, 5, 4, 2)
+    assert summary.skipped == {"non-IP frame": 1, "truncated packet": 1}
+    assert "sg-app/from-web" in summary.never_hit and summary.rule_hits["sg-db/dns"] == 1
+
+
+def test_bundled_flow_log_reports_agreement(tmp_path, capsys):
+    code = main(["replay", str(EXAMPLE), str(ROOT / "traces" / "example-flowlog.csv"),
+                 "--summary", str(tmp_path / "s.json"), "-o", str(tmp_path / "v.parquet")])
+    assert code == 0
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert (summary["compared"], summary["agree"]) == (8, 7)
+    assert summary["disagreements"][0]["recorded"] == "ACCEPT" and summary["disagreements"][0]["verdict"] == "deny"
+    assert summary["skipped"] == {"NODATA": 1, "SKIPDATA": 1}
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(tmp_path / "v.parquet")
+    assert table.num_rows == 8 and table.column("agrees").to_pylist().count(False) == 1
+    assert "agreement with the recorded action: 7 of 8" in capsys.readouterr().out
+
+
+def test_every_real_capture_and_flow_log_replays(shared_data):
+    engine = flowsim.compile(flowsim.load_config(EXAMPLE))
+    files = sorted((shared_data / "real" / "pcap").iterdir()) + sorted((shared_data / "real" / "flowlogs" / "aws").glob("*.log"))
+    assert files
+    for path in files:
+        summary = replay(engine, str(path))
+        assert summary.records == summary.evaluated + sum(summary.skipped.values()), path
+
+
+def test_bad_trace_is_a_clear_error(tmp_path, capsys):
+    bad = tmp_path / "garbage.bin"
+    bad.write_bytes(b"\x00\x01\x02 definitely not a trace")
+    assert main(["replay", str(EXAMPLE), str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "Traceback" not in err
