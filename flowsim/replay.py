@@ -28,7 +28,8 @@ from .model import ACCEPT, protocol_name
 SESSION_TIMEOUT = 910.0
 RECORDED = {1: "ACCEPT", 2: "REJECT"}
 _DISAGREEMENTS_KEPT = 20
-_TOP_KEPT = 10_000
+_TOP_KEPT = 10_000  # candidate denied flows carried between chunks
+_TOP_PER_CHUNK = 1_000
 
 
 @dataclass
@@ -50,6 +51,7 @@ class ReplaySummary:
     skipped_examples: dict[str, list[str]] = field(default_factory=dict)
     rule_hits: dict[str, int] = field(default_factory=dict)
     top_denied: list[dict[str, Any]] = field(default_factory=list)
+    top_denied_exact: bool = True  # False when too many distinct denied flows forced counting only the frequent ones
     compared: int = 0
     agree: int = 0
     disagreements: list[dict[str, Any]] = field(default_factory=list)
@@ -85,7 +87,8 @@ class ReplaySummary:
                 lines.append(f"    record {d['record']}: {d['flow']} recorded {d['recorded']}, flowsim says {d['verdict']}"
                              f" ({d['egress_rule'] or '-'} / {d['ingress_rule'] or '-'})")
         if self.top_denied:
-            lines.append("  top denied flows:")
+            lines.append("  top denied flows" + ("" if self.top_denied_exact else
+                                                 " (approximate: too many distinct flows to count them all)") + ":")
             for d in self.top_denied[:10]:
                 lines.append(f"    {d['count']:>10,}  {d['flow']}")
         lines.append("  rule hits:")
@@ -203,14 +206,23 @@ class Replayer:
         s.stateless += int((valid & ~timed).sum())
         for codes in (raw.egress_code, raw.ingress_code):
             self.hits += np.bincount(codes[valid] + 1, minlength=len(self.hits))
-        denied = valid & (raw.verdict == K.DENY)
-        if denied.any():
-            key = np.rec.fromarrays([flows.sfam[denied], flows.shi[denied], flows.slo[denied], flows.dhi[denied],
-                                     flows.dlo[denied], flows.proto[denied], flows.dport[denied]])
-            uniq, counts = np.unique(key, return_counts=True)
-            for k, c in zip(uniq.tolist(), counts.tolist()):
-                self.denied[k] += c
+        denied = np.flatnonzero(valid & (raw.verdict == K.DENY))
+        if len(denied):
+            # one 64-bit fingerprint per flow (src, dst, protocol, destination port) makes counting a sort of integers
+            key = np.zeros(len(denied), np.uint64)
+            for part in (flows.sfam, flows.shi, flows.slo, flows.dhi, flows.dlo, flows.proto, flows.dport):
+                key = (key ^ part[denied].astype(np.uint64)) * np.uint64(0x100000001B3) + np.uint64(0x9E3779B97F4A7C15)
+                key ^= key >> np.uint64(31)
+            uniq, first, counts = np.unique(key, return_index=True, return_counts=True)
+            if len(counts) > _TOP_PER_CHUNK:  # only a chunk's most frequent flows are carried over
+                self.summary.top_denied_exact = False
+                best = np.argpartition(counts, -_TOP_PER_CHUNK)[-_TOP_PER_CHUNK:]
+                first, counts = first[best], counts[best]
+            for row, count in zip(denied[first].tolist(), counts.tolist()):
+                self.denied[(int(flows.sfam[row]), int(flows.shi[row]), int(flows.slo[row]), int(flows.dhi[row]),
+                             int(flows.dlo[row]), int(flows.proto[row]), int(flows.dport[row]))] += count
             if len(self.denied) > 2 * _TOP_KEPT:
+                self.summary.top_denied_exact = False
                 self.denied = Counter(dict(self.denied.most_common(_TOP_KEPT)))
         if chunk.action is not None:
             recorded = chunk.action

@@ -133,42 +133,26 @@ def _has_group(eni_groups, eni, group):
     return False
 
 
-@nb.njit(cache=True)
-def _decide(eni, ingress, pfam, phi, plo, peer_eni, lfam, lhi, llo, proto, sport, dport,
-            eni_profile, eni_groups, prof_advanced, prof_open_groups, seg, members, rows):
-    """(allowed, rule code) of one ENI in one direction (semantics.md §2): defaults around a first-match scan."""
-    profile = eni_profile[eni]
-    advanced = prof_advanced[profile]
-    if ingress and not advanced and peer_eni >= 0:
-        for j in range(prof_open_groups.shape[1]):
-            g = prof_open_groups[profile, j]
-            if g < 0:
-                break
-            if _has_group(eni_groups, peer_eni, g):
-                return True, INTRA_ALLOW
-    s = ((profile * 2 + (0 if ingress else 1)) * 2 + (1 if pfam == 6 else 0)) * N_PCLASS + protocol_class(proto)
-    for m in range(seg[s], seg[s + 1]):
-        r = rows[members[m]]
-        # every test of a row at once, without branches: rows fail for unpredictable reasons
-        ok = ((r.proto < 0) | (r.proto == proto)) & (dport >= r.dlo) & (dport <= r.dhi) & (sport >= r.slo) & (sport <= r.shi)
-        ok &= (r.group >= 0) | _in_range(pfam, phi, plo, r.pfam, r.pshi, r.pslo, r.pehi, r.pelo)
-        ok &= (r.lfam == 0) | _in_range(lfam, lhi, llo, r.lfam, r.lshi, r.lslo, r.lehi, r.lelo)
-        if ok:
-            if r.group >= 0 and (peer_eni < 0 or not _has_group(eni_groups, peer_eni, r.group)):
-                continue
-            return r.accept, r.code
-    if ingress:
-        return False, INBOUND_DENY
-    if advanced:
-        return False, OUTBOUND_DENY
-    return True, OUTBOUND_ALLOW
+@nb.njit(cache=True, inline="always")
+def _shares_open_group(profile, peer_eni, prof_open_groups, eni_groups):
+    """Whether the peer ENI carries one of the profile's interconnected (basic, accept) groups."""
+    for j in range(prof_open_groups.shape[1]):
+        g = prof_open_groups[profile, j]
+        if g < 0:
+            return False
+        if _has_group(eni_groups, peer_eni, g):
+            return True
+    return False
 
 
 # ---------------------------------------------------------------- flows
 @nb.njit(cache=True)
 def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, vpc, eni, direction,
-                    plens, slots, shared, eni_profile, eni_groups, eni_vpc, prof_advanced, prof_open_groups, seg, members, rows,
-                    verdict, egress_code, ingress_code, src_eni, dst_eni):
+                    plens, slots, shared, eni_profile, eni_groups, eni_vpc, prof_advanced, prof_open_groups, seg,
+                    members, rows, verdict, egress_code, ingress_code, src_eni, dst_eni):
+    """Flows first..last-1. Each applicable side (egress at the source ENI, ingress at the destination ENI)
+    is decided as semantics.md §2 says: defaults layered around a first-match scan of the side's row list.
+    The side logic is written out here rather than called: a call per side costs more than the scan."""
     for i in range(first, last):
         e = eni[i]
         egress_code[i] = NO_RULE
@@ -178,48 +162,70 @@ def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, d
         if e == ENI_UNKNOWN:
             verdict[i] = UNMANAGED
             continue
-        if e >= 0:  # endpoint mode: one ENI, the recorded direction; the other side is still resolved
+        if e >= 0:  # endpoint mode: one ENI, the recorded direction; the other address is resolved in its VPC
             v = vpc[i] if vpc[i] >= 0 else eni_vpc[e]
-            ingress = direction[i] == DIR_INGRESS
+            if direction[i] == DIR_INGRESS:
+                dst_eni[i] = e
+                first_side, last_side, dst = 1, 2, e
+                src = _owner(v, sfam[i], shi[i], slo[i], plens, slots, shared)
+            else:
+                src_eni[i] = e
+                first_side, last_side, src = 0, 1, e
+                dst = _owner(v, dfam[i], dhi[i], dlo[i], plens, slots, shared)
+        else:
+            src = _owner(vpc[i], sfam[i], shi[i], slo[i], plens, slots, shared)
+            dst = _owner(vpc[i], dfam[i], dhi[i], dlo[i], plens, slots, shared)
+            if src == SEVERAL or dst == SEVERAL:
+                verdict[i] = AMBIGUOUS
+                continue
+            src_eni[i] = src
+            dst_eni[i] = dst
+            if src < 0 and dst < 0:
+                verdict[i] = UNMANAGED
+                continue
+            if src == dst:  # never leaves the ENI
+                verdict[i] = ALLOW
+                continue
+            first_side, last_side = 0, 2
+        pr, sp, dp = proto[i], sport[i], dport[i]
+        pclass = protocol_class(pr)
+        allowed = True
+        for side in range(first_side, last_side):
+            ingress = side == 1
+            me, peer = (dst, src) if ingress else (src, dst)
+            if me < 0:
+                continue
             if ingress:
                 pf, ph, pl, lf, lh, ll = sfam[i], shi[i], slo[i], dfam[i], dhi[i], dlo[i]
             else:
                 pf, ph, pl, lf, lh, ll = dfam[i], dhi[i], dlo[i], sfam[i], shi[i], slo[i]
-            peer = _owner(v, pf, ph, pl, plens, slots, shared)
-            ok, code = _decide(e, ingress, pf, ph, pl, peer, lf, lh, ll, proto[i], sport[i], dport[i],
-                               eni_profile, eni_groups, prof_advanced, prof_open_groups, seg, members, rows)
+            profile = eni_profile[me]
+            advanced = prof_advanced[profile]
+            if ingress and not advanced and peer >= 0 and _shares_open_group(profile, peer, prof_open_groups, eni_groups):
+                ok, code = True, INTRA_ALLOW
+            else:
+                if ingress:
+                    ok, code = False, INBOUND_DENY
+                elif advanced:
+                    ok, code = False, OUTBOUND_DENY
+                else:
+                    ok, code = True, OUTBOUND_ALLOW
+                s = ((profile * 2 + (0 if ingress else 1)) * 2 + (1 if pf == 6 else 0)) * N_PCLASS + pclass
+                for m in range(seg[s], seg[s + 1]):
+                    r = rows[members[m]]
+                    # every test of a row at once, without branches: rows fail for unpredictable reasons
+                    hit = ((r.proto < 0) | (r.proto == pr)) & (dp >= r.dlo) & (dp <= r.dhi) & (sp >= r.slo) & (sp <= r.shi)
+                    hit &= (r.group >= 0) | _in_range(pf, ph, pl, r.pfam, r.pshi, r.pslo, r.pehi, r.pelo)
+                    hit &= (r.lfam == 0) | _in_range(lf, lh, ll, r.lfam, r.lshi, r.lslo, r.lehi, r.lelo)
+                    if hit and (r.group < 0 or (peer >= 0 and _has_group(eni_groups, peer, r.group))):
+                        ok, code = r.accept, r.code
+                        break
             if ingress:
                 ingress_code[i] = code
-                dst_eni[i] = e
             else:
                 egress_code[i] = code
-                src_eni[i] = e
-            verdict[i] = ALLOW if ok else DENY
-            continue
-        src = _owner(vpc[i], sfam[i], shi[i], slo[i], plens, slots, shared)
-        dst = _owner(vpc[i], dfam[i], dhi[i], dlo[i], plens, slots, shared)
-        if src == SEVERAL or dst == SEVERAL:
-            verdict[i] = AMBIGUOUS
-            continue
-        src_eni[i] = src
-        dst_eni[i] = dst
-        if src < 0 and dst < 0:
-            verdict[i] = UNMANAGED
-            continue
-        if src == dst:  # never leaves the ENI
-            verdict[i] = ALLOW
-            continue
-        ok = True
-        if src >= 0:
-            ok, code = _decide(src, False, dfam[i], dhi[i], dlo[i], dst, sfam[i], shi[i], slo[i], proto[i], sport[i],
-                               dport[i], eni_profile, eni_groups, prof_advanced, prof_open_groups, seg, members, rows)
-            egress_code[i] = code
-        if dst >= 0:
-            a, code = _decide(dst, True, sfam[i], shi[i], slo[i], src, dfam[i], dhi[i], dlo[i], proto[i], sport[i],
-                              dport[i], eni_profile, eni_groups, prof_advanced, prof_open_groups, seg, members, rows)
-            ingress_code[i] = code
-            ok = ok and a
-        verdict[i] = ALLOW if ok else DENY
+            allowed = allowed and ok
+        verdict[i] = ALLOW if allowed else DENY
 
 
 @nb.njit(cache=True, parallel=True)
