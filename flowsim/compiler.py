@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .addresses import network_bounds
-from .kernels.evaluate import N_PCLASS, OWNER_SLOT, RULE_ROW, fill_owner_table
+from .kernels.evaluate import (
+    FLAG_GROUP, FLAG_LOCAL, FLAG_WIDE, N_PCLASS, OWNER_SLOT, RULE_ROW, SCAN_FIELDS, fill_owner_table,
+)
 from .model import (
     ACCEPT, ADVANCED, BASIC, DEFAULT_INBOUND_DENY, DEFAULT_INTRA_GROUP_ALLOW, DEFAULT_OUTBOUND_ALLOW,
     DEFAULT_OUTBOUND_DENY, INGRESS, Config, Rule,
@@ -34,21 +36,21 @@ class CompiledTables:
     group_ids: tuple[str, ...]
     rules: tuple[Rule, ...]  # custom rules in global evaluation order; code = N_DEFAULTS + index
     rule_names: tuple[str, ...]  # by code
-    owners: tuple  # (block lengths per family, hash slots, whether any address is owned in several VPCs)
+    owners: tuple  # (block lengths per family, hash slots, whether any address is owned in several VPCs, /16 bits)
     eni_profile: np.ndarray
     eni_groups: np.ndarray
     eni_vpc: np.ndarray
     prof_advanced: np.ndarray
     prof_open_groups: np.ndarray
-    seg: np.ndarray  # ((profile*2 + egress)*2 + ipv6)*N_PCLASS + class -> members[seg[s]:seg[s+1]]
-    members: np.ndarray  # row indices
+    seg: np.ndarray  # ((profile*2 + egress)*2 + ipv6)*N_PCLASS + class -> scan[seg[s]:seg[s+1]]
+    scan: tuple[np.ndarray, ...]  # the row lists, each row in its compact form, one array per SCAN_FIELDS field
     rows: np.ndarray  # RULE_ROW records, in global evaluation order
 
     @property
     def kernel_tables(self) -> tuple:
         """The tuple the kernels take."""
         return (self.eni_profile, self.eni_groups, self.eni_vpc, self.prof_advanced, self.prof_open_groups,
-                self.seg, self.members, self.rows)
+                self.seg, self.scan, self.rows)
 
     @property
     def n_profiles(self) -> int:
@@ -56,7 +58,8 @@ class CompiledTables:
 
     @property
     def nbytes(self) -> int:
-        return int(sum(a.nbytes for a in (*self.owners[:2], *self.kernel_tables)))
+        return int(sum(a.nbytes for a in (*self.owners[:2], self.owners[3], *self.scan, self.eni_profile, self.eni_groups,
+                                          self.eni_vpc, self.prof_advanced, self.prof_open_groups, self.seg, self.rows)))
 
 
 def _padded(lists: list[list[int]]) -> np.ndarray:
@@ -77,7 +80,8 @@ def _ownership(config: Config, vpc_index: dict[str, int], eni_index: dict[str, i
             blocks.append((fam, hi, lo, plen, vpc_index[eni.vpc], eni_index[eni.id], ehi, elo))
     cols = list(zip(*blocks)) if blocks else [[]] * 6
     slots = np.zeros(1 << max(4, (4 * len(blocks)).bit_length()), dtype=OWNER_SLOT)  # at most a quarter full
-    fill_owner_table(slots, np.array(cols[0], np.uint8), np.array(cols[1], np.uint64), np.array(cols[2], np.uint64),
+    v4_bits = np.zeros(1 << 10, dtype=np.uint64)  # one bit per IPv4 /16
+    fill_owner_table(slots, v4_bits, np.array(cols[0], np.uint8), np.array(cols[1], np.uint64), np.array(cols[2], np.uint64),
                      np.array(cols[3], np.int16), np.array(cols[4], np.int32), np.array(cols[5], np.int32))
     lengths = [sorted({b[3] for b in blocks if b[0] == fam}, reverse=True) for fam in (4, 6)]
     plens = np.full((2, max(1, max(len(x) for x in lengths))), -1, dtype=np.int16)
@@ -86,7 +90,7 @@ def _ownership(config: Config, vpc_index: dict[str, int], eni_index: dict[str, i
     # does any block overlap a block of another VPC? (then a lookup without a VPC must check for ambiguity)
     spans = sorted((b[0], (b[1] << 64) | b[2], (b[6] << 64) | b[7], b[4]) for b in blocks)
     shared = any(a[0] == b[0] and b[1] <= a[2] and a[3] != b[3] for a, b in zip(spans, spans[1:]))
-    return plens, slots, shared
+    return plens, slots, shared, v4_bits
 
 
 def _rule_rows(config: Config, rule: Rule, code: int, group_index: dict[str, int]) -> list[tuple]:
@@ -106,6 +110,21 @@ def _protocol_classes(protocol: int) -> tuple[int, ...]:
     """Which per-protocol row lists a rule belongs in (mirrors kernels.evaluate.protocol_class)."""
     specific = {6: 0, 17: 1, 1: 2, 58: 3}
     return tuple(range(N_PCLASS)) if protocol < 0 else (specific.get(protocol, N_PCLASS - 1),)
+
+
+def _scan_rows(rows: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The row lists (rows in `order`) in the compact form the kernel scans: one array per field."""
+    picked = rows[order]
+    v4 = picked["pfam"] == 4
+    fields = {
+        "plo": np.where(v4, picked["pslo"], 0), "phi": np.where(v4, picked["pelo"], 0),
+        "flags": (np.where(picked["group"] >= 0, FLAG_GROUP, 0) | np.where(picked["lfam"] != 0, FLAG_LOCAL, 0)
+                  | np.where(picked["pfam"] == 6, FLAG_WIDE, 0)),
+        "row": order,
+        "verdict": picked["code"].astype(np.int64) * 2 + picked["accept"],
+    }
+    return tuple(np.ascontiguousarray(fields[name] if name in fields else picked[name], dtype=dtype)
+                 for name, dtype in SCAN_FIELDS)
 
 
 def compile_tables(config: Config) -> CompiledTables:
@@ -162,5 +181,5 @@ def compile_tables(config: Config) -> CompiledTables:
         eni_groups=_padded([[group_index[g] for g in e.security_groups] for e in config.interfaces.values()]),
         eni_vpc=np.array([vpc_index[e.vpc] for e in config.interfaces.values()], dtype=np.int32),
         prof_advanced=prof_advanced, prof_open_groups=_padded(open_groups), seg=np.array(seg, dtype=np.int64),
-        members=np.concatenate(pieces) if pieces else np.zeros(0, np.int32), rows=row_table,
+        scan=_scan_rows(row_table, np.concatenate(pieces) if pieces else np.zeros(0, np.int32)), rows=row_table,
     )

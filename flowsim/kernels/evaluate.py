@@ -48,6 +48,14 @@ RULE_ROW = np.dtype([("dlo", np.uint16), ("dhi", np.uint16), ("slo", np.uint16),
                      ("pshi", np.uint64), ("pslo", np.uint64), ("pehi", np.uint64), ("pelo", np.uint64),
                      ("lshi", np.uint64), ("lslo", np.uint64), ("lehi", np.uint64), ("lelo", np.uint64),
                      ("accept", np.bool_)], align=True)
+# A row as a list scans it: ports, protocol and an IPv4 peer range, one array per field so that a block of
+# rows is tested with vector instructions. Rows whose peer is a group or an IPv6 block, or that carry a
+# local range, are flagged and finished from the full row.
+SCAN_FIELDS = (("proto", np.int16), ("dlo", np.uint16), ("dhi", np.uint16), ("slo", np.uint16), ("shi", np.uint16),
+               ("flags", np.uint8), ("plo", np.uint32), ("phi", np.uint32), ("row", np.int32), ("verdict", np.int32))
+# `verdict` is the row's rule code times two plus one for accept: a plain hit needs nothing else
+SCAN_BLOCK = 8  # rows tested together before looking for the first hit
+FLAG_GROUP, FLAG_LOCAL, FLAG_WIDE = 1, 2, 4
 N_PCLASS = 5  # rows are listed per protocol class: tcp, udp, icmp, icmpv6, any other
 
 
@@ -66,7 +74,7 @@ def protocol_class(proto):
 
 
 @nb.njit(cache=True)
-def fill_owner_table(slots, fam, hi, lo, plen, vpc, eni):
+def fill_owner_table(slots, v4_bits, fam, hi, lo, plen, vpc, eni):
     """Insert owned blocks (already masked) into an empty hash table (its size a power of two)."""
     mask = slots.shape[0] - 1
     for i in range(fam.shape[0]):
@@ -79,15 +87,25 @@ def fill_owner_table(slots, fam, hi, lo, plen, vpc, eni):
         slots[s].plen = plen[i]
         slots[s].vpc = vpc[i]
         slots[s].eni = eni[i]
+        if fam[i] == 4:  # every /16 the block touches
+            first = np.int64(lo[i] >> np.uint64(16))
+            last = first if plen[i] >= 112 else first + (np.int64(1) << np.int64(112 - plen[i])) - 1
+            for top in range(first, last + 1):
+                v4_bits[top >> 6] |= np.uint64(1) << np.uint64(top & 63)
 
 
 @nb.njit(cache=True, inline="always")
-def _owner(vpc, fam, hi, lo, plens, slots, shared):
+def _owner(vpc, fam, hi, lo, plens, slots, shared, v4_bits):
     """ENI owning an address in one VPC, or in the single VPC that owns it when vpc < 0 (SEVERAL: ambiguous).
 
     Blocks are probed longest first; `shared` says whether any address is owned in
     more than one VPC (only then must a VPC-less lookup look further than the first hit).
+    `v4_bits` has a bit per IPv4 /16 holding any owned block: most outside addresses stop there.
     """
+    if fam == 4:
+        top = np.int64(lo >> np.uint64(16))
+        if (v4_bits[top >> 6] >> np.uint64(top & 63)) & np.uint64(1) == 0:
+            return -1
     mask = slots.shape[0] - 1
     row = 0 if fam == 4 else 1
     found = -1
@@ -148,33 +166,56 @@ def _shares_open_group(profile, peer_eni, prof_open_groups, eni_groups):
 # ---------------------------------------------------------------- flows
 @nb.njit(cache=True)
 def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, vpc, eni, direction,
-                    plens, slots, shared, eni_profile, eni_groups, eni_vpc, prof_advanced, prof_open_groups, seg,
-                    members, rows, verdict, egress_code, ingress_code, src_eni, dst_eni):
+                    plens, slots, shared, v4_bits, eni_profile, eni_groups, eni_vpc, prof_advanced, prof_open_groups, seg,
+                    s_proto, s_dlo, s_dhi, s_slo, s_shi, s_flags, s_plo, s_phi, s_row, s_verdict, rows,
+                    verdict, egress_code, ingress_code, src_eni, dst_eni):
     """Flows first..last-1. Each applicable side (egress at the source ENI, ingress at the destination ENI)
     is decided as semantics.md §2 says: defaults layered around a first-match scan of the side's row list.
-    The side logic is written out here rather than called: a call per side costs more than the scan."""
-    for i in range(first, last):
+    The side logic is written out here rather than called: a call per side costs more than the scan.
+
+    The work is staged over the whole range — resolve addresses, then pick each side's default and row
+    list, then scan — because each stage's lookups are independent of each other and, in a loop of
+    their own, the processor overlaps their cache misses."""
+    n = last - first
+    src_of = np.empty(n, np.int32)
+    dst_of = np.empty(n, np.int32)
+    for j in range(n):
+        i = first + j
         e = eni[i]
-        egress_code[i] = NO_RULE
-        ingress_code[i] = NO_RULE
+        if e >= 0:  # endpoint mode: the recorded ENI; the other address is resolved in its VPC
+            v = vpc[i] if vpc[i] >= 0 else eni_vpc[e]
+            if direction[i] == DIR_INGRESS:
+                src_of[j] = _owner(v, sfam[i], shi[i], slo[i], plens, slots, shared, v4_bits)
+                dst_of[j] = e
+            else:
+                src_of[j] = e
+                dst_of[j] = _owner(v, dfam[i], dhi[i], dlo[i], plens, slots, shared, v4_bits)
+        elif e == ENI_NONE:
+            src_of[j] = _owner(vpc[i], sfam[i], shi[i], slo[i], plens, slots, shared, v4_bits)
+            dst_of[j] = _owner(vpc[i], dfam[i], dhi[i], dlo[i], plens, slots, shared, v4_bits)
+    # which sides apply, their default decision, and the row list each must scan
+    lst_lo = np.zeros(2 * n, np.int64)
+    lst_hi = np.zeros(2 * n, np.int64)
+    side_ok = np.ones(2 * n, np.bool_)
+    side_code = np.full(2 * n, NO_RULE, np.int32)
+    for j in range(n):
+        i = first + j
+        e = eni[i]
         src_eni[i] = -1
         dst_eni[i] = -1
+        verdict[i] = ALLOW
         if e == ENI_UNKNOWN:
             verdict[i] = UNMANAGED
             continue
-        if e >= 0:  # endpoint mode: one ENI, the recorded direction; the other address is resolved in its VPC
-            v = vpc[i] if vpc[i] >= 0 else eni_vpc[e]
+        src, dst = src_of[j], dst_of[j]
+        if e >= 0:
             if direction[i] == DIR_INGRESS:
                 dst_eni[i] = e
-                first_side, last_side, dst = 1, 2, e
-                src = _owner(v, sfam[i], shi[i], slo[i], plens, slots, shared)
+                first_side, last_side = 1, 2
             else:
                 src_eni[i] = e
-                first_side, last_side, src = 0, 1, e
-                dst = _owner(v, dfam[i], dhi[i], dlo[i], plens, slots, shared)
+                first_side, last_side = 0, 1
         else:
-            src = _owner(vpc[i], sfam[i], shi[i], slo[i], plens, slots, shared)
-            dst = _owner(vpc[i], dfam[i], dhi[i], dlo[i], plens, slots, shared)
             if src == SEVERAL or dst == SEVERAL:
                 verdict[i] = AMBIGUOUS
                 continue
@@ -184,48 +225,71 @@ def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, d
                 verdict[i] = UNMANAGED
                 continue
             if src == dst:  # never leaves the ENI
-                verdict[i] = ALLOW
                 continue
             first_side, last_side = 0, 2
-        pr, sp, dp = proto[i], sport[i], dport[i]
-        pclass = protocol_class(pr)
-        allowed = True
+        pclass = protocol_class(proto[i])
+        v6 = 1 if sfam[i] == 6 else 0
         for side in range(first_side, last_side):
             ingress = side == 1
             me, peer = (dst, src) if ingress else (src, dst)
             if me < 0:
                 continue
-            if ingress:
-                pf, ph, pl, lf, lh, ll = sfam[i], shi[i], slo[i], dfam[i], dhi[i], dlo[i]
-            else:
-                pf, ph, pl, lf, lh, ll = dfam[i], dhi[i], dlo[i], sfam[i], shi[i], slo[i]
+            w = 2 * j + side
             profile = eni_profile[me]
             advanced = prof_advanced[profile]
             if ingress and not advanced and peer >= 0 and _shares_open_group(profile, peer, prof_open_groups, eni_groups):
-                ok, code = True, INTRA_ALLOW
-            else:
-                if ingress:
-                    ok, code = False, INBOUND_DENY
-                elif advanced:
-                    ok, code = False, OUTBOUND_DENY
-                else:
-                    ok, code = True, OUTBOUND_ALLOW
-                s = ((profile * 2 + (0 if ingress else 1)) * 2 + (1 if pf == 6 else 0)) * N_PCLASS + pclass
-                for m in range(seg[s], seg[s + 1]):
-                    r = rows[members[m]]
-                    # every test of a row at once, without branches: rows fail for unpredictable reasons
-                    hit = ((r.proto < 0) | (r.proto == pr)) & (dp >= r.dlo) & (dp <= r.dhi) & (sp >= r.slo) & (sp <= r.shi)
-                    hit &= (r.group >= 0) | _in_range(pf, ph, pl, r.pfam, r.pshi, r.pslo, r.pehi, r.pelo)
-                    hit &= (r.lfam == 0) | _in_range(lf, lh, ll, r.lfam, r.lshi, r.lslo, r.lehi, r.lelo)
-                    if hit and (r.group < 0 or (peer >= 0 and _has_group(eni_groups, peer, r.group))):
-                        ok, code = r.accept, r.code
-                        break
+                side_ok[w], side_code[w] = True, INTRA_ALLOW
+                continue
             if ingress:
-                ingress_code[i] = code
+                side_ok[w], side_code[w] = False, INBOUND_DENY
+            elif advanced:
+                side_ok[w], side_code[w] = False, OUTBOUND_DENY
             else:
-                egress_code[i] = code
-            allowed = allowed and ok
-        verdict[i] = ALLOW if allowed else DENY
+                side_ok[w], side_code[w] = True, OUTBOUND_ALLOW
+            s = ((profile * 2 + (0 if ingress else 1)) * 2 + v6) * N_PCLASS + pclass
+            lst_lo[w] = seg[s]
+            lst_hi[w] = seg[s + 1]
+    # first-match scans
+    for w in range(2 * n):
+        if lst_lo[w] >= lst_hi[w]:
+            continue
+        i = first + (w >> 1)
+        ingress = (w & 1) == 1
+        if ingress:
+            pf, ph, pl, lf, lh, ll, peer = sfam[i], shi[i], slo[i], dfam[i], dhi[i], dlo[i], src_of[w >> 1]
+        else:
+            pf, ph, pl, lf, lh, ll, peer = dfam[i], dhi[i], dlo[i], sfam[i], shi[i], slo[i], dst_of[w >> 1]
+        pr, sp, dp = proto[i], sport[i], dport[i]
+        pa = np.uint32(pl & np.uint64(0xFFFFFFFF))
+        m, end = lst_lo[w], lst_hi[w]
+        while m < end:
+            stop = min(m + SCAN_BLOCK, end)
+            k = end
+            for t in range(m, stop):  # the first row of the block passing the cheap tests, branch-free
+                hit = (((s_proto[t] < 0) | (s_proto[t] == pr)) & (dp >= s_dlo[t]) & (dp <= s_dhi[t])
+                       & (sp >= s_slo[t]) & (sp <= s_shi[t]) & ((s_flags[t] != 0) | ((pa >= s_plo[t]) & (pa <= s_phi[t]))))
+                k = min(k, t if hit else end)
+            if k == end:
+                m = stop
+                continue
+            m = k + 1
+            if s_flags[k] != 0:
+                r = rows[s_row[k]]
+                if r.group >= 0:
+                    if peer < 0 or not _has_group(eni_groups, peer, r.group):
+                        continue
+                elif not _in_range(pf, ph, pl, r.pfam, r.pshi, r.pslo, r.pehi, r.pelo):
+                    continue
+                if r.lfam != 0 and not _in_range(lf, lh, ll, r.lfam, r.lshi, r.lslo, r.lehi, r.lelo):
+                    continue
+            side_ok[w], side_code[w] = (s_verdict[k] & 1) == 1, s_verdict[k] >> 1
+            break
+    for j in range(n):
+        i = first + j
+        egress_code[i] = side_code[2 * j]
+        ingress_code[i] = side_code[2 * j + 1]
+        if verdict[i] == ALLOW and not (side_ok[2 * j] and side_ok[2 * j + 1]):
+            verdict[i] = DENY
 
 
 @nb.njit(cache=True, parallel=True)
@@ -235,11 +299,12 @@ def evaluate_flows(sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, vpc, eni
 
     Besides verdicts and deciding-rule codes, it reports the ENI checked on each side (-1: none).
     """
-    plens, slots, shared = owners
-    eni_profile, eni_groups, eni_vpc, prof_advanced, prof_open_groups, seg, members, rows = tables
+    plens, slots, shared, v4_bits = owners
+    eni_profile, eni_groups, eni_vpc, prof_advanced, prof_open_groups, seg, scan, rows = tables
+    s_proto, s_dlo, s_dhi, s_slo, s_shi, s_flags, s_plo, s_phi, s_row, s_verdict = scan
     n = sfam.shape[0]
     for c in nb.prange((n + CHUNK - 1) // CHUNK):
         _evaluate_range(c * CHUNK, min(n, (c + 1) * CHUNK), sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport,
-                        vpc, eni, direction, plens, slots, shared, eni_profile, eni_groups, eni_vpc,
-                        prof_advanced, prof_open_groups, seg, members, rows, verdict, egress_code, ingress_code,
-                        src_eni, dst_eni)
+                        vpc, eni, direction, plens, slots, shared, v4_bits, eni_profile, eni_groups, eni_vpc,
+                        prof_advanced, prof_open_groups, seg, s_proto, s_dlo, s_dhi, s_slo, s_shi, s_flags, s_plo,
+                        s_phi, s_row, s_verdict, rows, verdict, egress_code, ingress_code, src_eni, dst_eni)
