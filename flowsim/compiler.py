@@ -113,17 +113,18 @@ def _protocol_classes(protocol: int) -> tuple[int, ...]:
 
 
 def _scan_rows(rows: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The row lists (rows in `order`) in the compact form the kernel scans: one array per field."""
-    picked = rows[order]
-    v4 = picked["pfam"] == 4
+    """The row lists (rows in `order`) in the compact form the kernel scans: one array per field.
+
+    Each field is computed once per row, then gathered per list entry (lists repeat rows many times)."""
+    v4 = rows["pfam"] == 4
     fields = {
-        "plo": np.where(v4, picked["pslo"], 0), "phi": np.where(v4, picked["pelo"], 0),
-        "flags": (np.where(picked["group"] >= 0, FLAG_GROUP, 0) | np.where(picked["lfam"] != 0, FLAG_LOCAL, 0)
-                  | np.where(picked["pfam"] == 6, FLAG_WIDE, 0)),
-        "row": order,
-        "verdict": picked["code"].astype(np.int64) * 2 + picked["accept"],
+        "plo": np.where(v4, rows["pslo"], 0), "phi": np.where(v4, rows["pelo"], 0),
+        "flags": (np.where(rows["group"] >= 0, FLAG_GROUP, 0) | np.where(rows["lfam"] != 0, FLAG_LOCAL, 0)
+                  | np.where(rows["pfam"] == 6, FLAG_WIDE, 0)),
+        "row": np.arange(len(rows)),
+        "verdict": rows["code"].astype(np.int64) * 2 + rows["accept"],
     }
-    return tuple(np.ascontiguousarray(fields[name] if name in fields else picked[name], dtype=dtype)
+    return tuple(np.ascontiguousarray(fields[name] if name in fields else rows[name], dtype=dtype)[order]
                  for name, dtype in SCAN_FIELDS)
 
 
