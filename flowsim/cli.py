@@ -90,11 +90,14 @@ def _flow_from_args(args: argparse.Namespace):
 @command("check")
 def cmd_check(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .engine import compile_config
+    from .explain import explain
+    from .reference import ReferenceEvaluator
 
+    # One flow needs no compiled tables: the reference evaluator (which every fast path is tested
+    # against, deciding rule included) answers without starting numba.
     config = load_config(args.config)
     flow = _flow_from_args(args)
-    explanation = compile_config(config).explain(flow)
+    explanation = explain(config, flow, ReferenceEvaluator(config).evaluate(flow))
     if args.json:
         print(json.dumps(explanation.to_dict(), indent=2))
     else:
@@ -104,12 +107,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 @command("query")
 def cmd_query(args: argparse.Namespace) -> int:
-    from .config import load_config
-    from .engine import compile_config
+    from .cache import load_engine
     from .query import run_query
 
-    config = load_config(args.config)
-    engine = compile_config(config)
+    engine = load_engine(args.config)
     stats = run_query(engine, args.flows, args.output, threads=args.threads, skip_invalid=args.skip_invalid,
                       progress=sys.stderr.isatty() and not args.quiet)
     if not args.quiet:
@@ -120,12 +121,10 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 @command("replay")
 def cmd_replay(args: argparse.Namespace) -> int:
-    from .config import load_config
-    from .engine import compile_config
+    from .cache import load_engine
     from .replay import replay
 
-    config = load_config(args.config)
-    summary = replay(compile_config(config), args.trace, args.output, fmt=args.format, threads=args.threads,
+    summary = replay(load_engine(args.config), args.trace, args.output, fmt=args.format, threads=args.threads,
                      progress=sys.stderr.isatty() and not args.quiet)
     if args.summary:
         try:

@@ -71,7 +71,8 @@ class Engine:
         eni = np.where(flows.invalid, K.ENI_UNKNOWN, eni).astype(np.int32)
         out = RawVerdicts(np.empty(n, np.int8), np.empty(n, np.int32), np.empty(n, np.int32),
                           np.empty(n, np.int32), np.empty(n, np.int32))
-        K.evaluate_flows(flows.sfam, flows.shi, flows.slo, flows.dfam, flows.dhi, flows.dlo, flows.proto,
+        kernel = K.evaluate_flows if n > K.CHUNK else K.evaluate_flows_serial
+        kernel(flows.sfam, flows.shi, flows.slo, flows.dfam, flows.dhi, flows.dlo, flows.proto,
                          flows.sport, flows.dport, vpc, eni, flows.direction, self.tables.owners,
                          self.tables.kernel_tables, out.verdict, out.egress_code, out.ingress_code, out.src_eni, out.dst_eni)
         flows.mark(out.verdict == K.AMBIGUOUS, "address is owned in several VPCs; name the VPC (a vpc column, or --vpc)")

@@ -7,7 +7,9 @@ verdict columns added. A file with invalid rows fails with their line numbers
 from __future__ import annotations
 
 import os
+import queue
 import sys
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -106,34 +108,69 @@ class _Progress:
 
 
 class _Writer:
-    """CSV or Parquet output, chosen by suffix; stdout CSV when no path is given."""
+    """CSV or Parquet output, chosen by suffix; stdout CSV when no path is given.
+
+    Tables are encoded by a background thread (pyarrow releases the GIL), so writing one chunk
+    overlaps evaluating the next; at most two chunks wait, which keeps memory bounded.
+    """
 
     def __init__(self, path: str | None):
         self.path, self.writer, self.sink = path, None, None
         self.parquet = path is not None and Path(path).suffix.lower() in (".parquet", ".pq")
+        self.queue: queue.Queue = queue.Queue(maxsize=2)
+        self.failure: BaseException | None = None
+        self.thread: threading.Thread | None = None
 
-    def write(self, table: pa.Table) -> None:
+    def _open(self, schema: pa.Schema) -> None:
         import pyarrow.csv as pacsv
         import pyarrow.parquet as pq
 
+        try:
+            if self.parquet:
+                self.writer = pq.ParquetWriter(self.path, schema, write_statistics=False)
+            else:
+                self.sink = open(self.path, "wb") if self.path else sys.stdout.buffer
+                self.writer = pacsv.CSVWriter(self.sink, schema)
+        except OSError as exc:
+            raise InputError(Problem(f"cannot write output: {exc.strerror or exc}", source=self.path)) from None
+
+    def _drain(self) -> None:
+        while (table := self.queue.get()) is not None:
+            if self.failure is None:
+                try:
+                    self.writer.write_table(table)
+                except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+                    self.failure = exc
+
+    def _check(self) -> None:
+        if self.failure is not None:
+            failure, self.failure = self.failure, None
+            if isinstance(failure, OSError) and not isinstance(failure, BrokenPipeError):
+                raise InputError(Problem(f"cannot write output: {failure.strerror or failure}", source=self.path))
+            raise failure
+
+    def write(self, table: pa.Table) -> None:
         if self.writer is None:
-            try:
-                if self.parquet:
-                    self.writer = pq.ParquetWriter(self.path, table.schema)
-                else:
-                    self.sink = open(self.path, "wb") if self.path else sys.stdout.buffer
-                    self.writer = pacsv.CSVWriter(self.sink, table.schema)
-            except OSError as exc:
-                raise InputError(Problem(f"cannot write output: {exc.strerror or exc}", source=self.path)) from None
-        self.writer.write_table(table)
+            self._open(table.schema)
+            self.thread = threading.Thread(target=self._drain, daemon=True)
+            self.thread.start()
+        self._check()
+        self.queue.put(table)
 
     def close(self, keep: bool) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        if self.sink is not None and self.sink is not sys.stdout.buffer:
-            self.sink.close()
-        if not keep and self.path and os.path.exists(self.path):
-            os.remove(self.path)
+        if self.thread is not None:
+            self.queue.put(None)
+            self.thread.join()
+        try:
+            if self.writer is not None:
+                self.writer.close()
+            if self.sink is not None and self.sink is not sys.stdout.buffer:
+                self.sink.close()
+        finally:
+            if not keep and self.path and os.path.exists(self.path):
+                os.remove(self.path)
+        if keep:
+            self._check()
 
 
 def run_query(engine: Engine, flows_path: str, output: str | None, threads: int | None = None,

@@ -292,7 +292,20 @@ def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, d
             verdict[i] = DENY
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=True, nogil=True)
+def evaluate_flows_serial(sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, vpc, eni, direction,
+                          owners, tables, verdict, egress_code, ingress_code, src_eni, dst_eni):
+    """`evaluate_flows` on one thread, for small batches (a single `flowsim check` skips starting threads)."""
+    plens, slots, shared, v4_bits = owners
+    eni_profile, eni_groups, eni_vpc, prof_advanced, prof_open_groups, seg, scan, rows = tables
+    s_proto, s_dlo, s_dhi, s_slo, s_shi, s_flags, s_plo, s_phi, s_row, s_verdict = scan
+    _evaluate_range(0, sfam.shape[0], sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport,
+                    vpc, eni, direction, plens, slots, shared, v4_bits, eni_profile, eni_groups, eni_vpc,
+                    prof_advanced, prof_open_groups, seg, s_proto, s_dlo, s_dhi, s_slo, s_shi, s_flags, s_plo,
+                    s_phi, s_row, s_verdict, rows, verdict, egress_code, ingress_code, src_eni, dst_eni)
+
+
+@nb.njit(cache=True, parallel=True, nogil=True)
 def evaluate_flows(sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, vpc, eni, direction,
                    owners, tables, verdict, egress_code, ingress_code, src_eni, dst_eni):
     """Verdicts of many flows; path mode where eni[i] == -1, endpoint mode where eni[i] >= 0.

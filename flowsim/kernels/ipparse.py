@@ -118,7 +118,7 @@ def _parse_v6(data, start, end, groups):
     return True
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def parse_ips(data, offsets, valid):
     """Parse every string i = data[offsets[i]:offsets[i+1]] where valid[i]."""
     n = offsets.shape[0] - 1
@@ -158,7 +158,7 @@ def parse_ips(data, offsets, valid):
     return fam, hi, lo
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def parse_ints(data, offsets, valid, lo_bound, hi_bound):
     """Parse decimal integers; out-of-range or non-numeric text gives ok=False."""
     n = offsets.shape[0] - 1
