@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import functools
-import time
 
 import numba
 
 import flowsim
+from flowsim.benchmark import best_rate  # noqa: F401 - re-exported for the bench scripts
 from flowsim.flows import FlowArrays, prepare_flows
 from flowsim.randomconfig import Shape, random_config
 from flowsim.synth import synthesize
@@ -34,17 +34,6 @@ def flows_for(rules_per_eni: int, n: int, enis: int = 1000, groups_per_eni: int 
     """`n` synthetic flows aimed at the configuration, already parsed."""
     engine = engine_for(rules_per_eni, enis, groups_per_eni, seed)
     return prepare_flows(synthesize(engine.config, n, seed=seed))
-
-
-def best_rate(fn, items: int, repeat: int = 5) -> float:
-    """Items per second of the fastest of `repeat` runs (after one warm-up run)."""
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return items / best
 
 
 def set_threads(threads: int) -> int:

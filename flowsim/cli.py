@@ -137,6 +137,28 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return ExitStatus.OK
 
 
+@command("bench")
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .benchmark import bench_classbench, bench_config
+
+    if args.rounds < 1:
+        raise InputError(Problem("must be at least 1", subject="--rounds"))
+    if args.classbench:
+        if args.config is not None:
+            raise InputError(Problem("give either CONFIG or --classbench RULES TRACE, not both", subject="bench"))
+        result = bench_classbench(args.classbench[0], args.classbench[1], args.threads, args.rounds, args.matches)
+    else:
+        if args.config is None:
+            raise InputError(Problem("needs CONFIG, or --classbench RULES TRACE", subject="bench"))
+        if args.matches:
+            raise InputError(Problem("--matches is for --classbench", subject="--matches"))
+        if args.flows < 1:
+            raise InputError(Problem("must be at least 1", subject="--flows"))
+        result = bench_config(args.config, args.flows, args.threads, args.rounds)
+    print(json.dumps(result.to_dict()) if args.json else result)
+    return ExitStatus.OK
+
+
 @command("synth")
 def cmd_synth(args: argparse.Namespace) -> int:
     from .config import load_config
@@ -236,6 +258,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default=None, help="configuration to write (default: stdout)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="Terraform variable or ROS parameter value (repeatable)")
+
+    p = sub.add_parser("bench", help="measure classification speed on a configuration or a ClassBench rule set")
+    p.add_argument("config", nargs="?", default=None, help="configuration (synthetic flows aimed at it are timed)")
+    p.add_argument("--classbench", nargs=2, metavar=("RULES", "TRACE"), help="a ClassBench filter set and its trace")
+    p.add_argument("--flows", type=int, default=1_000_000, help="synthetic flows for CONFIG (default 1,000,000)")
+    p.add_argument("--threads", type=int, default=None, help="worker threads (default: all cores)")
+    p.add_argument("--rounds", type=int, default=10, help="timed rounds; the fastest is reported (default 10)")
+    p.add_argument("--matches", default=None, metavar="OUT", help="with --classbench: write each packet's matching "
+                   "rule (0-based, -1 for none), one per line")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser("synth", help="generate flows aimed at a configuration")
     p.add_argument("config")
