@@ -23,6 +23,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from flowsim.classbench import read_rules, read_trace  # noqa: E402
+from flowsim.benchmark import best_rate  # noqa: E402
 from flowsim.classifier import build  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "classbench"
@@ -68,13 +69,7 @@ def measure(clf, keys, threads: int, rounds: int = 15) -> float:
     """Lookups per second (all threads together), fastest of `rounds` rounds."""
     set_threads(threads)
     run, n = make_runner(clf, keys)
-    run()
-    best = float("inf")
-    for _ in range(rounds):
-        t = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - t)
-    return n / best
+    return best_rate(run, n, rounds)
 
 
 @pytest.mark.parametrize("threads", [1, 2])

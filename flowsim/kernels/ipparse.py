@@ -118,6 +118,16 @@ def _parse_v6(data, start, end, groups):
     return True
 
 
+@nb.njit(cache=True, inline="always")
+def _trimmed(data, s, e):
+    """data[s:e] without leading and trailing spaces, as (start, end)."""
+    while s < e and data[s] == 32:
+        s += 1
+    while e > s and data[e - 1] == 32:
+        e -= 1
+    return s, e
+
+
 @nb.njit(cache=True, nogil=True)
 def parse_ips(data, offsets, valid):
     """Parse every string i = data[offsets[i]:offsets[i+1]] where valid[i]."""
@@ -129,12 +139,7 @@ def parse_ips(data, offsets, valid):
     for r in range(n):
         if not valid[r]:
             continue
-        s = offsets[r]
-        e = offsets[r + 1]
-        while s < e and data[s] == 32:
-            s += 1
-        while e > s and data[e - 1] == 32:
-            e -= 1
+        s, e = _trimmed(data, offsets[r], offsets[r + 1])
         is6 = False
         for k in range(s, e):
             if data[k] == 58:
@@ -167,12 +172,7 @@ def parse_ints(data, offsets, valid, lo_bound, hi_bound):
     for r in range(n):
         if not valid[r]:
             continue
-        s = offsets[r]
-        e = offsets[r + 1]
-        while s < e and data[s] == 32:
-            s += 1
-        while e > s and data[e - 1] == 32:
-            e -= 1
+        s, e = _trimmed(data, offsets[r], offsets[r + 1])
         if s == e or e - s > 18:
             continue
         v = 0
