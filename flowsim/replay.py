@@ -184,7 +184,7 @@ class Replayer:
         if self.used + 2 * incoming <= self.table.shape[0] // 2:
             return
         size = self.table.shape[0]
-        while size < 4 * (self.used + 2 * incoming):
+        while size < 2 * (self.used + 2 * incoming):
             size *= 2
         fresh = np.zeros(size, dtype=SESSION)
         self.used = rehash_live(self.table, fresh, now, self.timeout)
@@ -288,7 +288,7 @@ def verdict_table(engine: Engine, chunk, raw: RawVerdicts, stateful: np.ndarray,
 
 
 def replay(engine: Engine, trace: str, output: str | None = None, fmt: str | None = None, threads: int | None = None,
-           progress: bool = False, chunk_rows: int = 1_000_000, timeout: float = SESSION_TIMEOUT) -> ReplaySummary:
+           progress: bool = False, chunk_rows: int = 1 << 18, timeout: float = SESSION_TIMEOUT) -> ReplaySummary:
     """Replay a trace file statefully; write per-record verdicts to `output` (CSV or Parquet) if given."""
     from .query import _Progress, _Writer
     from .traces import open_trace

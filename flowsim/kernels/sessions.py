@@ -72,34 +72,35 @@ def apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, sr
             continue
         ahi, alo, aport, bhi, blo, bport, forward = _canonical(fam[i], shi[i], slo[i], sport[i], dhi[i], dlo[i], dport[i])
         allowed = True
-        slots = np.full(2, -1, np.int64)
+        slot_egress = -1
+        slot_ingress = -1
         for side in range(2):
             e = src_eni[i] if side == 0 else dst_eni[i]
             if e < 0:
                 continue
             s = _find(table, e, fam[i], proto[i], ahi, alo, aport, bhi, blo, bport)
-            slots[side] = s
+            if side == 0:
+                slot_egress = s
+            else:
+                slot_ingress = s
             t = table[s]
             live = t.used and now - t.last <= timeout
-            by_state = live and t.opened_forward != forward
-            rule_ok = egress_ok[i] if side == 0 else ingress_ok[i]
-            if by_state:
+            if live and t.opened_forward != forward:
                 if side == 0:
                     egress_by_state[i] = True
                 else:
                     ingress_by_state[i] = True
                 stateful[i] = True
-            elif not rule_ok:
+            elif not (egress_ok[i] if side == 0 else ingress_ok[i]):
                 allowed = False
         verdict[i] = 0 if allowed else 1
         if not allowed:
             stateful[i] = False
             continue
         for side in range(2):
-            s = slots[side]
+            s = slot_egress if side == 0 else slot_ingress
             if s < 0:
                 continue
-            e = src_eni[i] if side == 0 else dst_eni[i]
             t = table[s]
             if t.used and now - t.last <= timeout:
                 if now > t.last:
@@ -109,7 +110,7 @@ def apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, sr
                 used += 1
             opened += 1
             t.used = True
-            t.eni = e
+            t.eni = src_eni[i] if side == 0 else dst_eni[i]
             t.fam = fam[i]
             t.proto = proto[i]
             t.ahi, t.alo, t.aport, t.bhi, t.blo, t.bport = ahi, alo, aport, bhi, blo, bport
