@@ -16,7 +16,7 @@ import numpy as np
 
 from .addresses import network_bounds
 from .kernels.evaluate import (
-    FLAG_GROUP, FLAG_LOCAL, FLAG_WIDE, N_PCLASS, OWNER_SLOT, RULE_ROW, SCAN_FIELDS, fill_owner_table,
+    FLAG_GROUP, FLAG_LOCAL, FLAG_WIDE, N_PCLASS, OWNER_SLOT, RULE_ROW, SCAN_FIELDS, fill_owner_table, fill_v4_pages,
 )
 from .model import (
     ACCEPT, ADVANCED, BASIC, DEFAULT_INBOUND_DENY, DEFAULT_INTRA_GROUP_ALLOW, DEFAULT_OUTBOUND_ALLOW,
@@ -25,6 +25,7 @@ from .model import (
 
 DEFAULT_RULE_NAMES = (DEFAULT_INTRA_GROUP_ALLOW, DEFAULT_INBOUND_DENY, DEFAULT_OUTBOUND_ALLOW, DEFAULT_OUTBOUND_DENY)
 N_DEFAULTS = len(DEFAULT_RULE_NAMES)
+MAX_V4_PAGES = 64
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class CompiledTables:
     group_ids: tuple[str, ...]
     rules: tuple[Rule, ...]  # custom rules in global evaluation order; code = N_DEFAULTS + index
     rule_names: tuple[str, ...]  # by code
-    owners: tuple  # (block lengths per family, hash slots, whether any address is owned in several VPCs, /16 bits)
+    owners: tuple  # (block lengths per family, hash slots, any address owned in several VPCs, IPv4 /16 directory, pages)
     eni_profile: np.ndarray
     eni_groups: np.ndarray
     eni_vpc: np.ndarray
@@ -58,7 +59,7 @@ class CompiledTables:
 
     @property
     def nbytes(self) -> int:
-        return int(sum(a.nbytes for a in (*self.owners[:2], self.owners[3], *self.scan, self.eni_profile, self.eni_groups,
+        return int(sum(a.nbytes for a in (*self.owners[:2], *self.owners[3:], *self.scan, self.eni_profile, self.eni_groups,
                                           self.eni_vpc, self.prof_advanced, self.prof_open_groups, self.seg, self.rows)))
 
 
@@ -80,8 +81,7 @@ def _ownership(config: Config, vpc_index: dict[str, int], eni_index: dict[str, i
             blocks.append((fam, hi, lo, plen, vpc_index[eni.vpc], eni_index[eni.id], ehi, elo))
     cols = list(zip(*blocks)) if blocks else [[]] * 6
     slots = np.zeros(1 << max(4, (4 * len(blocks)).bit_length()), dtype=OWNER_SLOT)  # at most a quarter full
-    v4_bits = np.zeros(1 << 10, dtype=np.uint64)  # one bit per IPv4 /16
-    fill_owner_table(slots, v4_bits, np.array(cols[0], np.uint8), np.array(cols[1], np.uint64), np.array(cols[2], np.uint64),
+    fill_owner_table(slots, np.array(cols[0], np.uint8), np.array(cols[1], np.uint64), np.array(cols[2], np.uint64),
                      np.array(cols[3], np.int16), np.array(cols[4], np.int32), np.array(cols[5], np.int32))
     lengths = [sorted({b[3] for b in blocks if b[0] == fam}, reverse=True) for fam in (4, 6)]
     plens = np.full((2, max(1, max(len(x) for x in lengths))), -1, dtype=np.int16)
@@ -90,7 +90,29 @@ def _ownership(config: Config, vpc_index: dict[str, int], eni_index: dict[str, i
     # does any block overlap a block of another VPC? (then a lookup without a VPC must check for ambiguity)
     spans = sorted((b[0], (b[1] << 64) | b[2], (b[6] << 64) | b[7], b[4]) for b in blocks)
     shared = any(a[0] == b[0] and b[1] <= a[2] and a[3] != b[3] for a, b in zip(spans, spans[1:]))
-    return plens, slots, shared, v4_bits
+    v4_dir, v4_pages = _v4_pages(blocks)
+    return plens, slots, shared, v4_dir, v4_pages
+
+
+def _v4_pages(blocks: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
+    """A direct table of IPv4 ownership, one page of 65,536 cells per /16 that holds an owned block.
+
+    Past MAX_V4_PAGES pages (16 MiB) the /16s with blocks are marked -2 and the hash table answers."""
+    v4 = [b for b in blocks if b[0] == 4]
+    tops: set[int] = set()
+    for _, _, lo, plen, *_ in v4:
+        first = lo >> 16
+        tops.update(range(first, first + max(1, 1 << max(0, 112 - plen))))
+    v4_dir = np.full(1 << 16, -1, dtype=np.int32)
+    if len(tops) > MAX_V4_PAGES:
+        v4_dir[sorted(tops)] = -2
+        return v4_dir, np.full((1, 1), -1, dtype=np.int32)
+    v4_dir[sorted(tops)] = np.arange(len(tops), dtype=np.int32)
+    pages = np.full((max(1, len(tops)), 1 << 16), -1, dtype=np.int32)
+    cols = list(zip(*v4)) if v4 else [[]] * 6
+    fill_v4_pages(v4_dir, pages, np.array(cols[0], np.uint8), np.array(cols[2], np.uint64),
+                  np.array(cols[3], np.int16), np.array(cols[5], np.int32))
+    return v4_dir, pages
 
 
 def _rule_rows(config: Config, rule: Rule, code: int, group_index: dict[str, int]) -> list[tuple]:

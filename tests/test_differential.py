@@ -100,3 +100,20 @@ def test_synthetic_flows_match_reference():
     got = engine_columns(flowsim.compile(config), cols)
     assert got == reference_columns(config, cols)
     assert {v for v, _, _ in got} == {"allow", "deny", "unmanaged"}
+
+
+def test_many_address_pages_fall_back_to_hashing():
+    """Past 64 distinct IPv4 /16s the direct ownership table gives way to the hash table: same answers."""
+    mapping = {
+        "security_groups": {
+            "sg-a": {"rules": [{"direction": "ingress", "protocol": "tcp", "ports": "22", "peer": "10.0.0.0/8"},
+                               {"direction": "ingress", "action": "drop", "protocol": "all", "peer": "sg-b"}]},
+            "sg-b": {"internal_policy": "drop",
+                     "rules": [{"direction": "egress", "action": "drop", "protocol": "udp", "peer": "0.0.0.0/0"}]},
+        },
+        "interfaces": {f"eni-{k}": {"security_groups": ["sg-a" if k % 2 else "sg-b"], "ips": [f"{10 + k}.{k}.0.1"]}
+                       for k in range(80)},
+    }
+    config = flowsim.load_config(mapping)
+    assert (flowsim.compile(config).tables.owners[3] == -2).sum() == 80
+    assert_same(mapping, random_flows(mapping, 600, 21))

@@ -51,8 +51,8 @@ RULE_ROW = np.dtype([("dlo", np.uint16), ("dhi", np.uint16), ("slo", np.uint16),
 # A row as a list scans it: ports, protocol and an IPv4 peer range, one array per field so that a block of
 # rows is tested with vector instructions. Rows whose peer is a group or an IPv6 block, or that carry a
 # local range, are flagged and finished from the full row.
-SCAN_FIELDS = (("proto", np.int16), ("dlo", np.uint16), ("dhi", np.uint16), ("slo", np.uint16), ("shi", np.uint16),
-               ("flags", np.uint8), ("plo", np.uint32), ("phi", np.uint32), ("row", np.int32), ("verdict", np.int32))
+SCAN_FIELDS = (("proto", np.int32), ("dlo", np.int32), ("dhi", np.int32), ("slo", np.int32), ("shi", np.int32),
+               ("flags", np.int32), ("plo", np.uint32), ("phi", np.uint32), ("row", np.int32), ("verdict", np.int32))
 # `verdict` is the row's rule code times two plus one for accept: a plain hit needs nothing else
 SCAN_BLOCK = 8  # rows tested together before looking for the first hit
 FLAG_GROUP, FLAG_LOCAL, FLAG_WIDE = 1, 2, 4
@@ -74,7 +74,7 @@ def protocol_class(proto):
 
 
 @nb.njit(cache=True)
-def fill_owner_table(slots, v4_bits, fam, hi, lo, plen, vpc, eni):
+def fill_owner_table(slots, fam, hi, lo, plen, vpc, eni):
     """Insert owned blocks (already masked) into an empty hash table (its size a power of two)."""
     mask = slots.shape[0] - 1
     for i in range(fam.shape[0]):
@@ -87,25 +87,46 @@ def fill_owner_table(slots, v4_bits, fam, hi, lo, plen, vpc, eni):
         slots[s].plen = plen[i]
         slots[s].vpc = vpc[i]
         slots[s].eni = eni[i]
-        if fam[i] == 4:  # every /16 the block touches
-            first = np.int64(lo[i] >> np.uint64(16))
-            last = first if plen[i] >= 112 else first + (np.int64(1) << np.int64(112 - plen[i])) - 1
-            for top in range(first, last + 1):
-                v4_bits[top >> 6] |= np.uint64(1) << np.uint64(top & 63)
+
+
+@nb.njit(cache=True)
+def fill_v4_pages(v4_dir, v4_pages, fam, lo, plen, eni):
+    """Write each IPv4 block's ENI into the direct table (its /16 pages already assigned in v4_dir).
+
+    A cell owned by two ENIs (two VPCs reusing the address) becomes -2: those lookups use the hash table."""
+    for i in range(fam.shape[0]):
+        if fam[i] != 4:
+            continue
+        first = np.int64(lo[i])
+        last = first + (np.int64(1) << np.int64(128 - plen[i])) - 1
+        for a in range(first, last + 1):
+            page = v4_dir[a >> 16]
+            if page < 0:
+                continue
+            cell = v4_pages[page, a & 0xFFFF]
+            v4_pages[page, a & 0xFFFF] = eni[i] if cell == -1 or cell == eni[i] else -2
 
 
 @nb.njit(cache=True, inline="always")
-def _owner(vpc, fam, hi, lo, plens, slots, shared, v4_bits):
+def _owner(vpc, fam, hi, lo, plens, slots, shared, v4_dir, v4_pages, eni_vpc):
     """ENI owning an address in one VPC, or in the single VPC that owns it when vpc < 0 (SEVERAL: ambiguous).
 
     Blocks are probed longest first; `shared` says whether any address is owned in
     more than one VPC (only then must a VPC-less lookup look further than the first hit).
-    `v4_bits` has a bit per IPv4 /16 holding any owned block: most outside addresses stop there.
+    IPv4 first consults `v4_dir`, one entry per /16: -1 when nothing there is owned, else a page of
+    `v4_pages` holding the ENI of every address (-1 none, -2 owned in several VPCs), or -2 when the
+    configuration has too many pages to hold and the hash table answers.
     """
     if fam == 4:
-        top = np.int64(lo >> np.uint64(16))
-        if (v4_bits[top >> 6] >> np.uint64(top & 63)) & np.uint64(1) == 0:
+        page = v4_dir[np.int64(lo >> np.uint64(16))]
+        if page == -1:
             return -1
+        if page >= 0:
+            cell = v4_pages[page, np.int64(lo & np.uint64(0xFFFF))]
+            if cell == -1:
+                return -1
+            if cell >= 0:
+                return cell if vpc < 0 or eni_vpc[cell] == vpc else -1
     mask = slots.shape[0] - 1
     row = 0 if fam == 4 else 1
     found = -1
@@ -166,7 +187,7 @@ def _shares_open_group(profile, peer_eni, prof_open_groups, eni_groups):
 # ---------------------------------------------------------------- flows
 @nb.njit(cache=True)
 def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, vpc, eni, direction,
-                    plens, slots, shared, v4_bits, eni_profile, eni_groups, eni_vpc, prof_advanced, prof_open_groups, seg,
+                    plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups, eni_vpc, prof_advanced, prof_open_groups, seg,
                     s_proto, s_dlo, s_dhi, s_slo, s_shi, s_flags, s_plo, s_phi, s_row, s_verdict, rows,
                     verdict, egress_code, ingress_code, src_eni, dst_eni):
     """Flows first..last-1. Each applicable side (egress at the source ENI, ingress at the destination ENI)
@@ -185,14 +206,14 @@ def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, d
         if e >= 0:  # endpoint mode: the recorded ENI; the other address is resolved in its VPC
             v = vpc[i] if vpc[i] >= 0 else eni_vpc[e]
             if direction[i] == DIR_INGRESS:
-                src_of[j] = _owner(v, sfam[i], shi[i], slo[i], plens, slots, shared, v4_bits)
+                src_of[j] = _owner(v, sfam[i], shi[i], slo[i], plens, slots, shared, v4_dir, v4_pages, eni_vpc)
                 dst_of[j] = e
             else:
                 src_of[j] = e
-                dst_of[j] = _owner(v, dfam[i], dhi[i], dlo[i], plens, slots, shared, v4_bits)
+                dst_of[j] = _owner(v, dfam[i], dhi[i], dlo[i], plens, slots, shared, v4_dir, v4_pages, eni_vpc)
         elif e == ENI_NONE:
-            src_of[j] = _owner(vpc[i], sfam[i], shi[i], slo[i], plens, slots, shared, v4_bits)
-            dst_of[j] = _owner(vpc[i], dfam[i], dhi[i], dlo[i], plens, slots, shared, v4_bits)
+            src_of[j] = _owner(vpc[i], sfam[i], shi[i], slo[i], plens, slots, shared, v4_dir, v4_pages, eni_vpc)
+            dst_of[j] = _owner(vpc[i], dfam[i], dhi[i], dlo[i], plens, slots, shared, v4_dir, v4_pages, eni_vpc)
     # which sides apply, their default decision, and the row list each must scan
     lst_lo = np.zeros(2 * n, np.int64)
     lst_hi = np.zeros(2 * n, np.int64)
@@ -259,7 +280,7 @@ def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, d
             pf, ph, pl, lf, lh, ll, peer = sfam[i], shi[i], slo[i], dfam[i], dhi[i], dlo[i], src_of[w >> 1]
         else:
             pf, ph, pl, lf, lh, ll, peer = dfam[i], dhi[i], dlo[i], sfam[i], shi[i], slo[i], dst_of[w >> 1]
-        pr, sp, dp = proto[i], sport[i], dport[i]
+        pr, sp, dp = np.int32(proto[i]), np.int32(sport[i]), np.int32(dport[i])
         pa = np.uint32(pl & np.uint64(0xFFFFFFFF))
         m, end = lst_lo[w], lst_hi[w]
         while m < end:
@@ -296,11 +317,11 @@ def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, d
 def evaluate_flows_serial(sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, vpc, eni, direction,
                           owners, tables, verdict, egress_code, ingress_code, src_eni, dst_eni):
     """`evaluate_flows` on one thread, for small batches (a single `flowsim check` skips starting threads)."""
-    plens, slots, shared, v4_bits = owners
+    plens, slots, shared, v4_dir, v4_pages = owners
     eni_profile, eni_groups, eni_vpc, prof_advanced, prof_open_groups, seg, scan, rows = tables
     s_proto, s_dlo, s_dhi, s_slo, s_shi, s_flags, s_plo, s_phi, s_row, s_verdict = scan
     _evaluate_range(0, sfam.shape[0], sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport,
-                    vpc, eni, direction, plens, slots, shared, v4_bits, eni_profile, eni_groups, eni_vpc,
+                    vpc, eni, direction, plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups, eni_vpc,
                     prof_advanced, prof_open_groups, seg, s_proto, s_dlo, s_dhi, s_slo, s_shi, s_flags, s_plo,
                     s_phi, s_row, s_verdict, rows, verdict, egress_code, ingress_code, src_eni, dst_eni)
 
@@ -312,12 +333,12 @@ def evaluate_flows(sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, vpc, eni
 
     Besides verdicts and deciding-rule codes, it reports the ENI checked on each side (-1: none).
     """
-    plens, slots, shared, v4_bits = owners
+    plens, slots, shared, v4_dir, v4_pages = owners
     eni_profile, eni_groups, eni_vpc, prof_advanced, prof_open_groups, seg, scan, rows = tables
     s_proto, s_dlo, s_dhi, s_slo, s_shi, s_flags, s_plo, s_phi, s_row, s_verdict = scan
     n = sfam.shape[0]
     for c in nb.prange((n + CHUNK - 1) // CHUNK):
         _evaluate_range(c * CHUNK, min(n, (c + 1) * CHUNK), sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport,
-                        vpc, eni, direction, plens, slots, shared, v4_bits, eni_profile, eni_groups, eni_vpc,
+                        vpc, eni, direction, plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups, eni_vpc,
                         prof_advanced, prof_open_groups, seg, s_proto, s_dlo, s_dhi, s_slo, s_shi, s_flags, s_plo,
                         s_phi, s_row, s_verdict, rows, verdict, egress_code, ingress_code, src_eni, dst_eni)
