@@ -16,7 +16,7 @@ import numpy as np
 
 from .addresses import network_bounds
 from .kernels.evaluate import (
-    FLAG_GROUP, FLAG_LOCAL, FLAG_WIDE, N_PCLASS, OWNER_SLOT, RULE_ROW, SCAN_FIELDS, fill_owner_table, fill_v4_pages,
+    FLAG_GROUP, FLAG_LOCAL, FLAG_SPORT, FLAG_WIDE, N_PCLASS, OWNER_SLOT, RULE_ROW, SCAN_FIELDS, fill_owner_table, fill_v4_pages,
 )
 from .model import (
     ACCEPT, ADVANCED, BASIC, DEFAULT_INBOUND_DENY, DEFAULT_INTRA_GROUP_ALLOW, DEFAULT_OUTBOUND_ALLOW,
@@ -142,7 +142,8 @@ def _scan_rows(rows: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, ...]:
     fields = {
         "plo": np.where(v4, rows["pslo"], 0), "phi": np.where(v4, rows["pelo"], 0),
         "flags": (np.where(rows["group"] >= 0, FLAG_GROUP, 0) | np.where(rows["lfam"] != 0, FLAG_LOCAL, 0)
-                  | np.where(rows["pfam"] == 6, FLAG_WIDE, 0)),
+                  | np.where(rows["pfam"] == 6, FLAG_WIDE, 0)
+                  | np.where((rows["slo"] > 0) | (rows["shi"] < 65535), FLAG_SPORT, 0)),
         "row": np.arange(len(rows)),
         "verdict": rows["code"].astype(np.int64) * 2 + rows["accept"],
     }

@@ -48,14 +48,14 @@ RULE_ROW = np.dtype([("dlo", np.uint16), ("dhi", np.uint16), ("slo", np.uint16),
                      ("pshi", np.uint64), ("pslo", np.uint64), ("pehi", np.uint64), ("pelo", np.uint64),
                      ("lshi", np.uint64), ("lslo", np.uint64), ("lehi", np.uint64), ("lelo", np.uint64),
                      ("accept", np.bool_)], align=True)
-# A row as a list scans it: ports, protocol and an IPv4 peer range, one array per field so that a block of
-# rows is tested with vector instructions. Rows whose peer is a group or an IPv6 block, or that carry a
-# local range, are flagged and finished from the full row.
-SCAN_FIELDS = (("proto", np.int32), ("dlo", np.int32), ("dhi", np.int32), ("slo", np.int32), ("shi", np.int32),
+# A row as a list scans it: protocol, destination ports and an IPv4 peer range, one array per field so
+# that a block of rows is tested with vector instructions. Rows whose peer is a group or an IPv6 block,
+# or that carry a local range or source ports, are flagged and finished from the full row.
+SCAN_FIELDS = (("proto", np.int32), ("dlo", np.int32), ("dhi", np.int32),
                ("flags", np.int32), ("plo", np.uint32), ("phi", np.uint32), ("row", np.int32), ("verdict", np.int32))
 # `verdict` is the row's rule code times two plus one for accept: a plain hit needs nothing else
 SCAN_BLOCK = 8  # rows tested together before looking for the first hit
-FLAG_GROUP, FLAG_LOCAL, FLAG_WIDE = 1, 2, 4
+FLAG_GROUP, FLAG_LOCAL, FLAG_WIDE, FLAG_SPORT = 1, 2, 4, 8
 N_PCLASS = 5  # rows are listed per protocol class: tcp, udp, icmp, icmpv6, any other
 
 
@@ -188,7 +188,7 @@ def _shares_open_group(profile, peer_eni, prof_open_groups, eni_groups):
 @nb.njit(cache=True)
 def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, vpc, eni, direction,
                     plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups, eni_vpc, prof_advanced, prof_open_groups, seg,
-                    s_proto, s_dlo, s_dhi, s_slo, s_shi, s_flags, s_plo, s_phi, s_row, s_verdict, rows,
+                    s_proto, s_dlo, s_dhi, s_flags, s_plo, s_phi, s_row, s_verdict, rows,
                     verdict, egress_code, ingress_code, src_eni, dst_eni):
     """Flows first..last-1. Each applicable side (egress at the source ENI, ingress at the destination ENI)
     is decided as semantics.md §2 says: defaults layered around a first-match scan of the side's row list.
@@ -288,7 +288,7 @@ def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, d
             k = end
             for t in range(m, stop):  # the first row of the block passing the cheap tests, branch-free
                 hit = (((s_proto[t] < 0) | (s_proto[t] == pr)) & (dp >= s_dlo[t]) & (dp <= s_dhi[t])
-                       & (sp >= s_slo[t]) & (sp <= s_shi[t]) & ((s_flags[t] != 0) | ((pa >= s_plo[t]) & (pa <= s_phi[t]))))
+                       & ((s_flags[t] != 0) | ((pa >= s_plo[t]) & (pa <= s_phi[t]))))
                 k = min(k, t if hit else end)
             if k == end:
                 m = stop
@@ -296,6 +296,8 @@ def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, d
             m = k + 1
             if s_flags[k] != 0:
                 r = rows[s_row[k]]
+                if sp < r.slo or sp > r.shi:
+                    continue
                 if r.group >= 0:
                     if peer < 0 or not _has_group(eni_groups, peer, r.group):
                         continue
@@ -319,10 +321,10 @@ def evaluate_flows_serial(sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, v
     """`evaluate_flows` on one thread, for small batches (a single `flowsim check` skips starting threads)."""
     plens, slots, shared, v4_dir, v4_pages = owners
     eni_profile, eni_groups, eni_vpc, prof_advanced, prof_open_groups, seg, scan, rows = tables
-    s_proto, s_dlo, s_dhi, s_slo, s_shi, s_flags, s_plo, s_phi, s_row, s_verdict = scan
+    s_proto, s_dlo, s_dhi, s_flags, s_plo, s_phi, s_row, s_verdict = scan
     _evaluate_range(0, sfam.shape[0], sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport,
                     vpc, eni, direction, plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups, eni_vpc,
-                    prof_advanced, prof_open_groups, seg, s_proto, s_dlo, s_dhi, s_slo, s_shi, s_flags, s_plo,
+                    prof_advanced, prof_open_groups, seg, s_proto, s_dlo, s_dhi, s_flags, s_plo,
                     s_phi, s_row, s_verdict, rows, verdict, egress_code, ingress_code, src_eni, dst_eni)
 
 
@@ -335,10 +337,10 @@ def evaluate_flows(sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, vpc, eni
     """
     plens, slots, shared, v4_dir, v4_pages = owners
     eni_profile, eni_groups, eni_vpc, prof_advanced, prof_open_groups, seg, scan, rows = tables
-    s_proto, s_dlo, s_dhi, s_slo, s_shi, s_flags, s_plo, s_phi, s_row, s_verdict = scan
+    s_proto, s_dlo, s_dhi, s_flags, s_plo, s_phi, s_row, s_verdict = scan
     n = sfam.shape[0]
     for c in nb.prange((n + CHUNK - 1) // CHUNK):
         _evaluate_range(c * CHUNK, min(n, (c + 1) * CHUNK), sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport,
                         vpc, eni, direction, plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups, eni_vpc,
-                        prof_advanced, prof_open_groups, seg, s_proto, s_dlo, s_dhi, s_slo, s_shi, s_flags, s_plo,
+                        prof_advanced, prof_open_groups, seg, s_proto, s_dlo, s_dhi, s_flags, s_plo,
                         s_phi, s_row, s_verdict, rows, verdict, egress_code, ingress_code, src_eni, dst_eni)
