@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from engine_workloads import best_rate, engine_for, flows_for, set_threads  # noqa: E402
+from engine_workloads import engine_for, flows_for, set_threads  # noqa: E402
+
+from flowsim.benchmark import best_rate  # noqa: E402
 
 N_FLOWS = 1_000_000
 

@@ -6,7 +6,6 @@ import functools
 import numba
 
 import flowsim
-from flowsim.benchmark import best_rate  # noqa: F401 - re-exported for the bench scripts
 from flowsim.flows import FlowArrays, prepare_flows
 from flowsim.randomconfig import Shape, random_config
 from flowsim.synth import synthesize

@@ -11,7 +11,7 @@ from .addresses import IPAddress
 from .errors import InputError
 from .model import (
     ACCEPT, ADVANCED, BASIC, DEFAULT_INBOUND_DENY, DEFAULT_INTRA_GROUP_ALLOW, DEFAULT_OUTBOUND_ALLOW,
-    DEFAULT_OUTBOUND_DENY, DROP, EGRESS, INGRESS, PORTED_PROTOCOLS, Config, Interface, Rule,
+    DEFAULT_OUTBOUND_DENY, EGRESS, INGRESS, PORTED_PROTOCOLS, Config, Interface, Rule,
 )
 
 ALLOW, DENY, UNMANAGED = "allow", "deny", "unmanaged"
