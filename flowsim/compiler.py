@@ -151,6 +151,20 @@ def _scan_rows(rows: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, ...]:
                  for name, dtype in SCAN_FIELDS)
 
 
+def _catch_all_rows(rows: np.ndarray) -> np.ndarray:
+    """[family slot, protocol class, row]: whether the row matches every packet its list can see."""
+    any_port = (rows["dlo"] == 0) & (rows["dhi"] == 65535) & (rows["slo"] == 0) & (rows["shi"] == 65535)
+    plain = any_port & (rows["group"] < 0) & (rows["lfam"] == 0) & (rows["pslo"] == 0)
+    whole_v4 = plain & (rows["pfam"] == 4) & (rows["pshi"] == 0) & (rows["pehi"] == 0) & (rows["pelo"] == 0xFFFFFFFF)
+    whole_v6 = plain & (rows["pfam"] == 6) & (rows["pshi"] == 0) & (rows["pehi"] == 2**64 - 1) & (rows["pelo"] == 2**64 - 1)
+    out = np.zeros((2, N_PCLASS, len(rows)), dtype=np.bool_)
+    for pclass, proto in enumerate((6, 17, 1, 58)):
+        fits = (rows["proto"] == -1) | (rows["proto"] == proto)
+        out[0, pclass], out[1, pclass] = whole_v4 & fits, whole_v6 & fits
+    out[0, N_PCLASS - 1], out[1, N_PCLASS - 1] = whole_v4 & (rows["proto"] == -1), whole_v6 & (rows["proto"] == -1)
+    return out
+
+
 def compile_tables(config: Config) -> CompiledTables:
     """Flatten a validated configuration into kernel tables."""
     vpc_names = tuple(config.vpcs)
@@ -190,6 +204,7 @@ def compile_tables(config: Config) -> CompiledTables:
     open_groups = [[g for g in p if groups[g].type == BASIC and groups[g].internal_policy == ACCEPT] for p in profiles]
 
     arrays = {key: np.asarray(items, dtype=np.int32) for key, items in buckets.items()}
+    catch_all = _catch_all_rows(row_table)
     pieces, seg = [], [0]
     for p in profiles:
         for d in (0, 1):
@@ -197,6 +212,9 @@ def compile_tables(config: Config) -> CompiledTables:
                 for pclass in range(N_PCLASS):
                     parts = [arrays[key] for g in p if (key := (g, d, fam_slot, pclass)) in arrays]
                     idx = parts[0] if len(parts) == 1 else (np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int32))
+                    stops = np.flatnonzero(catch_all[fam_slot, pclass][idx])
+                    if len(stops):  # rows after one that matches every packet of the list can never decide
+                        idx = idx[: stops[0] + 1]
                     pieces.append(idx)
                     seg.append(seg[-1] + len(idx))
     return CompiledTables(
