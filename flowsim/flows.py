@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 
 from .addresses import parse_int_array, parse_ip_array
 from .errors import InputError, Problem
+from .model import flow_protocol_number
 
 REQUIRED = ("src_ip", "dst_ip", "protocol")
 OPTIONAL = ("src_port", "dst_port", "vpc", "eni", "direction", "time")
@@ -93,13 +94,22 @@ def _gather(values: np.ndarray, index: np.ndarray, fill) -> np.ndarray:
     return np.append(values, np.array([fill], dtype=values.dtype))[index]
 
 
+def by_value(column: pa.ChunkedArray | pa.Array, parse: Callable[[pa.Array], tuple[np.ndarray, ...]],
+             null: tuple) -> tuple[np.ndarray, ...]:
+    """Apply `parse` to the distinct values of a column and spread its results over the rows.
+
+    `null` holds the results for a null row. Traffic repeats its addresses, labels and ports,
+    so this parses far fewer values than rows."""
+    values, index = _distinct(column)
+    return tuple(_gather(part, index, fill) for part, fill in zip(parse(values), null))
+
+
 def _parse_ips(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Address columns; a dictionary-encoded column is parsed once per distinct value."""
     column = _combined(column)
     if not pa.types.is_dictionary(column.type):
         return parse_ip_array(column)
-    values, index = _distinct(column)
-    return tuple(_gather(part, index, 0) for part in parse_ip_array(values))
+    return by_value(column, parse_ip_array, (0, 0, 0))
 
 
 def _parse_ports(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -108,20 +118,24 @@ def _parse_ports(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.nda
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
         vals, ok = parse_int_array(column, 0, 65535)
         return vals, ok, column.is_valid().to_numpy(zero_copy_only=False)
-    values, index = _distinct(column)
-    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
-        values = values.cast(pa.string())
-    vals, ok = parse_int_array(values, 0, 65535)
-    present = np.array([v is not None and v.strip() != "" for v in values.to_pylist()], dtype=np.bool_)
-    return _gather(vals, index, 0), _gather(ok, index, False), _gather(present, index, False)
+
+    def parse(values: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+            values = values.cast(pa.string())
+        vals, ok = parse_int_array(values, 0, 65535)
+        return vals, ok, np.array([v is not None and v.strip() != "" for v in values.to_pylist()], dtype=np.bool_)
+
+    return by_value(column, parse, (0, False, False))
 
 
 def _map_values(column: pa.ChunkedArray | pa.Array, mapper) -> tuple[np.ndarray, np.ndarray]:
     """Apply a Python function to each distinct value; returns (values, ok) per row."""
-    values, index = _distinct(column)
-    mapped = [mapper(u) for u in values.to_pylist()]
-    numbers = np.array([0 if m is None else m for m in mapped], dtype=np.int64)
-    return _gather(numbers, index, 0), _gather(np.array([m is not None for m in mapped], dtype=np.bool_), index, False)
+    def parse(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        mapped = [mapper(u) for u in values.to_pylist()]
+        return (np.array([0 if m is None else m for m in mapped], dtype=np.int64),
+                np.array([m is not None for m in mapped], dtype=np.bool_))
+
+    return by_value(column, parse, (0, False))
 
 
 @dataclass
@@ -148,13 +162,7 @@ class Names:
 
 
 def _protocol_number(value: Any) -> int | None:
-    from .config import _Bad, parse_protocol
-
-    try:
-        number = parse_protocol(value.strip() if isinstance(value, str) else value)
-    except _Bad:
-        return None
-    return None if number < 0 else number
+    return None if value is None else flow_protocol_number(str(value))
 
 
 def prepare_flows(table: pa.Table) -> FlowArrays:

@@ -27,6 +27,19 @@ DEFAULT_OUTBOUND_ALLOW = "default:outbound-allow"
 DEFAULT_OUTBOUND_DENY = "default:outbound-deny"
 
 
+# Flows may also name protocols no rule can (rules use PROTOCOL_NAMES or numbers).
+FLOW_PROTOCOL_NAMES = {**{k: v for k, v in PROTOCOL_NAMES.items() if v >= 0}, "icmp6": ICMPV6, "ipv6-icmp": ICMPV6,
+                       "igmp": 2, "esp": 50, "ah": 51, "sctp": 132}
+
+
+def flow_protocol_number(text: str) -> int | None:
+    """A flow's protocol: a name (any case) or a number 0..255; None when it is neither."""
+    low = text.strip().lower()
+    if low in FLOW_PROTOCOL_NAMES:
+        return FLOW_PROTOCOL_NAMES[low]
+    return int(low) if low.isdigit() and int(low) <= 255 else None
+
+
 def protocol_name(number: int) -> str:
     """Readable name of a protocol number (`all` for the wildcard)."""
     for name, value in PROTOCOL_NAMES.items():

@@ -16,12 +16,12 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from ..addresses import parse_int_array, parse_ip_array
+from ..flows import by_value as _by_value
+from ..model import flow_protocol_number as _protocol_number
 from . import ACTION_ACCEPT, ACTION_REJECT, DIRECTION_IN, DIRECTION_OUT, SkipCounts, TraceChunk, TraceReader
 
 REQUIRED = ("src", "dst", "protocol")
 
-PROTOCOLS = {"icmp": 1, "igmp": 2, "tcp": 6, "udp": 17, "gre": 47, "esp": 50, "ah": 51,
-             "icmpv6": 58, "ipv6-icmp": 58, "sctp": 132}
 PORTED = (6, 17)
 DIRECTIONS = {"in": DIRECTION_IN, "ingress": DIRECTION_IN, "out": DIRECTION_OUT, "egress": DIRECTION_OUT}
 ACTIONS = {"accept": ACTION_ACCEPT, "reject": ACTION_REJECT}
@@ -41,19 +41,6 @@ def _array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 def _is_number(arr: pa.Array) -> bool:
     return pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)
-
-
-def _by_value(arr: pa.Array, parse: Callable[[pa.Array], tuple[np.ndarray, ...]],
-              null: tuple) -> tuple[np.ndarray, ...]:
-    """Apply ``parse`` to the distinct values of a column and spread the results over its rows.
-
-    ``null`` holds the result for a null row. Flow traces repeat their
-    addresses, labels and ports, so this parses far fewer values than rows.
-    """
-    enc = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
-    values = enc.dictionary
-    idx = enc.indices.fill_null(len(values)).to_numpy(zero_copy_only=False)
-    return tuple(np.append(col, np.array(fill, col.dtype))[idx] for col, fill in zip(parse(values), null))
 
 
 def _absent(values: pa.Array) -> np.ndarray:
@@ -83,13 +70,6 @@ def _lookup(arr: pa.Array, parse: Callable[[str], int | None]) -> np.ndarray:
 
 def _label(table: dict[str, int]) -> Callable[[str], int | None]:
     return lambda text: table.get(text.lower())
-
-
-def _protocol_number(text: str) -> int | None:
-    low = text.lower()
-    if low in PROTOCOLS:
-        return PROTOCOLS[low]
-    return int(low) if low.isdigit() and int(low) <= 255 else None
 
 
 def _integers(arr: pa.Array, hi: int) -> np.ndarray:
