@@ -103,18 +103,9 @@ class Classifier:
         if keys.dtype != np.uint32 or not keys.flags.c_contiguous:
             keys = np.ascontiguousarray(keys, dtype=np.uint32)
         n = keys.shape[0]
-        if set_ids is None:
-            if self.n_sets != 1:
-                raise ValueError("set_ids is required when the classifier has several sets")
-            set_ids = np.zeros(n, np.int32)
-        else:
-            set_ids = np.asarray(set_ids)
-            if set_ids.shape != (n,):
-                raise ValueError(f"set_ids must have shape ({n},), got {set_ids.shape}")
-            if n and (set_ids.min() < 0 or set_ids.max() >= self.n_sets):
-                raise ValueError(f"set ids must lie in [0, {self.n_sets})")
-            if set_ids.dtype != np.int32 or not set_ids.flags.c_contiguous:
-                set_ids = np.ascontiguousarray(set_ids, dtype=np.int32)
+        if set_ids is None and self.n_sets != 1:
+            raise ValueError("set_ids is required when the classifier has several sets")
+        set_ids = _set_ids(set_ids, n, self.n_sets, "set_ids")
         if out is None:
             out = np.empty(n, np.int32)
         elif out.shape != (n,) or out.dtype != np.int32:
@@ -141,18 +132,21 @@ def _validate(lo, hi, set_id, n_sets):
         bad = int(np.argwhere(lo > hi)[0, 0])
         raise ValueError(f"row {bad}: lo > hi")
     n = lo.shape[0]
-    if set_id is None:
-        if n_sets < 1:
-            raise ValueError("n_sets must be at least 1")
-        set_id = np.zeros(n, np.int32)
-    else:
-        set_id = np.asarray(set_id)
-        if set_id.shape != (n,):
-            raise ValueError(f"set_id must have shape ({n},), got {set_id.shape}")
-        if n and (set_id.min() < 0 or set_id.max() >= n_sets):
-            raise ValueError(f"set ids must lie in [0, {n_sets})")
-        set_id = np.ascontiguousarray(set_id, dtype=np.int32)
-    return lo, hi, set_id
+    if set_id is None and n_sets < 1:
+        raise ValueError("n_sets must be at least 1")
+    return lo, hi, _set_ids(set_id, n, n_sets, "set_id")
+
+
+def _set_ids(ids, n: int, n_sets: int, name: str) -> np.ndarray:
+    """Checked int32 set ids for n rows or packets (all 0 when none are given)."""
+    if ids is None:
+        return np.zeros(n, np.int32)
+    ids = np.asarray(ids)
+    if ids.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), got {ids.shape}")
+    if n and (ids.min() < 0 or ids.max() >= n_sets):
+        raise ValueError(f"set ids must lie in [0, {n_sets})")
+    return np.ascontiguousarray(ids, dtype=np.int32)
 
 
 def _partition_dims(lo, hi, limit=2):

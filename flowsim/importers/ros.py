@@ -384,12 +384,19 @@ class _Template:
                               "separately", self.source, logical, line)
         return gid
 
-    def _group(self, logical: str, props: Mapping, builder: ConfigBuilder, line: int | None) -> None:
-        self._unknown_props(logical, props, _GROUP_PROPS, line)
+    def _open_group(self, logical: str, props: Mapping, allowed: frozenset | set, builder: ConfigBuilder,
+                    line: int | None) -> tuple[str, str | None]:
+        """The new group's id and VPC (None for a classic-network group, which is recorded and skipped)."""
+        self._unknown_props(logical, props, allowed, line)
         gid = self._new_group_id(logical, builder, line)
         vpc = self._vpc(logical, props, line)
         if vpc is None:
             builder.classic.add(gid)
+        return gid, vpc
+
+    def _group(self, logical: str, props: Mapping, builder: ConfigBuilder, line: int | None) -> None:
+        gid, vpc = self._open_group(logical, props, _GROUP_PROPS, builder, line)
+        if vpc is None:
             return
         gtype = props.get("SecurityGroupType")
         if isinstance(gtype, Unknown):
@@ -434,11 +441,8 @@ class _Template:
         self._rule(gid, props, direction, logical, logical, builder, line)
 
     def _clone(self, logical: str, props: Mapping, builder: ConfigBuilder, line: int | None) -> None:
-        self._unknown_props(logical, props, _CLONE_PROPS, line)
-        gid = self._new_group_id(logical, builder, line)
-        vpc = self._vpc(logical, props, line)
+        gid, vpc = self._open_group(logical, props, _CLONE_PROPS, builder, line)
         if vpc is None:
-            builder.classic.add(gid)
             return
         origin = props.get("SourceSecurityGroupId")
         known = isinstance(origin, str) and origin in builder.groups
