@@ -13,7 +13,7 @@ import heapq
 import time as clock
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -264,6 +264,8 @@ def verdict_table(engine: Engine, chunk, raw: RawVerdicts, stateful: np.ndarray,
     keep = valid
     if chunk.columns is not None:
         table = chunk.columns.filter(pa.array(keep))
+        if "record" not in table.column_names:  # rows come out in time order: say where each was
+            table = table.add_column(0, "record", pa.array(chunk.record[keep]))
     else:
         table = pa.table({
             "record": chunk.record[keep], "time": chunk.time[keep],
@@ -287,6 +289,30 @@ def verdict_table(engine: Engine, chunk, raw: RawVerdicts, stateful: np.ndarray,
     return table
 
 
+def in_time_order(chunks: Iterable, chunk_rows: int) -> Iterator:
+    """Chunks re-cut so that records out of order by up to a chunk still reach the session pass in time order.
+
+    Each chunk waits for the next one: its records later than the next chunk's earliest
+    record move on with that chunk. Records without a time go first. A backlog larger than
+    four chunks is released as it is (its late records are then counted as out of order)."""
+    pending = None
+    for chunk in chunks:
+        if pending is None:
+            pending = chunk
+            continue
+        times = chunk.time[~np.isnan(chunk.time)]
+        horizon = times.min() if len(times) else np.inf
+        late = pending.time > horizon
+        if late.any() and len(pending) + len(chunk) <= 4 * chunk_rows:
+            yield pending.take(~late)
+            pending = type(chunk).concat([pending.take(late), chunk])
+        else:
+            yield pending
+            pending = chunk
+    if pending is not None:
+        yield pending
+
+
 def replay(engine: Engine, trace: str, output: str | None = None, fmt: str | None = None, threads: int | None = None,
            progress: bool = False, chunk_rows: int = 1 << 18, timeout: float = SESSION_TIMEOUT) -> ReplaySummary:
     """Replay a trace file statefully; write per-record verdicts to `output` (CSV or Parquet) if given."""
@@ -301,7 +327,7 @@ def replay(engine: Engine, trace: str, output: str | None = None, fmt: str | Non
     invalid: Counter = Counter()
     started, done = clock.perf_counter(), False
     try:
-        for chunk in reader:
+        for chunk in in_time_order(reader, chunk_rows):
             raw, stateful, valid = replayer.process(chunk)
             flows_invalid = ~valid
             if flows_invalid.any():

@@ -60,6 +60,19 @@ class TraceChunk:
     def __len__(self) -> int:
         return len(self.record)
 
+    def take(self, mask: np.ndarray) -> TraceChunk:
+        """The records where ``mask`` is true."""
+        picked = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                picked[f.name] = None
+            elif f.name == "columns":
+                picked[f.name] = value.filter(pa.array(mask))
+            else:
+                picked[f.name] = value[mask]
+        return type(self)(**picked)
+
     @classmethod
     def concat(cls, chunks: list[TraceChunk]) -> TraceChunk:
         """One chunk holding the records of several (which must carry the same fields)."""
