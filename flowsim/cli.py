@@ -235,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("query", help="verdicts for a batch of flows (CSV or Parquet)")
     p.add_argument("config")
-    p.add_argument("flows", help="flows: CSV with a header, or Parquet")
+    p.add_argument("flows", help="flows: CSV with a header, or Parquet; - reads CSV from standard input")
     p.add_argument("-o", "--output", default=None, help="output file; .parquet writes Parquet, else CSV (default: CSV on stdout)")
     p.add_argument("--threads", type=int, default=None, help="worker threads (default: all cores)")
     p.add_argument("--skip-invalid", action="store_true", help="skip malformed rows (counted) instead of failing")

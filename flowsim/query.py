@@ -58,9 +58,9 @@ def open_flow_table(path: str | os.PathLike, chunk_rows: int = CHUNK_ROWS) -> Fl
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    source = str(path)
+    source = "<stdin>" if str(path) == "-" else str(path)
     try:
-        parquet = is_parquet(path)
+        parquet = str(path) != "-" and is_parquet(path)
     except OSError as exc:
         raise InputError(Problem(f"cannot read file: {exc.strerror or exc}", source=source)) from None
     kind = "Parquet" if parquet else "CSV"
@@ -81,7 +81,7 @@ def open_flow_table(path: str | os.PathLike, chunk_rows: int = CHUNK_ROWS) -> Fl
             pf = pq.ParquetFile(path, read_dictionary=[c for c in _TEXT_COLUMNS if c in names])
             return FlowTable(source, True, pf.metadata.num_rows, guarded(pf.iter_batches(batch_size=chunk_rows)))
         types = {c: pa.dictionary(pa.int32(), pa.string()) for c in _TEXT_COLUMNS}
-        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=32 << 20),
+        reader = pacsv.open_csv(sys.stdin.buffer if str(path) == "-" else path, read_options=pacsv.ReadOptions(block_size=32 << 20),
                                 convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True))
         check_columns(reader.schema.names, source)
         return FlowTable(source, False, None, guarded(iter(reader)))

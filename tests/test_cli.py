@@ -425,3 +425,10 @@ def test_synth_output_is_a_valid_query_input(tmp_path, capsys, reference):
 def test_synth_bad_count(tmp_path, capsys):
     code, _, err = run(capsys, "synth", EXAMPLE, "-n", -1, "-o", tmp_path / "x.csv")
     assert code == 2 and "-n" in err
+
+
+def test_query_reads_csv_from_standard_input(monkeypatch, capsys):
+    csv_text = "src_ip,dst_ip,protocol,src_port,dst_port\n198.51.100.7,10.0.1.10,tcp,40001,22\n"
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(csv_text.encode())))
+    assert main(["query", str(EXAMPLE), "-"]) == 0
+    assert '"allow","","sg-web/ssh-office"' in capsys.readouterr().out
