@@ -61,24 +61,11 @@ def best_rate(run: Callable[[], object], items: int, rounds: int) -> float:
     return items / best
 
 
-def set_threads(threads: int | None) -> int:
-    """Use `threads` numba threads (all by default); returns the count in force."""
-    import numba
-
-    from .errors import InputError, Problem
-
-    if threads is not None:
-        if not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
-            raise InputError(Problem(f"must be between 1 and {numba.config.NUMBA_NUM_THREADS}", subject="--threads"))
-        numba.set_num_threads(threads)
-    return numba.get_num_threads()
-
-
 def bench_config(config_path: str, flows: int, threads: int | None, rounds: int, seed: int = 0) -> BenchResult:
     """Path-mode throughput of a configuration on synthetic flows aimed at it."""
     from .compiler import compile_tables
     from .config import load_config
-    from .engine import Engine
+    from .engine import Engine, set_threads
     from .flows import prepare_flows
     from .synth import synthesize
 
@@ -101,6 +88,7 @@ def bench_classbench(rules_path: str, trace_path: str, threads: int | None, roun
     """First-match throughput on a ClassBench filter set and trace; optionally writes each packet's match."""
     from .classbench import read_rules, read_trace
     from .classifier import build
+    from .engine import set_threads
     from .errors import InputError, Problem
 
     lo, hi = read_rules(rules_path)

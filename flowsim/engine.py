@@ -40,13 +40,15 @@ class RawVerdicts:
         return RawVerdicts(*(getattr(self, f)[mask] for f in ("verdict", "egress_code", "ingress_code", "src_eni", "dst_eni")))
 
 
-def _set_threads(threads: int | None) -> None:
+def set_threads(threads: int | None) -> int:
+    """Use `threads` numba threads (None keeps the current number); returns the number in force."""
     import numba
 
     if threads is not None:
         if not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
             raise InputError(Problem(f"must be between 1 and {numba.config.NUMBA_NUM_THREADS}", subject="--threads"))
         numba.set_num_threads(threads)
+    return numba.get_num_threads()
 
 
 class Engine:
@@ -63,7 +65,7 @@ class Engine:
     # -- numbers in, numbers out
     def evaluate_arrays(self, flows: FlowArrays, threads: int | None = None) -> RawVerdicts:
         """Run the kernel over prepared flows; invalid rows get verdict code 3 and no rules."""
-        _set_threads(threads)
+        set_threads(threads)
         n = len(flows)
         unknown_vpc = len(self._vpc_index)
         vpc = flows.vpc.lookup(self._vpc_index, -1, unknown_vpc) if flows.vpc else np.full(n, -1, np.int32)
