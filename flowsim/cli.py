@@ -36,10 +36,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from .config import load_config
 
     config = load_config(args.config)
-    rules = sum(len(g.rules) for g in config.groups.values())
     basic = sum(1 for g in config.groups.values() if g.type == "basic")
     print(f"{args.config}: valid: {len(config.groups)} security groups ({basic} basic, {len(config.groups) - basic} advanced), "
-          f"{rules} rules, {len(config.prefix_lists)} prefix lists, {len(config.interfaces)} interfaces in {len(config.vpcs)} VPCs")
+          f"{config.rule_count} rules, {len(config.prefix_lists)} prefix lists, {len(config.interfaces)} interfaces in {len(config.vpcs)} VPCs")
     return ExitStatus.OK
 
 
@@ -47,6 +46,7 @@ def _flow_from_args(args: argparse.Namespace):
     import ipaddress
 
     from .config import _Bad, parse_protocol
+    from .model import DIRECTIONS
     from .reference import Flow
 
     problems = []
@@ -77,7 +77,7 @@ def _flow_from_args(args: argparse.Namespace):
         if args.direction is None:
             problems.append(Problem("endpoint mode needs --direction in|out", subject="--eni"))
         else:
-            direction = "ingress" if args.direction in ("in", "ingress") else "egress"
+            direction = DIRECTIONS[args.direction]
     elif args.direction is not None:
         problems.append(Problem("--direction needs --eni (endpoint mode)", subject="--direction"))
     if problems:
@@ -202,8 +202,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         _err(f"the imported configuration breaks {len(exc.problems)} cloud rule(s)"
              + (f"; written to {args.output} for inspection" if args.output else ""))
         return ExitStatus.BAD_INPUT
-    rules = sum(len(g.rules) for g in config.groups.values())
-    _err(f"imported {len(config.groups)} security groups, {rules} rules, {len(config.prefix_lists)} prefix lists, "
+    _err(f"imported {len(config.groups)} security groups, {config.rule_count} rules, {len(config.prefix_lists)} prefix lists, "
          f"{len(config.interfaces)} interfaces ({len(result.notes)} notes)" + (f" into {args.output}" if args.output else ""))
     return ExitStatus.OK
 

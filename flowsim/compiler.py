@@ -54,6 +54,11 @@ class CompiledTables:
                 self.seg, self.scan, self.rows)
 
     @property
+    def code_allows(self) -> np.ndarray:
+        """Whether each rule code (default rules first) allows the packet."""
+        return np.array([True, False, True, False] + [r.action == ACCEPT for r in self.rules], dtype=np.bool_)
+
+    @property
     def n_profiles(self) -> int:
         return len(self.prof_advanced)
 

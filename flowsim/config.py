@@ -17,12 +17,11 @@ import yaml
 
 from .errors import ConfigError, Problem
 from .model import (
-    ACCEPT, ADVANCED, ANY_PORT, BASIC, DROP, EGRESS, INGRESS, PORTED_PROTOCOLS, PROTOCOL_NAMES,
+    ACCEPT, ADVANCED, ANY_PORT, BASIC, DIRECTIONS, DROP, PORTED_PROTOCOLS, PROTOCOL_NAMES,
     Config, Group, Interface, Limits, Peer, PrefixList, Rule, protocol_name,
 )
 
 GROUP_TYPES = {"basic": BASIC, "normal": BASIC, "advanced": ADVANCED, "enterprise": ADVANCED}
-DIRECTIONS = {"ingress": INGRESS, "in": INGRESS, "inbound": INGRESS, "egress": EGRESS, "out": EGRESS, "outbound": EGRESS}
 ACTIONS = {"accept": ACCEPT, "allow": ACCEPT, "drop": DROP, "deny": DROP}
 DEFAULT_VPC = "default"
 

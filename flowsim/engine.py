@@ -2,7 +2,7 @@
 
 `compile_config(config)` builds the tables once; `Engine.evaluate(flows)`
 converts a table of flows, runs the numba kernel and names the results;
-`Engine.explain(flow)` gives `flowsim check`'s explanation from the same kernel.
+`Engine.explain(flow)` gives the explanation `flowsim check` prints, from the same kernel.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from .errors import InputError, Problem
 from .explain import Explanation
 from .flows import FlowArrays, Names, prepare_flows, to_table
 from .kernels import evaluate as K
-from .model import ACCEPT, Config
+from .model import Config
 from .reference import ALLOW, DENY, UNMANAGED, Flow, SideDecision, Verdict
 
 VERDICT_NAMES = (ALLOW, DENY, UNMANAGED)
@@ -61,6 +61,7 @@ class Engine:
         self._eni_index = {e: i for i, e in enumerate(tables.eni_ids)}
         self._names = pa.array([""] + list(tables.rule_names), type=pa.string())
         self._verdicts = pa.array(list(VERDICT_NAMES), type=pa.string())
+        self._code_allows = tables.code_allows
 
     # -- numbers in, numbers out
     def evaluate_arrays(self, flows: FlowArrays, threads: int | None = None) -> RawVerdicts:
@@ -90,6 +91,14 @@ class Engine:
         verdict = pa.DictionaryArray.from_arrays(pa.array(np.where(valid, raw.verdict, 0).astype(np.int32), mask=~valid),
                                                  self._verdicts)
         return pa.table({"verdict": verdict, "egress_rule": names(raw.egress_code), "ingress_rule": names(raw.ingress_code)})
+
+    def with_verdicts(self, table: pa.Table, raw: RawVerdicts) -> pa.Table:
+        """`table` with the verdict columns appended (replacing input columns of the same names)."""
+        verdicts = self.name_verdicts(raw)
+        table = table.drop_columns([name for name in verdicts.column_names if name in table.column_names])
+        for name in verdicts.column_names:
+            table = table.append_column(name, verdicts.column(name))
+        return table
 
     # -- tables in, tables out
     def evaluate(self, flows: Any, threads: int | None = None) -> pa.Table:
@@ -121,29 +130,21 @@ class Engine:
         raw = self.evaluate_arrays(arrays)
         if arrays.invalid[0]:
             raise InputError(Problem(arrays.reasons[0][1], subject="flow"))
-        src_eni = self._side_eni(flow, "egress")
-        dst_eni = self._side_eni(flow, "ingress")
         verdict = Verdict(VERDICT_NAMES[raw.verdict[0]],
-                          self._side(src_eni, "egress", int(raw.egress_code[0])),
-                          self._side(dst_eni, "ingress", int(raw.ingress_code[0])))
+                          self._side(int(raw.src_eni[0]), "egress", int(raw.egress_code[0])),
+                          self._side(int(raw.dst_eni[0]), "ingress", int(raw.ingress_code[0])))
         return Explanation(flow, verdict, self.config)
 
-    def _side_eni(self, flow: Flow, direction: str) -> str:
-        if flow.eni is not None:
-            return flow.eni
-        addr = flow.src if direction == "egress" else flow.dst
-        for eni in self.config.interfaces.values():
-            if (flow.vpc is None or eni.vpc == flow.vpc) and eni.owns(addr):
-                return eni.id
-        return ""
-
-    def _side(self, eni: str, direction: str, code: int) -> SideDecision | None:
+    def _side(self, eni: int, direction: str, code: int) -> SideDecision | None:
+        """One side's decision, named: the ENI the kernel checked and the rule (or default) that decided."""
         if code < 0:
             return None
+        eni_id = self.tables.eni_ids[eni]
+        allowed = bool(self._code_allows[code])
         if code < N_DEFAULTS:
-            return SideDecision(eni, direction, code in (K.INTRA_ALLOW, K.OUTBOUND_ALLOW), self.tables.rule_names[code])
+            return SideDecision(eni_id, direction, allowed, self.tables.rule_names[code])
         rule = self.tables.rules[code - N_DEFAULTS]
-        return SideDecision(eni, direction, rule.action == ACCEPT, rule.name, rule.priority, rule.group, rule)
+        return SideDecision(eni_id, direction, allowed, rule.name, rule.priority, rule.group, rule)
 
 
 def invalid_row_problems(flows: FlowArrays, source: str = "", first_line: int | None = None) -> list[Problem]:

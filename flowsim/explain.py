@@ -3,14 +3,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .model import Config, format_ports, protocol_name
+from .model import (
+    DEFAULT_INBOUND_DENY, DEFAULT_INTRA_GROUP_ALLOW, DEFAULT_OUTBOUND_ALLOW, DEFAULT_OUTBOUND_DENY, Config, format_ports,
+    protocol_name,
+)
 from .reference import Flow, SideDecision, Verdict
 
 _DEFAULT_MEANING = {
-    "default:intra-group-allow": "the sender shares an interconnected basic group with this interface",
-    "default:inbound-deny": "no custom inbound rule matched",
-    "default:outbound-allow": "no custom outbound rule matched; basic groups allow outbound by default",
-    "default:outbound-deny": "no custom outbound rule matched; advanced groups deny outbound by default",
+    DEFAULT_INTRA_GROUP_ALLOW: "the sender shares an interconnected basic group with this interface",
+    DEFAULT_INBOUND_DENY: "no custom inbound rule matched",
+    DEFAULT_OUTBOUND_ALLOW: "no custom outbound rule matched; basic groups allow outbound by default",
+    DEFAULT_OUTBOUND_DENY: "no custom outbound rule matched; advanced groups deny outbound by default",
 }
 
 

@@ -15,11 +15,11 @@ import pyarrow.compute as pc
 
 from .addresses import parse_int_array, parse_ip_array
 from .errors import InputError, Problem
-from .model import flow_protocol_number
+from .model import DIRECTIONS, INGRESS, flow_protocol_number
 
 REQUIRED = ("src_ip", "dst_ip", "protocol")
 OPTIONAL = ("src_port", "dst_port", "vpc", "eni", "direction", "time")
-DIRECTION_CODES = {"in": 1, "ingress": 1, "inbound": 1, "out": 2, "egress": 2, "outbound": 2}
+DIRECTION_CODES = {word: 1 if side == INGRESS else 2 for word, side in DIRECTIONS.items()}  # the kernels' codes
 _MAX_REASONS = 10
 
 

@@ -18,6 +18,7 @@ PORTED_PROTOCOLS = frozenset({TCP, UDP})
 ANY_PORT = (0, 65535)
 
 INGRESS, EGRESS = "ingress", "egress"
+DIRECTIONS = {"ingress": INGRESS, "in": INGRESS, "inbound": INGRESS, "egress": EGRESS, "out": EGRESS, "outbound": EGRESS}
 ACCEPT, DROP = "accept", "drop"
 BASIC, ADVANCED = "basic", "advanced"
 
@@ -167,6 +168,11 @@ class Config:
     def vpcs(self) -> list[str]:
         """Every VPC named by a group or an ENI, sorted."""
         return sorted({g.vpc for g in self.groups.values()} | {e.vpc for e in self.interfaces.values()})
+
+    @property
+    def rule_count(self) -> int:
+        """Custom rules over all groups."""
+        return sum(len(g.rules) for g in self.groups.values())
 
     def rule_order_key(self, rule: Rule) -> tuple[int, int, int, int]:
         """Evaluation order: priority, drop before accept, the group's place in the file, the rule's place in it."""

@@ -19,7 +19,7 @@ from typing import Iterator
 import numpy as np
 import pyarrow as pa
 
-from .engine import Engine, invalid_row_problems
+from .engine import VERDICT_NAMES, Engine, invalid_row_problems
 from .errors import InputError, Problem
 from .flows import check_columns, prepare_flows
 
@@ -75,7 +75,7 @@ def open_flow_table(path: str | os.PathLike, chunk_rows: int = CHUNK_ROWS) -> Fl
 
     try:
         if parquet:
-            names = pq.ParquetFile(path).schema_arrow.names
+            names = pq.read_schema(path).names
             check_columns(names, source)
             # text columns come dictionary-encoded: each distinct address or name is parsed once
             pf = pq.ParquetFile(path, read_dictionary=[c for c in _TEXT_COLUMNS if c in names])
@@ -192,15 +192,11 @@ def run_query(engine: Engine, flows_path: str, output: str | None, threads: int 
                 stats.skipped += int((~keep).sum())
                 table = table.filter(pa.array(keep))
                 raw = raw.take(keep)
-            verdicts = engine.name_verdicts(raw)
-            for name in verdicts.column_names:
-                if name in table.column_names:
-                    table = table.drop_columns([name])
-                table = table.append_column(name, verdicts.column(name))
+            table = engine.with_verdicts(table, raw)
             writer.write(table)
             stats.rows += table.num_rows
-            counts = np.bincount(raw.verdict, minlength=3)
-            for code, name in enumerate(("allow", "deny", "unmanaged")):
+            counts = np.bincount(raw.verdict, minlength=len(VERDICT_NAMES))
+            for code, name in enumerate(VERDICT_NAMES):
                 stats.counts[name] += int(counts[code])
             meter.update(stats.rows + stats.skipped)
         done = True

@@ -23,7 +23,7 @@ from .engine import Engine, RawVerdicts
 from .flows import FlowArrays, Names
 from .kernels import evaluate as K
 from .kernels.sessions import SESSION, apply_sessions, rehash_live
-from .model import ACCEPT, protocol_name
+from .model import protocol_name
 
 SESSION_TIMEOUT = 910.0
 RECORDED = {1: "ACCEPT", 2: "REJECT"}
@@ -130,7 +130,7 @@ class Replayer:
         self.used = 0
         self.latest = -np.inf
         tables = engine.tables
-        self.code_allows = np.array([True, False, True, False] + [r.action == ACCEPT for r in tables.rules], dtype=np.bool_)
+        self.code_allows = tables.code_allows
         self.hits = np.zeros(len(tables.rule_names) + 1, dtype=np.int64)
         self.denied: Counter = Counter()
 
@@ -272,11 +272,7 @@ def verdict_table(engine: Engine, chunk, raw: RawVerdicts, stateful: np.ndarray,
             "src_ip": _address_column(chunk.src_fam[keep], chunk.src_hi[keep], chunk.src_lo[keep]),
             "dst_ip": _address_column(chunk.dst_fam[keep], chunk.dst_hi[keep], chunk.dst_lo[keep]),
             "protocol": chunk.protocol[keep], "src_port": chunk.src_port[keep], "dst_port": chunk.dst_port[keep]})
-    verdicts = engine.name_verdicts(raw.take(keep))
-    for name in verdicts.column_names:
-        if name in table.column_names:
-            table = table.drop_columns([name])
-        table = table.append_column(name, verdicts.column(name))
+    table = engine.with_verdicts(table, raw.take(keep))
     table = table.append_column("stateful", pa.array(stateful[keep]))
     if chunk.action is not None:
         recorded = chunk.action[keep]
