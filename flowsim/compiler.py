@@ -16,7 +16,8 @@ import numpy as np
 
 from .addresses import network_bounds
 from .kernels.evaluate import (
-    FLAG_GROUP, FLAG_LOCAL, FLAG_SPORT, FLAG_WIDE, N_PCLASS, OWNER_SLOT, RULE_ROW, SCAN_FIELDS, fill_owner_table, fill_v4_pages,
+    CLASS_PROTOCOLS, FLAG_GROUP, FLAG_LOCAL, FLAG_SPORT, FLAG_WIDE, N_PCLASS, OWNER_SLOT, RULE_ROW, SCAN_FIELDS,
+    fill_owner_table, fill_v4_pages, protocol_class,
 )
 from .model import (
     ACCEPT, ADVANCED, BASIC, DEFAULT_INBOUND_DENY, DEFAULT_INTRA_GROUP_ALLOW, DEFAULT_OUTBOUND_ALLOW,
@@ -134,9 +135,8 @@ def _rule_rows(config: Config, rule: Rule, code: int, group_index: dict[str, int
 
 
 def _protocol_classes(protocol: int) -> tuple[int, ...]:
-    """Which per-protocol row lists a rule belongs in (mirrors kernels.evaluate.protocol_class)."""
-    specific = {6: 0, 17: 1, 1: 2, 58: 3}
-    return tuple(range(N_PCLASS)) if protocol < 0 else (specific.get(protocol, N_PCLASS - 1),)
+    """Which per-protocol row lists a rule belongs in: the one its packets consult, or all for `all`."""
+    return tuple(range(N_PCLASS)) if protocol < 0 else (protocol_class.py_func(protocol),)
 
 
 def _scan_rows(rows: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -163,7 +163,7 @@ def _catch_all_rows(rows: np.ndarray) -> np.ndarray:
     whole_v4 = plain & (rows["pfam"] == 4) & (rows["pshi"] == 0) & (rows["pehi"] == 0) & (rows["pelo"] == 0xFFFFFFFF)
     whole_v6 = plain & (rows["pfam"] == 6) & (rows["pshi"] == 0) & (rows["pehi"] == 2**64 - 1) & (rows["pelo"] == 2**64 - 1)
     out = np.zeros((2, N_PCLASS, len(rows)), dtype=np.bool_)
-    for pclass, proto in enumerate((6, 17, 1, 58)):
+    for pclass, proto in enumerate(CLASS_PROTOCOLS):
         fits = (rows["proto"] == -1) | (rows["proto"] == proto)
         out[0, pclass], out[1, pclass] = whole_v4 & fits, whole_v6 & fits
     out[0, N_PCLASS - 1], out[1, N_PCLASS - 1] = whole_v4 & (rows["proto"] == -1), whole_v6 & (rows["proto"] == -1)

@@ -56,21 +56,17 @@ SCAN_FIELDS = (("proto", np.int32), ("dlo", np.int32), ("dhi", np.int32),
 # `verdict` is the row's rule code times two plus one for accept: a plain hit needs nothing else
 SCAN_BLOCK = 8  # rows tested together before looking for the first hit
 FLAG_GROUP, FLAG_LOCAL, FLAG_WIDE, FLAG_SPORT = 1, 2, 4, 8
-N_PCLASS = 5  # rows are listed per protocol class: tcp, udp, icmp, icmpv6, any other
+CLASS_PROTOCOLS = (6, 17, 1, 58)  # rows are listed per protocol class: tcp, udp, icmp, icmpv6, then any other
+N_PCLASS = len(CLASS_PROTOCOLS) + 1
 
 
 @nb.njit(cache=True, inline="always")
 def protocol_class(proto):
     """The row list a packet of this protocol consults (rules for `all` are in every list)."""
-    if proto == 6:
-        return 0
-    if proto == 17:
-        return 1
-    if proto == 1:
-        return 2
-    if proto == 58:
-        return 3
-    return 4
+    for pclass in range(len(CLASS_PROTOCOLS)):
+        if proto == CLASS_PROTOCOLS[pclass]:
+            return pclass
+    return N_PCLASS - 1
 
 
 @nb.njit(cache=True)
