@@ -16,7 +16,7 @@ import numpy as np
 
 from .addresses import network_bounds
 from .kernels.evaluate import (
-    CLASS_PROTOCOLS, FLAG_GROUP, FLAG_LOCAL, FLAG_SPORT, FLAG_WIDE, N_PCLASS, OWNER_SLOT, RULE_ROW, SCAN_FIELDS,
+    CLASS_PROTOCOLS, FLAG_GROUP, FLAG_LOCAL, FLAG_SPORT, FLAG_WIDE, N_PCLASS, OWNER_SLOT, RULE_ROW, SCAN_HIT, SCAN_ROW,
     fill_owner_table, fill_v4_pages, protocol_class,
 )
 from .model import (
@@ -45,7 +45,7 @@ class CompiledTables:
     prof_advanced: np.ndarray
     prof_open_groups: np.ndarray
     seg: np.ndarray  # ((profile*2 + egress)*2 + ipv6)*N_PCLASS + class -> scan[seg[s]:seg[s+1]]
-    scan: tuple[np.ndarray, ...]  # the row lists, each row in its compact form, one array per SCAN_FIELDS field
+    scan: tuple[np.ndarray, np.ndarray]  # the row lists: SCAN_ROW records and their SCAN_HIT entries
     rows: np.ndarray  # RULE_ROW records, in global evaluation order
 
     @property
@@ -139,21 +139,26 @@ def _protocol_classes(protocol: int) -> tuple[int, ...]:
     return tuple(range(N_PCLASS)) if protocol < 0 else (protocol_class.py_func(protocol),)
 
 
-def _scan_rows(rows: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The row lists (rows in `order`) in the compact form the kernel scans: one array per field.
+def _scan_rows(rows: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The row lists (rows in `order`) in the compact form the kernel scans, and each entry's SCAN_HIT.
 
-    Each field is computed once per row, then gathered per list entry (lists repeat rows many times)."""
-    v4 = rows["pfam"] == 4
-    fields = {
-        "plo": np.where(v4, rows["pslo"], 0), "phi": np.where(v4, rows["pelo"], 0),
-        "flags": (np.where(rows["group"] >= 0, FLAG_GROUP, 0) | np.where(rows["lfam"] != 0, FLAG_LOCAL, 0)
-                  | np.where(rows["pfam"] == 6, FLAG_WIDE, 0)
-                  | np.where((rows["slo"] > 0) | (rows["shi"] < 65535), FLAG_SPORT, 0)),
-        "row": np.arange(len(rows)),
-        "verdict": rows["code"].astype(np.int64) * 2 + rows["accept"],
-    }
-    return tuple(np.ascontiguousarray(fields[name] if name in fields else rows[name], dtype=dtype)[order]
-                 for name, dtype in SCAN_FIELDS)
+    Each record is computed once per row, then gathered per list entry (lists repeat rows many times)."""
+    top32 = np.uint64(32)
+    group, v4, v6 = rows["group"] >= 0, rows["pfam"] == 4, rows["pfam"] == 6
+    v6_exact = (v6 & (rows["pslo"] == 0) & (rows["pelo"] == np.uint64(2**64 - 1))
+                & (rows["pshi"] & np.uint64(0xFFFFFFFF) == 0) & (rows["pehi"] & np.uint64(0xFFFFFFFF) == 0xFFFFFFFF))
+    flags = (np.where(group, FLAG_GROUP, 0) | np.where(rows["lfam"] != 0, FLAG_LOCAL, 0)
+             | np.where(v6 & ~v6_exact, FLAG_WIDE, 0) | np.where((rows["slo"] > 0) | (rows["shi"] < 65535), FLAG_SPORT, 0))
+    compact = np.zeros(len(rows), dtype=SCAN_ROW)
+    compact["plo"] = np.where(v4, rows["pslo"], np.where(v6, rows["pshi"] >> top32, 0))
+    compact["phi"] = np.where(v4, rows["pelo"], np.where(v6, rows["pehi"] >> top32, 0xFFFFFFFF))
+    for name in ("dlo", "dhi", "proto"):
+        compact[name] = rows[name]
+    compact["flags"] = flags
+    hits = np.zeros(len(rows), dtype=SCAN_HIT)
+    hits["verdict"] = rows["code"].astype(np.int32) * 2 + rows["accept"]
+    hits["ref"] = np.where(flags == FLAG_GROUP, rows["group"], np.arange(len(rows)))
+    return compact[order], hits[order]
 
 
 def _catch_all_rows(rows: np.ndarray) -> np.ndarray:

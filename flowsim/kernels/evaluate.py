@@ -48,12 +48,16 @@ RULE_ROW = np.dtype([("dlo", np.uint16), ("dhi", np.uint16), ("slo", np.uint16),
                      ("pshi", np.uint64), ("pslo", np.uint64), ("pehi", np.uint64), ("pelo", np.uint64),
                      ("lshi", np.uint64), ("lslo", np.uint64), ("lehi", np.uint64), ("lelo", np.uint64),
                      ("accept", np.bool_)], align=True)
-# A row as a list scans it: protocol, destination ports and an IPv4 peer range, one array per field so
-# that a block of rows is tested with vector instructions. Rows whose peer is a group or an IPv6 block,
-# or that carry a local range or source ports, are flagged and finished from the full row.
-SCAN_FIELDS = (("proto", np.int32), ("dlo", np.int32), ("dhi", np.int32),
-               ("flags", np.int32), ("plo", np.uint32), ("phi", np.uint32), ("row", np.int32), ("verdict", np.int32))
-# `verdict` is the row's rule code times two plus one for accept: a plain hit needs nothing else
+# A row as a list scans it, in 16 bytes so that a short list shares a cache line or two (lists are
+# reached at random, one per flow side): destination ports, protocol (-1 any) and a range of the peer's
+# first 32 bits (the IPv4 address; an IPv6 address's top 32 bits, exact for blocks of /32 or wider;
+# everything for a group peer). Rows that need more are flagged: a group peer, a local range, source ports,
+# a narrower IPv6 block. Beside each list entry, read once at a hit, SCAN_HIT holds its verdict (rule code
+# times two, plus one for accept) and `ref`: the group of a row flagged only for its group peer, else the
+# index of the full RULE_ROW that finishes the test.
+SCAN_ROW = np.dtype([("plo", np.uint32), ("phi", np.uint32), ("dlo", np.uint16), ("dhi", np.uint16),
+                     ("proto", np.int16), ("flags", np.uint16)])
+SCAN_HIT = np.dtype([("verdict", np.int32), ("ref", np.int32)])
 SCAN_BLOCK = 8  # rows tested together before looking for the first hit
 FLAG_GROUP, FLAG_LOCAL, FLAG_WIDE, FLAG_SPORT = 1, 2, 4, 8
 CLASS_PROTOCOLS = (6, 17, 1, 58)  # rows are listed per protocol class: tcp, udp, icmp, icmpv6, then any other
@@ -184,7 +188,7 @@ def _shares_open_group(profile, peer_eni, prof_open_groups, eni_groups):
 @nb.njit(cache=True)
 def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, vpc, eni, direction,
                     plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups, eni_vpc, prof_advanced, prof_open_groups, seg,
-                    s_proto, s_dlo, s_dhi, s_flags, s_plo, s_phi, s_row, s_verdict, rows,
+                    scan_rows, scan_hits, rows,
                     verdict, egress_code, ingress_code, src_eni, dst_eni):
     """Flows first..last-1. Each applicable side (egress at the source ENI, ingress at the destination ENI)
     is decided as semantics.md §2 says: defaults layered around a first-match scan of the side's row list.
@@ -277,21 +281,27 @@ def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, d
         else:
             pf, ph, pl, lf, lh, ll, peer = dfam[i], dhi[i], dlo[i], sfam[i], shi[i], slo[i], dst_of[w >> 1]
         pr, sp, dp = np.int32(proto[i]), np.int32(sport[i]), np.int32(dport[i])
-        pa = np.uint32(pl & np.uint64(0xFFFFFFFF))
+        pa = np.uint32(pl & np.uint64(0xFFFFFFFF)) if pf == 4 else np.uint32(ph >> np.uint64(32))
         m, end = lst_lo[w], lst_hi[w]
         while m < end:
             stop = min(m + SCAN_BLOCK, end)
             k = end
             for t in range(m, stop):  # the first row of the block passing the cheap tests, branch-free
-                hit = (((s_proto[t] < 0) | (s_proto[t] == pr)) & (dp >= s_dlo[t]) & (dp <= s_dhi[t])
-                       & ((s_flags[t] != 0) | ((pa >= s_plo[t]) & (pa <= s_phi[t]))))
+                cp = np.int32(scan_rows[t].proto)
+                hit = (((cp < 0) | (cp == pr)) & (dp >= np.int32(scan_rows[t].dlo)) & (dp <= np.int32(scan_rows[t].dhi))
+                       & (pa >= scan_rows[t].plo) & (pa <= scan_rows[t].phi))
                 k = min(k, t if hit else end)
             if k == end:
                 m = stop
                 continue
             m = k + 1
-            if s_flags[k] != 0:
-                r = rows[s_row[k]]
+            flags = scan_rows[k].flags
+            hit = scan_hits[k]
+            if flags == FLAG_GROUP:
+                if peer < 0 or not _has_group(eni_groups, peer, hit.ref):
+                    continue
+            elif flags != 0:
+                r = rows[hit.ref]
                 if sp < r.slo or sp > r.shi:
                     continue
                 if r.group >= 0:
@@ -301,7 +311,7 @@ def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, d
                     continue
                 if r.lfam != 0 and not _in_range(lf, lh, ll, r.lfam, r.lshi, r.lslo, r.lehi, r.lelo):
                     continue
-            side_ok[w], side_code[w] = (s_verdict[k] & 1) == 1, s_verdict[k] >> 1
+            side_ok[w], side_code[w] = (hit.verdict & 1) == 1, hit.verdict >> 1
             break
     for j in range(n):
         i = first + j
@@ -317,11 +327,10 @@ def evaluate_flows_serial(sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, v
     """`evaluate_flows` on one thread, for small batches (a single `flowsim check` skips starting threads)."""
     plens, slots, shared, v4_dir, v4_pages = owners
     eni_profile, eni_groups, eni_vpc, prof_advanced, prof_open_groups, seg, scan, rows = tables
-    s_proto, s_dlo, s_dhi, s_flags, s_plo, s_phi, s_row, s_verdict = scan
+    scan_rows, scan_hits = scan
     _evaluate_range(0, sfam.shape[0], sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport,
                     vpc, eni, direction, plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups, eni_vpc,
-                    prof_advanced, prof_open_groups, seg, s_proto, s_dlo, s_dhi, s_flags, s_plo,
-                    s_phi, s_row, s_verdict, rows, verdict, egress_code, ingress_code, src_eni, dst_eni)
+                    prof_advanced, prof_open_groups, seg, scan_rows, scan_hits, rows, verdict, egress_code, ingress_code, src_eni, dst_eni)
 
 
 @nb.njit(cache=True, parallel=True, nogil=True)
@@ -333,10 +342,9 @@ def evaluate_flows(sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, vpc, eni
     """
     plens, slots, shared, v4_dir, v4_pages = owners
     eni_profile, eni_groups, eni_vpc, prof_advanced, prof_open_groups, seg, scan, rows = tables
-    s_proto, s_dlo, s_dhi, s_flags, s_plo, s_phi, s_row, s_verdict = scan
+    scan_rows, scan_hits = scan
     n = sfam.shape[0]
     for c in nb.prange((n + CHUNK - 1) // CHUNK):
         _evaluate_range(c * CHUNK, min(n, (c + 1) * CHUNK), sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport,
                         vpc, eni, direction, plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups, eni_vpc,
-                        prof_advanced, prof_open_groups, seg, s_proto, s_dlo, s_dhi, s_flags, s_plo,
-                        s_phi, s_row, s_verdict, rows, verdict, egress_code, ingress_code, src_eni, dst_eni)
+                        prof_advanced, prof_open_groups, seg, scan_rows, scan_hits, rows, verdict, egress_code, ingress_code, src_eni, dst_eni)
