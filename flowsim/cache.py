@@ -33,31 +33,55 @@ def cache_dir() -> Path | None:
     return Path(os.environ.get("FLOWSIM_CACHE_DIR") or Path.home() / ".cache" / "flowsim")
 
 
+def _read(entry: Path):
+    with open(entry, "rb") as fh:
+        return pickle.load(fh)
+
+
+def _write(folder: Path, entry: Path, value) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, delete=False, suffix=".tmp") as tmp:
+            pickle.dump(value, tmp, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp.name, entry)
+    except OSError:
+        pass  # a cache that cannot be written only costs time
+
+
+_UNREADABLE = (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError)
+
+
 def load_engine(path: str | os.PathLike):
-    """The compiled engine of a configuration file, from the cache when its entry is current."""
+    """The compiled engine of a configuration file, from the cache when its entry is current.
+
+    An entry is two files: the kernel tables, read at once, and the configuration objects,
+    read only when something asks for them (explanations; evaluating needs only the tables)."""
     from .config import load_config
     from .engine import Engine
     from .compiler import compile_tables
 
     folder = cache_dir()
-    entry = None
-    if folder is not None:
+    try:
+        key = hashlib.sha256(Path(path).read_bytes() + _code_fingerprint().encode()).hexdigest()
+    except OSError:
+        folder = None  # load_config names the problem
+    if folder is None:
+        config = load_config(path)
+        return Engine(config, compile_tables(config))
+    tables_entry, config_entry = folder / f"{key}.tables.pickle", folder / f"{key}.config.pickle"
+
+    def cached_config():
         try:
-            key = hashlib.sha256(Path(path).read_bytes() + _code_fingerprint().encode()).hexdigest()
-            entry = folder / f"{key}.pickle"
-            with open(entry, "rb") as fh:
-                config, tables = pickle.load(fh)
-            return Engine(config, tables)
-        except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError):
-            pass  # not cached yet (or unreadable): build it below
+            return _read(config_entry)
+        except _UNREADABLE:
+            return load_config(path)
+
+    try:
+        return Engine(cached_config, _read(tables_entry))
+    except _UNREADABLE:
+        pass  # not cached yet (or unreadable): build it below
     config = load_config(path)
     tables = compile_tables(config)
-    if entry is not None:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=folder, delete=False, suffix=".tmp") as tmp:
-                pickle.dump((config, tables), tmp, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp.name, entry)
-        except OSError:
-            pass  # a cache that cannot be written only costs time
+    _write(folder, config_entry, config)
+    _write(folder, tables_entry, tables)
     return Engine(config, tables)

@@ -36,8 +36,8 @@ class CompiledTables:
     vpc_names: tuple[str, ...]
     eni_ids: tuple[str, ...]
     group_ids: tuple[str, ...]
-    rules: tuple[Rule, ...]  # custom rules in global evaluation order; code = N_DEFAULTS + index
-    rule_names: tuple[str, ...]  # by code
+    rule_names: tuple[str, ...]  # by code: the default rules, then Config.evaluation_order()
+    code_allows: np.ndarray  # by code: whether the rule allows the packet
     owners: tuple  # (block lengths per family, hash slots, any address owned in several VPCs, IPv4 /16 directory, pages)
     eni_profile: np.ndarray
     eni_groups: np.ndarray
@@ -53,11 +53,6 @@ class CompiledTables:
         """The tuple the kernels take."""
         return (self.eni_profile, self.eni_groups, self.eni_vpc, self.prof_advanced, self.prof_open_groups,
                 self.seg, self.scan, self.rows)
-
-    @property
-    def code_allows(self) -> np.ndarray:
-        """Whether each rule code (default rules first) allows the packet."""
-        return np.array([True, False, True, False] + [r.action == ACCEPT for r in self.rules], dtype=np.bool_)
 
     @property
     def n_profiles(self) -> int:
@@ -184,7 +179,7 @@ def compile_tables(config: Config) -> CompiledTables:
     group_ids = tuple(config.groups)
     group_index = {g: i for i, g in enumerate(group_ids)}
 
-    rules = tuple(sorted((r for g in config.groups.values() for r in g.rules), key=config.rule_order_key))
+    rules = config.evaluation_order()
     rule_names = DEFAULT_RULE_NAMES + tuple(r.name for r in rules)
 
     # every row once, in global evaluation order, bucketed by (group, direction, address family, protocol class)
@@ -228,7 +223,8 @@ def compile_tables(config: Config) -> CompiledTables:
                     pieces.append(idx)
                     seg.append(seg[-1] + len(idx))
     return CompiledTables(
-        vpc_names=vpc_names, eni_ids=eni_ids, group_ids=group_ids, rules=rules, rule_names=rule_names,
+        vpc_names=vpc_names, eni_ids=eni_ids, group_ids=group_ids, rule_names=rule_names,
+        code_allows=np.array([True, False, True, False] + [r.action == ACCEPT for r in rules], dtype=np.bool_),
         owners=_ownership(config, vpc_index, eni_index), eni_profile=eni_profile,
         eni_groups=_padded([[group_index[g] for g in e.security_groups] for e in config.interfaces.values()]),
         eni_vpc=np.array([vpc_index[e.vpc] for e in config.interfaces.values()], dtype=np.int32),

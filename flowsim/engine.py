@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
@@ -19,7 +20,7 @@ from .errors import InputError, Problem
 from .explain import Explanation
 from .flows import FlowArrays, Names, prepare_flows, to_table
 from .kernels import evaluate as K
-from .model import Config
+from .model import Config, Rule
 from .reference import ALLOW, DENY, UNMANAGED, Flow, SideDecision, Verdict
 
 VERDICT_NAMES = (ALLOW, DENY, UNMANAGED)
@@ -52,16 +53,28 @@ def set_threads(threads: int | None) -> int:
 
 
 class Engine:
-    """A configuration compiled into match tables, ready for millions of flows."""
+    """A configuration compiled into match tables, ready for millions of flows.
 
-    def __init__(self, config: Config, tables: CompiledTables):
-        self.config = config
+    `config` may be a function that loads it: evaluating needs only the tables, so a cached
+    engine defers the (slower) configuration objects until an explanation needs them."""
+
+    def __init__(self, config: Config | Callable[[], Config], tables: CompiledTables):
+        self._config = config
         self.tables = tables
         self._vpc_index = {v: i for i, v in enumerate(tables.vpc_names)}
         self._eni_index = {e: i for i, e in enumerate(tables.eni_ids)}
         self._names = pa.array([""] + list(tables.rule_names), type=pa.string())
         self._verdicts = pa.array(list(VERDICT_NAMES), type=pa.string())
-        self._code_allows = tables.code_allows
+
+    @cached_property
+    def config(self) -> Config:
+        """The configuration the tables were compiled from."""
+        return self._config if isinstance(self._config, Config) else self._config()
+
+    @cached_property
+    def rules(self) -> tuple[Rule, ...]:
+        """Custom rules by code: rule code N_DEFAULTS + k is rules[k]."""
+        return self.config.evaluation_order()
 
     # -- numbers in, numbers out
     def evaluate_arrays(self, flows: FlowArrays, threads: int | None = None) -> RawVerdicts:
@@ -140,10 +153,10 @@ class Engine:
         if code < 0:
             return None
         eni_id = self.tables.eni_ids[eni]
-        allowed = bool(self._code_allows[code])
+        allowed = bool(self.tables.code_allows[code])
         if code < N_DEFAULTS:
             return SideDecision(eni_id, direction, allowed, self.tables.rule_names[code])
-        rule = self.tables.rules[code - N_DEFAULTS]
+        rule = self.rules[code - N_DEFAULTS]
         return SideDecision(eni_id, direction, allowed, rule.name, rule.priority, rule.group, rule)
 
 

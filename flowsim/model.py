@@ -178,6 +178,10 @@ class Config:
         """Evaluation order: priority, drop before accept, the group's place in the file, the rule's place in it."""
         return rule.priority, 0 if rule.action == DROP else 1, self.groups[rule.group].order, rule.position
 
+    def evaluation_order(self) -> tuple[Rule, ...]:
+        """Every custom rule in global evaluation order (compiled rule code = default rules + position)."""
+        return tuple(sorted((r for g in self.groups.values() for r in g.rules), key=self.rule_order_key))
+
     def members(self, group_id: str) -> list[Interface]:
         """ENIs that carry the group."""
         return [e for e in self.interfaces.values() if group_id in e.security_groups]
