@@ -76,6 +76,10 @@ def parse_int_array(arr: "pa.Array", lo: int, hi: int) -> tuple[np.ndarray, np.n
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     if pa.types.is_integer(arr.type):
+        if arr.null_count == 0:  # the common case, without a copy to fill nulls
+            vals = arr.to_numpy()
+            ok = (vals >= lo) & (vals <= hi)
+            return (vals.astype(np.int64) if ok.all() else np.where(ok, vals, 0).astype(np.int64)), ok
         vals = arr.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
         ok = arr.is_valid().to_numpy(zero_copy_only=False) & (vals >= lo) & (vals <= hi)
         return np.where(ok, vals, 0), ok

@@ -91,7 +91,7 @@ def _distinct(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndarray]
 
 def _gather(values: np.ndarray, index: np.ndarray, fill) -> np.ndarray:
     """values[index] with `fill` where the index is -1 (null)."""
-    return np.append(values, np.array([fill], dtype=values.dtype))[index]
+    return np.take(np.append(values, np.array([fill], dtype=values.dtype)), index)
 
 
 def by_value(column: pa.ChunkedArray | pa.Array, parse: Callable[[pa.Array], tuple[np.ndarray, ...]],
@@ -117,7 +117,8 @@ def _parse_ports(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.nda
     column = _combined(column)
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
         vals, ok = parse_int_array(column, 0, 65535)
-        return vals, ok, column.is_valid().to_numpy(zero_copy_only=False)
+        present = np.ones(len(column), np.bool_) if column.null_count == 0 else column.is_valid().to_numpy(zero_copy_only=False)
+        return vals, ok, present
 
     def parse(values: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):

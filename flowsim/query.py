@@ -77,8 +77,9 @@ def open_flow_table(path: str | os.PathLike, chunk_rows: int = CHUNK_ROWS) -> Fl
         if parquet:
             names = pq.read_schema(path).names
             check_columns(names, source)
-            # text columns come dictionary-encoded: each distinct address or name is parsed once
-            pf = pq.ParquetFile(path, read_dictionary=[c for c in _TEXT_COLUMNS if c in names])
+            # text columns come dictionary-encoded: each distinct address or name is parsed once;
+            # pre-buffering would keep every row group read so far in memory
+            pf = pq.ParquetFile(path, read_dictionary=[c for c in _TEXT_COLUMNS if c in names], pre_buffer=False)
             return FlowTable(source, True, pf.metadata.num_rows, guarded(pf.iter_batches(batch_size=chunk_rows)))
         types = {c: pa.dictionary(pa.int32(), pa.string()) for c in _TEXT_COLUMNS}
         reader = pacsv.open_csv(sys.stdin.buffer if str(path) == "-" else path, read_options=pacsv.ReadOptions(block_size=32 << 20),
@@ -127,7 +128,12 @@ class _Writer:
 
         try:
             if self.parquet:
-                self.writer = pq.ParquetWriter(self.path, schema, write_statistics=False)
+                # dictionary columns (addresses, names, verdicts, rules) are already compact as dictionary
+                # indices, which compress little; the rest is left to snappy. Statistics are not written:
+                # computing them costs more than all the encoding.
+                dicts = [f.name for f in schema if pa.types.is_dictionary(f.type)]
+                self.writer = pq.ParquetWriter(self.path, schema, write_statistics=False, use_dictionary=dicts,
+                                               compression={f.name: "none" if f.name in dicts else "snappy" for f in schema})
             else:
                 self.sink = open(self.path, "wb") if self.path else sys.stdout.buffer
                 self.writer = pacsv.CSVWriter(self.sink, schema)

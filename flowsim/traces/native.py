@@ -42,7 +42,7 @@ class NativeReader(TraceReader):
             self._builder(schema.names)
             text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
             # Text columns come dictionary-encoded, to be parsed once per distinct value.
-            parquet = pq.ParquetFile(self.path, read_dictionary=text)
+            parquet = pq.ParquetFile(self.path, read_dictionary=text, pre_buffer=False)  # pre-buffering keeps every row group
             yield from parquet.iter_batches(batch_size=self.chunk_rows)
         except (pa.ArrowInvalid, OSError) as exc:
             raise self.error(f"unreadable Parquet file: {exc}") from None
