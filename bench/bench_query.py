@@ -8,7 +8,6 @@ Run: `python -m pytest bench/bench_query.py --benchmark-only -s` or `python benc
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -46,18 +45,42 @@ def inputs(n: int) -> tuple[Path, Path, Path]:
     return config_path, parquet, csv
 
 
-def run_query(config: Path, flows: Path, out: Path, threads: int | None = None) -> tuple[float, float]:
-    """(seconds, peak RSS in MiB) of one `flowsim query` process."""
-    cmd = [sys.executable, "-m", "flowsim", "query", str(config), str(flows), "-o", str(out), "-q"]
-    if threads:
-        cmd += ["--threads", str(threads)]
+# The child reports its own peak RSS as it exits (RUSAGE_CHILDREN would give the largest of all runs so far).
+_CHILD = ("import atexit, resource, sys\n"
+          "atexit.register(lambda: print('peak-rss-kib', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr))\n"
+          "sys.argv[0] = 'flowsim'\n"
+          "from flowsim.cli import run\n"
+          "run()\n")
+
+
+def run_flowsim(args: list[str]) -> tuple[float, float]:
+    """(seconds, peak RSS in MiB) of one `flowsim ARGS...` process."""
     started = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", _CHILD, *args], capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return seconds, peak
+    peak = [line.split()[1] for line in proc.stderr.splitlines() if line.startswith("peak-rss-kib ")]
+    return seconds, int(peak[-1]) / 1024
+
+
+def run_query(config: Path, flows: Path, out: Path, threads: int | None = None) -> tuple[float, float]:
+    """(seconds, peak RSS in MiB) of one `flowsim query` process."""
+    args = ["query", str(config), str(flows), "-o", str(out), "-q"]
+    return run_flowsim(args + (["--threads", str(threads)] if threads else []))
+
+
+def scaled_parquet(n: int) -> Path:
+    """The 10 M-flow Parquet input cut or repeated to n rows (to show memory does not follow the file size)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = CACHE / f"flows-{n}.parquet"
+    if not path.exists():
+        base = pq.read_table(inputs(10_000_000)[1])
+        table = pa.concat_tables([base] * (n // len(base) + 1)).slice(0, n)
+        pq.write_table(table, path)
+    return path
 
 
 def _measure(n: int, fmt: str, threads: int | None = None) -> dict:
@@ -78,9 +101,22 @@ def bench_query_end_to_end(benchmark, n, fmt):
     print(result)
 
 
+def bench_query_memory(benchmark):
+    """Peak RSS at 3, 10 and 30 M flows (Parquet): it must not follow the file size."""
+    config = inputs(10_000_000)[0]
+    peaks = {n: run_query(config, scaled_parquet(n), CACHE / "out-memory.parquet")[1] for n in (3_000_000, 10_000_000, 30_000_000)}
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    benchmark.extra_info.update({f"peak_rss_mib_{n}": peak for n, peak in peaks.items()})
+    print(peaks)
+
+
 if __name__ == "__main__":
     for n in (1_000_000, 10_000_000):
         for fmt in ("parquet", "csv"):
             r = _measure(n, fmt)
             print(f"{fmt:>8} {n:>10,} flows: {r['seconds']:.2f}s {r['flows_per_s'] / 1e6:.2f} M flows/s, "
-                  f"peak RSS (largest run so far) {r['peak_rss_mib']:.0f} MiB, threads {r['threads']}")
+                  f"peak RSS {r['peak_rss_mib']:.0f} MiB, threads {r['threads']}")
+    config = inputs(10_000_000)[0]
+    for n in (3_000_000, 10_000_000, 30_000_000):
+        seconds, peak = run_query(config, scaled_parquet(n), CACHE / "out-memory.parquet")
+        print(f"memory  {n:>10,} flows (Parquet): {seconds:.2f}s, peak RSS {peak:.0f} MiB")

@@ -8,18 +8,14 @@ Run: `python -m pytest bench/bench_replay.py --benchmark-only -s` or `python ben
 """
 from __future__ import annotations
 
-import os
-import resource
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_query import CACHE, inputs  # noqa: E402
+from bench_query import CACHE, inputs, run_flowsim  # noqa: E402
 
 
 def timestamped_trace(n: int) -> tuple[Path, Path]:
@@ -80,13 +76,8 @@ def synthetic_pcap(n: int) -> Path:
 
 
 def run_replay(config: Path, trace: Path) -> tuple[float, float]:
-    cmd = [sys.executable, "-m", "flowsim", "replay", str(config), str(trace), "-q", "--threads", "1"]
-    started = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr)
-    return seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    """(seconds, peak RSS in MiB) of one single-threaded `flowsim replay` process."""
+    return run_flowsim(["replay", str(config), str(trace), "-q", "--threads", "1"])
 
 
 def _measure(kind: str, n: int) -> dict:
@@ -95,7 +86,7 @@ def _measure(kind: str, n: int) -> dict:
     run_replay(config, trace)  # warm caches
     seconds, peak = min(run_replay(config, trace) for _ in range(2))
     return {"kind": kind, "records": n, "seconds": seconds, "records_per_s": n / seconds,
-            "peak_rss_mib_so_far": peak, "threads": 1}
+            "peak_rss_mib": peak, "threads": 1}
 
 
 @pytest.mark.parametrize("kind,n", [("parquet", 1_000_000), ("parquet", 10_000_000), ("pcap", 1_000_000),
@@ -110,5 +101,4 @@ if __name__ == "__main__":
     for kind, n in (("parquet", 1_000_000), ("parquet", 10_000_000), ("pcap", 1_000_000), ("pcap", 10_000_000)):
         r = _measure(kind, n)
         print(f"{kind:>8} {n:>11,} records: {r['seconds']:.2f}s, {r['records_per_s'] / 1e6:.2f} M records/s (1 thread), "
-              f"peak RSS so far {r['peak_rss_mib_so_far']:.0f} MiB")
-    os.sys.stdout.flush()
+              f"peak RSS {r['peak_rss_mib']:.0f} MiB")

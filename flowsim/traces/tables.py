@@ -29,7 +29,7 @@ STATUSES = {"ok": 0, "nodata": 1, "skipdata": 2}
 STATUS_REASONS = {1: "NODATA", 2: "SKIPDATA"}
 ABSENT = ("", "-")  # text that means "no value"
 MAX_COUNT = (1 << 62) - 1
-CSV_BLOCK_BYTES = 16 << 20
+CSV_BLOCK_BYTES = 4 << 20  # Arrow reads up to 32 blocks ahead: this bounds that to 128 MiB
 TEXT = pa.dictionary(pa.int32(), pa.string())  # how text columns are read: parsed once per distinct value
 
 
