@@ -107,52 +107,10 @@ def fill_v4_pages(v4_dir, v4_pages, fam, lo, plen, eni):
             v4_pages[page, a & 0xFFFF] = eni[i] if cell == -1 or cell == eni[i] else -2
 
 
-@nb.njit(cache=True, inline="always")
-def _owner(vpc, fam, hi, lo, plens, slots, shared, v4_dir, v4_pages, eni_vpc):
-    """ENI owning an address in one VPC, or in the single VPC that owns it when vpc < 0 (SEVERAL: ambiguous).
-
-    Blocks are probed longest first; `shared` says whether any address is owned in
-    more than one VPC (only then must a VPC-less lookup look further than the first hit).
-    IPv4 first consults `v4_dir`, one entry per /16: -1 when nothing there is owned, else a page of
-    `v4_pages` holding the ENI of every address (-1 none, -2 owned in several VPCs), or -2 when the
-    configuration has too many pages to hold and the hash table answers.
-    """
-    if fam == 4:
-        page = v4_dir[np.int64(lo >> np.uint64(16))]
-        if page == -1:
-            return -1
-        if page >= 0:
-            cell = v4_pages[page, np.int64(lo & np.uint64(0xFFFF))]
-            if cell == -1:
-                return -1
-            if cell >= 0:
-                return cell if vpc < 0 or eni_vpc[cell] == vpc else -1
-    mask = slots.shape[0] - 1
-    row = 0 if fam == 4 else 1
-    found = -1
-    for j in range(plens.shape[1]):
-        plen = plens[row, j]
-        if plen < 0:
-            break
-        mhi, mlo = _mask_address(hi, lo, plen)
-        s = _slot(fam, mhi, mlo ^ np.uint64(plen), mask)
-        while slots[s].fam != 0:
-            slot = slots[s]
-            if slot.fam == fam and slot.plen == plen and slot.hi == mhi and slot.lo == mlo:
-                if vpc >= 0:
-                    if slot.vpc == vpc:
-                        return slot.eni
-                elif not shared:
-                    return slot.eni
-                elif found >= 0 and found != slot.eni:
-                    return SEVERAL
-                else:
-                    found = slot.eni
-            s = (s + 1) & mask
-    return found
-
-
-# ---------------------------------------------------------------- one ENI, one direction
+# ---------------------------------------------------------------- flows
+# The stages below touch the tables only by indexing them in their own loops: handing an array to
+# a helper once per flow costs numba reference counting (atomic operations) on every call, which
+# measured several times the lookups themselves. Helpers take scalars only.
 @nb.njit(cache=True, inline="always")
 def _in_range(fam, hi, lo, rf, rshi, rslo, rehi, relo):
     """Whether (fam, hi, lo) lies in the family's range; written without branches (`&`, `|`)."""
@@ -161,59 +119,90 @@ def _in_range(fam, hi, lo, rf, rshi, rslo, rehi, relo):
     return (rf == fam) & above_start & below_end
 
 
-@nb.njit(cache=True, inline="always")
-def _has_group(eni_groups, eni, group):
-    for j in range(eni_groups.shape[1]):
-        g = eni_groups[eni, j]
-        if g == group:
-            return True
-        if g < 0:
-            return False
-    return False
+@nb.njit(cache=True)
+def _resolve_owners(first, last, sfam, shi, slo, dfam, dhi, dlo, vpc, eni, direction,
+                    plens, slots, shared, v4_dir, v4_pages, eni_vpc, owner):
+    """owner[2j] / owner[2j+1]: the ENI owning flow first+j's source / destination address.
+
+    In one VPC (the flow's, or in endpoint mode the recorded ENI's), or else in the single VPC
+    that owns it (SEVERAL: ambiguous); -1 for nobody. In endpoint mode the recorded ENI is its own side.
+    Blocks are probed longest first; `shared` says whether any address is owned in more than one
+    VPC (only then must a VPC-less lookup look further than the first hit). IPv4 first consults
+    `v4_dir`, one entry per /16: -1 when nothing there is owned, else a page of `v4_pages` holding
+    the ENI of every address (-1 none, -2 owned in several VPCs), or -2 when the configuration has
+    too many pages to hold and the hash table answers.
+    """
+    mask = slots.shape[0] - 1
+    for w in range(2 * (last - first)):
+        i = first + (w >> 1)
+        side = w & 1
+        e = eni[i]
+        v = vpc[i]
+        if e == ENI_UNKNOWN:
+            owner[w] = -1
+            continue
+        if e >= 0:
+            if (direction[i] == DIR_INGRESS) == (side == 1):
+                owner[w] = e
+                continue
+            if v < 0:
+                v = eni_vpc[e]
+        fam = sfam[i] if side == 0 else dfam[i]
+        hi = shi[i] if side == 0 else dhi[i]
+        lo = slo[i] if side == 0 else dlo[i]
+        found = -1
+        resolved = False
+        if fam == 4:
+            page = v4_dir[np.int64(lo >> np.uint64(16))]
+            if page == -1:
+                resolved = True
+            elif page >= 0:
+                cell = v4_pages[page, np.int64(lo & np.uint64(0xFFFF))]
+                if cell >= -1:
+                    resolved = True
+                    if cell >= 0 and (v < 0 or eni_vpc[cell] == v):
+                        found = cell
+        if not resolved:
+            row = 0 if fam == 4 else 1
+            for j in range(plens.shape[1]):
+                plen = plens[row, j]
+                if plen < 0 or resolved:
+                    break
+                mhi, mlo = _mask_address(hi, lo, plen)
+                s = _slot(fam, mhi, mlo ^ np.uint64(plen), mask)
+                while slots[s].fam != 0:
+                    if slots[s].fam == fam and slots[s].plen == plen and slots[s].hi == mhi and slots[s].lo == mlo:
+                        here = slots[s].eni
+                        if v >= 0:
+                            if slots[s].vpc == v:
+                                found, resolved = here, True
+                                break
+                        elif not shared:
+                            found, resolved = here, True
+                            break
+                        elif found >= 0 and found != here:
+                            found, resolved = SEVERAL, True
+                            break
+                        else:
+                            found = here
+                    s = (s + 1) & mask
+        owner[w] = found
 
 
-@nb.njit(cache=True, inline="always")
-def _shares_open_group(profile, peer_eni, prof_open_groups, eni_groups):
-    """Whether the peer ENI carries one of the profile's interconnected (basic, accept) groups."""
-    for j in range(prof_open_groups.shape[1]):
-        g = prof_open_groups[profile, j]
-        if g < 0:
-            return False
-        if _has_group(eni_groups, peer_eni, g):
-            return True
-    return False
-
-
-# ---------------------------------------------------------------- flows
 @nb.njit(cache=True)
 def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, vpc, eni, direction,
                     plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups, eni_vpc, prof_advanced, prof_open_groups, seg,
-                    scan_rows, scan_hits, rows,
-                    verdict, egress_code, ingress_code, src_eni, dst_eni):
+                    scan_rows, scan_hits, rows, verdict, egress_code, ingress_code, src_eni, dst_eni):
     """Flows first..last-1. Each applicable side (egress at the source ENI, ingress at the destination ENI)
     is decided as semantics.md §2 says: defaults layered around a first-match scan of the side's row list.
-    The side logic is written out here rather than called: a call per side costs more than the scan.
 
     The work is staged over the whole range — resolve addresses, then pick each side's default and row
     list, then scan — because each stage's lookups are independent of each other and, in a loop of
     their own, the processor overlaps their cache misses."""
     n = last - first
-    src_of = np.empty(n, np.int32)
-    dst_of = np.empty(n, np.int32)
-    for j in range(n):
-        i = first + j
-        e = eni[i]
-        if e >= 0:  # endpoint mode: the recorded ENI; the other address is resolved in its VPC
-            v = vpc[i] if vpc[i] >= 0 else eni_vpc[e]
-            if direction[i] == DIR_INGRESS:
-                src_of[j] = _owner(v, sfam[i], shi[i], slo[i], plens, slots, shared, v4_dir, v4_pages, eni_vpc)
-                dst_of[j] = e
-            else:
-                src_of[j] = e
-                dst_of[j] = _owner(v, dfam[i], dhi[i], dlo[i], plens, slots, shared, v4_dir, v4_pages, eni_vpc)
-        elif e == ENI_NONE:
-            src_of[j] = _owner(vpc[i], sfam[i], shi[i], slo[i], plens, slots, shared, v4_dir, v4_pages, eni_vpc)
-            dst_of[j] = _owner(vpc[i], dfam[i], dhi[i], dlo[i], plens, slots, shared, v4_dir, v4_pages, eni_vpc)
+    owner = np.empty(2 * n, np.int32)
+    _resolve_owners(first, last, sfam, shi, slo, dfam, dhi, dlo, vpc, eni, direction,
+                    plens, slots, shared, v4_dir, v4_pages, eni_vpc, owner)
     # which sides apply, their default decision, and the row list each must scan
     lst_lo = np.zeros(2 * n, np.int64)
     lst_hi = np.zeros(2 * n, np.int64)
@@ -228,7 +217,7 @@ def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, d
         if e == ENI_UNKNOWN:
             verdict[i] = UNMANAGED
             continue
-        src, dst = src_of[j], dst_of[j]
+        src, dst = owner[2 * j], owner[2 * j + 1]
         if e >= 0:
             if direction[i] == DIR_INGRESS:
                 dst_eni[i] = e
@@ -258,9 +247,23 @@ def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, d
             w = 2 * j + side
             profile = eni_profile[me]
             advanced = prof_advanced[profile]
-            if ingress and not advanced and peer >= 0 and _shares_open_group(profile, peer, prof_open_groups, eni_groups):
-                side_ok[w], side_code[w] = True, INTRA_ALLOW
-                continue
+            if ingress and not advanced and peer >= 0:
+                # does the peer carry one of the profile's interconnected (basic, accept) groups?
+                shares = False
+                for a in range(prof_open_groups.shape[1]):
+                    g = prof_open_groups[profile, a]
+                    if g < 0 or shares:
+                        break
+                    for b in range(eni_groups.shape[1]):
+                        pg = eni_groups[peer, b]
+                        if pg < 0:
+                            break
+                        if pg == g:
+                            shares = True
+                            break
+                if shares:
+                    side_ok[w], side_code[w] = True, INTRA_ALLOW
+                    continue
             if ingress:
                 side_ok[w], side_code[w] = False, INBOUND_DENY
             elif advanced:
@@ -276,10 +279,11 @@ def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, d
             continue
         i = first + (w >> 1)
         ingress = (w & 1) == 1
+        peer = owner[w - 1] if ingress else owner[w + 1]
         if ingress:
-            pf, ph, pl, lf, lh, ll, peer = sfam[i], shi[i], slo[i], dfam[i], dhi[i], dlo[i], src_of[w >> 1]
+            pf, ph, pl, lf, lh, ll = sfam[i], shi[i], slo[i], dfam[i], dhi[i], dlo[i]
         else:
-            pf, ph, pl, lf, lh, ll, peer = dfam[i], dhi[i], dlo[i], sfam[i], shi[i], slo[i], dst_of[w >> 1]
+            pf, ph, pl, lf, lh, ll = dfam[i], dhi[i], dlo[i], sfam[i], shi[i], slo[i]
         pr, sp, dp = np.int32(proto[i]), np.int32(sport[i]), np.int32(dport[i])
         pa = np.uint32(pl & np.uint64(0xFFFFFFFF)) if pf == 4 else np.uint32(ph >> np.uint64(32))
         m, end = lst_lo[w], lst_hi[w]
@@ -296,22 +300,34 @@ def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, d
                 continue
             m = k + 1
             flags = scan_rows[k].flags
-            hit = scan_hits[k]
+            group = -1
             if flags == FLAG_GROUP:
-                if peer < 0 or not _has_group(eni_groups, peer, hit.ref):
-                    continue
+                group = scan_hits[k].ref
             elif flags != 0:
-                r = rows[hit.ref]
-                if sp < r.slo or sp > r.shi:
+                r = scan_hits[k].ref
+                if sp < rows[r].slo or sp > rows[r].shi:
                     continue
-                if r.group >= 0:
-                    if peer < 0 or not _has_group(eni_groups, peer, r.group):
-                        continue
-                elif not _in_range(pf, ph, pl, r.pfam, r.pshi, r.pslo, r.pehi, r.pelo):
+                if rows[r].lfam != 0 and not _in_range(lf, lh, ll, rows[r].lfam, rows[r].lshi, rows[r].lslo,
+                                                      rows[r].lehi, rows[r].lelo):
                     continue
-                if r.lfam != 0 and not _in_range(lf, lh, ll, r.lfam, r.lshi, r.lslo, r.lehi, r.lelo):
+                if rows[r].group >= 0:
+                    group = rows[r].group
+                elif not _in_range(pf, ph, pl, rows[r].pfam, rows[r].pshi, rows[r].pslo, rows[r].pehi, rows[r].pelo):
                     continue
-            side_ok[w], side_code[w] = (hit.verdict & 1) == 1, hit.verdict >> 1
+            if group >= 0:  # the peer must carry the group
+                member = False
+                if peer >= 0:
+                    for b in range(eni_groups.shape[1]):
+                        pg = eni_groups[peer, b]
+                        if pg < 0:
+                            break
+                        if pg == group:
+                            member = True
+                            break
+                if not member:
+                    continue
+            code = scan_hits[k].verdict
+            side_ok[w], side_code[w] = (code & 1) == 1, code >> 1
             break
     for j in range(n):
         i = first + j
