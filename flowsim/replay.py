@@ -22,6 +22,7 @@ from .addresses import parts_address
 from .engine import Engine, RawVerdicts
 from .flows import FlowArrays, Names
 from .kernels import evaluate as K
+from .kernels.counting import count_keys
 from .kernels.sessions import SESSION, apply_sessions, rehash_live
 from .model import protocol_name
 
@@ -158,7 +159,10 @@ class Replayer:
         egress_ok = np.where(raw.egress_code >= 0, self.code_allows[np.maximum(raw.egress_code, 0)], True)
         ingress_ok = np.where(raw.ingress_code >= 0, self.code_allows[np.maximum(raw.ingress_code, 0)], True)
         times = chunk.time.astype(np.float64)
-        order = np.argsort(times, kind="stable").astype(np.int64)
+        if n and bool(np.all(times[1:] >= times[:-1])):  # already in time order (NaN compares false: sorted below)
+            order = np.arange(n, dtype=np.int64)
+        else:
+            order = np.argsort(times, kind="stable").astype(np.int64)
         timed = ~np.isnan(times)
         if timed.any():
             first = np.nanmin(times)
@@ -213,7 +217,7 @@ class Replayer:
             for part in (flows.sfam, flows.shi, flows.slo, flows.dhi, flows.dlo, flows.proto, flows.dport):
                 key = (key ^ part[denied].astype(np.uint64)) * np.uint64(0x100000001B3) + np.uint64(0x9E3779B97F4A7C15)
                 key ^= key >> np.uint64(31)
-            uniq, first, counts = np.unique(key, return_index=True, return_counts=True)
+            first, counts = count_keys(key)
             if len(counts) > _TOP_PER_CHUNK:  # only a chunk's most frequent flows are carried over
                 self.summary.top_denied_exact = False
                 best = np.argpartition(counts, -_TOP_PER_CHUNK)[-_TOP_PER_CHUNK:]
