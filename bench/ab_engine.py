@@ -1,0 +1,66 @@
+"""Compare the engine of this checkout with another one, interleaved in one process.
+
+This machine's speed drifts by a third over minutes, so two benchmark runs taken
+apart cannot tell a 10% change from noise. This imports the other checkout's
+package under another name, compiles the same configuration with both, checks
+that their verdicts agree, and times them alternately on the same flows.
+
+Run: `python bench/ab_engine.py OTHER_CHECKOUT [--rules 100] [--threads 1] [--rounds 15]`
+(for instance a `git worktree add /tmp/base main~3`).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from engine_workloads import set_threads, shape_for  # noqa: E402
+
+import flowsim  # noqa: E402
+from flowsim.flows import prepare_flows  # noqa: E402
+from flowsim.randomconfig import random_config  # noqa: E402
+from flowsim.synth import synthesize  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("other", type=Path, help="a checkout of flowsim to compare with")
+    parser.add_argument("--rules", type=int, default=100)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--flows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp())
+    shutil.copytree(args.other / "flowsim", folder / "flowsim_other")  # the package imports itself relatively
+    sys.path.insert(0, str(folder))
+    other = importlib.import_module("flowsim_other")
+    config = random_config(1, shape_for(args.rules))
+    here, there = flowsim.compile(flowsim.load_config(config)), other.compile(other.load_config(config))
+    table = synthesize(here.config, args.flows, seed=1)
+    flows_here = prepare_flows(table)
+    flows_there = importlib.import_module("flowsim_other.flows").prepare_flows(table)
+    set_threads(args.threads)
+    a, b = there.evaluate_arrays(flows_there), here.evaluate_arrays(flows_here)
+    for field in ("verdict", "egress_code", "ingress_code"):
+        assert np.array_equal(getattr(a, field), getattr(b, field)), f"the two versions disagree on {field}"
+    times: dict[str, list[float]] = {"other": [], "this": []}
+    for _ in range(args.rounds):
+        for name, engine, flows in (("other", there, flows_there), ("this", here, flows_here)):
+            started = time.perf_counter()
+            engine.evaluate_arrays(flows)
+            times[name].append(time.perf_counter() - started)
+    for name, values in times.items():
+        print(f"{name:>5}: best {min(values) * 1e3:7.1f} ms, median {np.median(values) * 1e3:7.1f} ms "
+              f"({args.flows / min(values) / 1e6:.2f} M flows/s, {args.threads} thread(s), {args.rules} rules/ENI)")
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
