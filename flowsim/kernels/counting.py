@@ -2,36 +2,32 @@
 import numba as nb
 import numpy as np
 
+# one record per slot, so that a probe touches one cache line; `first` is the key's first index plus one (0: empty)
+SLOT = np.dtype([("key", np.uint64), ("first", np.int64), ("count", np.int64)])
+
 
 @nb.njit(cache=True, nogil=True)
-def count_keys(keys):
-    """(first index, count) of every distinct key, in order of first appearance."""
-    n = keys.shape[0]
-    size = 16
-    while size < 2 * n:
-        size *= 2
-    mask = np.uint64(size - 1)
-    slot_key = np.zeros(size, np.uint64)
-    slot_first = np.full(size, -1, np.int64)
-    slot_count = np.zeros(size, np.int64)
+def count_keys(keys, table):
+    """(first index, count) of every distinct key, in table order; `table` is an empty SLOT array of at least
+    twice as many slots as keys, its size a power of two."""
+    mask = np.uint64(table.shape[0] - 1)
     distinct = 0
-    for i in range(n):
+    for i in range(keys.shape[0]):
         k = keys[i]
         s = ((k * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(17)) & mask
-        while slot_first[s] >= 0 and slot_key[s] != k:
+        while table[s].first != 0 and table[s].key != k:
             s = (s + np.uint64(1)) & mask
-        if slot_first[s] < 0:
-            slot_key[s] = k
-            slot_first[s] = i
+        if table[s].first == 0:
+            table[s].key = k
+            table[s].first = i + 1
             distinct += 1
-        slot_count[s] += 1
+        table[s].count += 1
     first = np.empty(distinct, np.int64)
     counts = np.empty(distinct, np.int64)
     j = 0
-    for s in range(size):
-        if slot_first[s] >= 0:
-            first[j] = slot_first[s]
-            counts[j] = slot_count[s]
+    for s in range(table.shape[0]):
+        if table[s].first != 0:
+            first[j] = table[s].first - 1
+            counts[j] = table[s].count
             j += 1
-    order = np.argsort(first)
-    return first[order], counts[order]
+    return first, counts

@@ -29,17 +29,23 @@ def _canonical(fam, shi, slo, sport, dhi, dlo, dport):
     return dhi, dlo, dport, shi, slo, sport, False
 
 
-@nb.njit(cache=True)
-def _find(table, eni, fam, proto, ahi, alo, aport, bhi, blo, bport):
-    """Slot holding the key, or the empty slot where it would go (the table is never full)."""
-    mask = table.shape[0] - 1
+@nb.njit(cache=True, inline="always")
+def _home(mask, eni, fam, proto, ahi, alo, aport, bhi, blo, bport):
+    """The slot where a key's probe starts."""
     h = np.uint64(eni)
     h = _mix(h, ahi)
     h = _mix(h, alo)
     h = _mix(h, bhi)
     h = _mix(h, blo)
     h = _mix(h, np.uint64((aport << 16) ^ bport ^ (np.int64(proto) << 32) ^ (np.int64(fam) << 40)))
-    s = np.int64(h & np.uint64(mask))
+    return np.int64(h & np.uint64(mask))
+
+
+@nb.njit(cache=True)
+def _find(table, eni, fam, proto, ahi, alo, aport, bhi, blo, bport):
+    """Slot holding the key, or the empty slot where it would go (the table is never full)."""
+    mask = table.shape[0] - 1
+    s = _home(mask, eni, fam, proto, ahi, alo, aport, bhi, blo, bport)
     while table[s].used:
         t = table[s]
         if (t.eni == eni and t.alo == alo and t.blo == blo and t.ahi == ahi and t.bhi == bhi
@@ -123,10 +129,15 @@ def apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, sr
 def rehash_live(table, new_table, now, timeout):
     """Copy the sessions still alive at `now` into an empty table; returns how many."""
     kept = 0
+    mask = new_table.shape[0] - 1
     for s in range(table.shape[0]):
-        t = table[s]
-        if t.used and now - t.last <= timeout:
-            d = _find(new_table, t.eni, t.fam, t.proto, t.ahi, t.alo, t.aport, t.bhi, t.blo, t.bport)
-            new_table[d] = t
+        if table[s].used and now - table[s].last <= timeout:
+            # live keys are distinct: each goes to the first free slot from its home (no comparisons, no call
+            # per session, which would reference-count the tables every time)
+            d = _home(mask, table[s].eni, table[s].fam, table[s].proto, table[s].ahi, table[s].alo, table[s].aport,
+                      table[s].bhi, table[s].blo, table[s].bport)
+            while new_table[d].used:
+                d = (d + 1) & mask
+            new_table[d] = table[s]
             kept += 1
     return kept
