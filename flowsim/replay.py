@@ -101,6 +101,16 @@ class ReplaySummary:
         return "\n".join(lines)
 
 
+def _session_table(slots: int) -> np.ndarray:
+    """An empty session table whose 64-byte records start on cache-line boundaries.
+
+    Large allocations start 16 bytes into a page, which puts every record across two cache lines:
+    two memory misses per probe instead of one."""
+    raw = np.zeros(slots * SESSION.itemsize + 64, np.uint8)
+    skip = -raw.ctypes.data % 64
+    return raw[skip: skip + slots * SESSION.itemsize].view(SESSION)
+
+
 def _distinct_counts(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(first index, count) of each distinct key, counted in one hashing pass (a sort costs 4-5 times more)."""
     size = 16
@@ -135,7 +145,7 @@ class Replayer:
     def __init__(self, engine: Engine, summary: ReplaySummary, threads: int | None = None,
                  timeout: float = SESSION_TIMEOUT):
         self.engine, self.summary, self.threads, self.timeout = engine, summary, threads, timeout
-        self.table = np.zeros(1 << 16, dtype=SESSION)
+        self.table = _session_table(1 << 16)
         self.used = 0
         self.latest = -np.inf
         tables = engine.tables
@@ -198,10 +208,10 @@ class Replayer:
         size = self.table.shape[0]
         while size < 2 * (self.used + 2 * incoming):
             size *= 2
-        fresh = np.zeros(size, dtype=SESSION)
+        fresh = _session_table(size)
         self.used = rehash_live(self.table, fresh, now, self.timeout)
         while self.used + 2 * incoming > fresh.shape[0] // 2:  # shrink was not enough
-            bigger = np.zeros(fresh.shape[0] * 2, dtype=SESSION)
+            bigger = _session_table(fresh.shape[0] * 2)
             self.used = rehash_live(fresh, bigger, now, self.timeout)
             fresh = bigger
         self.table = fresh
