@@ -191,7 +191,7 @@ class Replayer:
         verdict = raw.verdict.copy()
         self.used, opened = apply_sessions(order, times, flows.sfam, flows.shi, flows.slo, flows.dhi, flows.dlo, flows.proto,
                                    flows.sport, flows.dport, raw.src_eni, raw.dst_eni, egress_ok, ingress_ok, verdict,
-                                   self.table, self.timeout, stateful, by_state_e, by_state_i)
+                                   self.table, self.used, self.timeout, stateful, by_state_e, by_state_i)
         raw.verdict = verdict
         self.summary.sessions += opened
         raw.egress_code = np.where(by_state_e, K.NO_RULE, raw.egress_code).astype(np.int32)

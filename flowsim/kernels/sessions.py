@@ -8,6 +8,7 @@ passes that ENI without its rules. Only allowed packets open or refresh sessions
 import numba as nb
 import numpy as np
 
+READ_AHEAD = 16  # records: the session pass reads the home slots of the next block while it works on this one
 SESSION = np.dtype([("ahi", np.uint64), ("alo", np.uint64), ("bhi", np.uint64), ("blo", np.uint64),
                     ("last", np.float64), ("eni", np.int32), ("aport", np.int32), ("bport", np.int32),
                     ("proto", np.int16), ("fam", np.uint8), ("opened_forward", np.bool_), ("used", np.bool_)],
@@ -42,33 +43,31 @@ def _home(mask, eni, fam, proto, ahi, alo, aport, bhi, blo, bport):
 
 
 @nb.njit(cache=True)
-def _find(table, eni, fam, proto, ahi, alo, aport, bhi, blo, bport):
-    """Slot holding the key, or the empty slot where it would go (the table is never full)."""
-    mask = table.shape[0] - 1
-    s = _home(mask, eni, fam, proto, ahi, alo, aport, bhi, blo, bport)
-    while table[s].used:
-        t = table[s]
-        if (t.eni == eni and t.alo == alo and t.blo == blo and t.ahi == ahi and t.bhi == bhi
-                and t.aport == aport and t.bport == bport and t.proto == proto and t.fam == fam):
-            return s
-        s = (s + 1) & mask
-    return s
-
-
-@nb.njit(cache=True)
 def apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, src_eni, dst_eni,
-                   egress_ok, ingress_ok, verdict, table, timeout, stateful, egress_by_state, ingress_by_state):
+                   egress_ok, ingress_ok, verdict, table, used, timeout, stateful, egress_by_state, ingress_by_state):
     """Replay records in `order`; rewrites `verdict` (0 allow, 1 deny) where sessions decide.
 
     egress_ok/ingress_ok are the stateless decisions of each side; records with a NaN
-    time or with no ENI side are left as they are. Returns (slots in use, sessions opened).
+    time or with no ENI side are left as they are. `used` is the number of slots in use.
+    Returns (slots in use, sessions opened).
     """
     opened = 0
-    used = 0
-    for s in range(table.shape[0]):
-        if table[s].used:
-            used += 1
+    mask = table.shape[0] - 1
+    warmed = np.zeros(1, np.int64)  # keeps the read-ahead loads from being optimised away
     for j in range(order.shape[0]):
+        if j % READ_AHEAD == 0:
+            # read the home slots of the records one block ahead: independent loads, whose memory misses
+            # overlap, where the probes below wait for one miss after another
+            acc = 0
+            for ahead in range(j + READ_AHEAD, min(j + 2 * READ_AHEAD, order.shape[0])):
+                k = order[ahead]
+                ahi, alo, aport, bhi, blo, bport, forward = _canonical(fam[k], shi[k], slo[k], sport[k], dhi[k], dlo[k],
+                                                                       dport[k])
+                for side in range(2):
+                    e = src_eni[k] if side == 0 else dst_eni[k]
+                    if e >= 0:
+                        acc += table[_home(mask, e, fam[k], proto[k], ahi, alo, aport, bhi, blo, bport)].eni
+            warmed[0] += acc
         i = order[j]
         stateful[i] = False
         egress_by_state[i] = False
@@ -84,7 +83,12 @@ def apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, sr
             e = src_eni[i] if side == 0 else dst_eni[i]
             if e < 0:
                 continue
-            s = _find(table, e, fam[i], proto[i], ahi, alo, aport, bhi, blo, bport)
+            f, p = fam[i], proto[i]
+            s = _home(mask, e, f, p, ahi, alo, aport, bhi, blo, bport)
+            while table[s].used and not (table[s].eni == e and table[s].alo == alo and table[s].blo == blo
+                                         and table[s].ahi == ahi and table[s].bhi == bhi and table[s].aport == aport
+                                         and table[s].bport == bport and table[s].proto == p and table[s].fam == f):
+                s = (s + 1) & mask
             if side == 0:
                 slot_egress = s
             else:
