@@ -617,6 +617,7 @@ PE_TRAILING = 8    # unexpected text after the last field
 PE_FIELDS = 9      # trace line: too few or non-numeric fields
 PE_RANGE = 10      # trace line: value out of range
 PE_SHORT = 11      # rule line ends before the protocol field
+FIELD_ERRORS = (PE_SRC, PE_DST, PE_SPORT, PE_DPORT)  # by rule field
 
 
 @nb.njit(cache=True, inline="always")
@@ -735,37 +736,20 @@ def parse_rules(buf):
             continue
         if buf[i] != 64:
             return lo[:n], hi[:n], lines[:n], PE_AT, line_no
-        i, a, b, ok = _prefix(buf, i + 1, end)
-        if ok and i >= end:
-            return lo[:n], hi[:n], lines[:n], PE_SHORT, line_no
-        if not ok or (buf[i] != 32 and buf[i] != 9):
-            return lo[:n], hi[:n], lines[:n], PE_SRC, line_no
-        lo[n, 0] = a
-        hi[n, 0] = b
-        i = _skip_blank(buf, i, end)
-        i, a, b, ok = _prefix(buf, i, end)
-        if ok and i >= end:
-            return lo[:n], hi[:n], lines[:n], PE_SHORT, line_no
-        if not ok or (buf[i] != 32 and buf[i] != 9):
-            return lo[:n], hi[:n], lines[:n], PE_DST, line_no
-        lo[n, 1] = a
-        hi[n, 1] = b
-        i = _skip_blank(buf, i, end)
-        i, a, b, ok = _port_range(buf, i, end)
-        if ok and i >= end:
-            return lo[:n], hi[:n], lines[:n], PE_SHORT, line_no
-        if not ok or (buf[i] != 32 and buf[i] != 9):
-            return lo[:n], hi[:n], lines[:n], PE_SPORT, line_no
-        lo[n, 2] = a
-        hi[n, 2] = b
-        i = _skip_blank(buf, i, end)
-        i, a, b, ok = _port_range(buf, i, end)
-        if ok and i >= end:
-            return lo[:n], hi[:n], lines[:n], PE_SHORT, line_no
-        if not ok or (buf[i] != 32 and buf[i] != 9):
-            return lo[:n], hi[:n], lines[:n], PE_DPORT, line_no
-        lo[n, 3] = a
-        hi[n, 3] = b
+        i += 1
+        for field in range(4):  # source and destination prefixes, then source and destination port ranges
+            if field > 0:
+                i = _skip_blank(buf, i, end)
+            if field < 2:
+                i, a, b, ok = _prefix(buf, i, end)
+            else:
+                i, a, b, ok = _port_range(buf, i, end)
+            if ok and i >= end:
+                return lo[:n], hi[:n], lines[:n], PE_SHORT, line_no
+            if not ok or (buf[i] != 32 and buf[i] != 9):
+                return lo[:n], hi[:n], lines[:n], FIELD_ERRORS[field], line_no
+            lo[n, field] = a
+            hi[n, field] = b
         i = _skip_blank(buf, i, end)
         i, pv = _hex(buf, i, end, 255)
         if pv < 0 or i >= end or buf[i] != 47:
