@@ -37,6 +37,13 @@ def assert_problem(err: str, path: str, line: int | None, subject: str, *fragmen
     assert any(all(f in ln for f in fragments) for ln in candidates), f"{fragments} not in {candidates}"
 
 
+def assert_rejected(tmp_path, capsys, text: str, anchor: str, subject: str, *fragments: str) -> None:
+    """`flowsim validate` exits 2 with a problem at the line holding `anchor`, naming `subject` and every fragment."""
+    code, err, path = run_validate(tmp_path, capsys, text)
+    assert code == 2
+    assert_problem(err, path, line_of(text, anchor), subject, *fragments)
+
+
 def assert_valid(tmp_path, capsys, text: str, name: str = "ok.yaml") -> None:
     code, err, _ = run_validate(tmp_path, capsys, text, name)
     assert code == 0, err
@@ -116,16 +123,12 @@ RULE_SYNTAX = [
 @pytest.mark.parametrize("rule_yaml,fragment", [c[1:] for c in RULE_SYNTAX], ids=[c[0] for c in RULE_SYNTAX])
 def test_rule_problem_names_rule_and_line(tmp_path, capsys, rule_yaml, fragment):
     text = with_rule(rule_yaml)
-    code, err, path = run_validate(tmp_path, capsys, text)
-    assert code == 2
-    assert_problem(err, path, line_of(text, rule_yaml), "sg-web rule #3", fragment)
+    assert_rejected(tmp_path, capsys, text, rule_yaml, "sg-web rule #3", fragment)
 
 
 def test_rule_problem_named_by_rule_id(tmp_path, capsys):
     text = with_rule("{id: web, direction: ingress, protocol: tcp, ports: 99999, peer: 0.0.0.0/0}")
-    code, err, path = run_validate(tmp_path, capsys, text)
-    assert code == 2
-    assert_problem(err, path, line_of(text, "id: web"), "sg-web rule web", "outside 1..65535")
+    assert_rejected(tmp_path, capsys, text, "id: web", "sg-web rule web", "outside 1..65535")
 
 
 def test_block_style_rule_problem_points_at_the_offending_key(tmp_path, capsys):
@@ -146,9 +149,7 @@ def test_block_style_rule_problem_points_at_the_offending_key(tmp_path, capsys):
 def test_duplicate_rule_id(tmp_path, capsys):
     text = with_rule("{id: dup, direction: ingress, protocol: tcp, ports: 22, peer: 0.0.0.0/0}").replace(
         "- {direction: egress, protocol: all", "- {id: dup, direction: egress, protocol: all")
-    code, err, path = run_validate(tmp_path, capsys, text)
-    assert code == 2
-    assert_problem(err, path, line_of(text, "ports: 22"), "sg-web rule dup", "duplicate rule id")
+    assert_rejected(tmp_path, capsys, text, "ports: 22", "sg-web rule dup", "duplicate rule id")
 
 
 def test_accepted_aliases_are_valid(tmp_path, capsys):
@@ -198,9 +199,7 @@ def test_eni_in_both_group_types(tmp_path, capsys):
 
 def test_eni_unknown_group(tmp_path, capsys):
     text = TWO_TYPES.replace("[sg-basic, sg-adv]", "[sg-ghost]")
-    code, err, path = run_validate(tmp_path, capsys, text)
-    assert code == 2
-    assert_problem(err, path, line_of(text, "eni-mixed"), "eni-mixed", "unknown security group 'sg-ghost'")
+    assert_rejected(tmp_path, capsys, text, "eni-mixed", "eni-mixed", "unknown security group 'sg-ghost'")
 
 
 def test_eni_without_groups_and_listing_a_group_twice(tmp_path, capsys):
@@ -343,9 +342,7 @@ interfaces:
 
 def test_bad_prefix_list_entry(tmp_path, capsys):
     text = BASE.replace("pl-office: [203.0.113.0/24]", "pl-office:\n    - 203.0.113.0/24\n    - 203.0.113.0/99").replace("RULE", "{direction: ingress, protocol: tcp, ports: 22, peer: pl-office}")
-    code, err, path = run_validate(tmp_path, capsys, text)
-    assert code == 2
-    assert_problem(err, path, line_of(text, "203.0.113.0/99"), "pl-office entry #2", "bad CIDR")
+    assert_rejected(tmp_path, capsys, text, "203.0.113.0/99", "pl-office entry #2", "bad CIDR")
 
 
 # ================================================================ quotas, default and override
@@ -358,17 +355,13 @@ def groups_text(n_groups: int, limits: str = "") -> str:
 def test_quota_groups_per_eni_default(tmp_path, capsys):
     assert_valid(tmp_path, capsys, groups_text(10))
     text = groups_text(11)
-    code, err, path = run_validate(tmp_path, capsys, text)
-    assert code == 2
-    assert_problem(err, path, line_of(text, "eni-1"), "eni-1", "11 security groups", "quota is 10", "groups_per_eni")
+    assert_rejected(tmp_path, capsys, text, "eni-1", "eni-1", "11 security groups", "quota is 10", "groups_per_eni")
 
 
 def test_quota_groups_per_eni_override(tmp_path, capsys):
     assert_valid(tmp_path, capsys, groups_text(11, "limits: {groups_per_eni: 11}\n"))
     text = groups_text(3, "limits:\n  groups_per_eni: 2\n")
-    code, err, path = run_validate(tmp_path, capsys, text)
-    assert code == 2
-    assert_problem(err, path, line_of(text, "eni-1"), "eni-1", "quota is 2")
+    assert_rejected(tmp_path, capsys, text, "eni-1", "eni-1", "quota is 2")
 
 
 def rules_text(counts: list[int], limits: str = "", extra_rules: str = "", prefix_lists: str = "") -> str:
@@ -387,18 +380,14 @@ def rules_text(counts: list[int], limits: str = "", extra_rules: str = "", prefi
 def test_quota_rules_per_eni_default(tmp_path, capsys):
     assert_valid(tmp_path, capsys, rules_text([500, 500]))
     text = rules_text([500, 501])
-    code, err, path = run_validate(tmp_path, capsys, text)
-    assert code == 2
-    assert_problem(err, path, line_of(text, "eni-1"), "eni-1", "1001 rules", "quota is 1000", "rules_per_eni")
+    assert_rejected(tmp_path, capsys, text, "eni-1", "eni-1", "1001 rules", "quota is 1000", "rules_per_eni")
 
 
 def test_quota_rules_per_eni_counts_both_directions(tmp_path, capsys):
     text = rules_text([2], "limits: {rules_per_eni: 3}\n",
                       extra_rules="      - {direction: egress, protocol: all, peer: 0.0.0.0/0}\n"
                                   "      - {direction: egress, protocol: udp, ports: 53, peer: 0.0.0.0/0}\n")
-    code, err, path = run_validate(tmp_path, capsys, text)
-    assert code == 2
-    assert_problem(err, path, line_of(text, "eni-1"), "eni-1", "4 rules", "quota is 3")
+    assert_rejected(tmp_path, capsys, text, "eni-1", "eni-1", "4 rules", "quota is 3")
 
 
 def test_quota_rules_per_eni_override(tmp_path, capsys):
@@ -415,17 +404,13 @@ def test_quota_rules_per_eni_counts_prefix_list_as_max_entries(tmp_path, capsys)
     # 5 rules naming a list of max_entries 200 weigh 1000; one plain rule more is one too many
     assert_valid(tmp_path, capsys, pl_rules_text(5, 200, 0))
     text = pl_rules_text(5, 200, 1)
-    code, err, path = run_validate(tmp_path, capsys, text)
-    assert code == 2
-    assert_problem(err, path, line_of(text, "eni-1"), "eni-1", "1001 rules", "quota is 1000")
+    assert_rejected(tmp_path, capsys, text, "eni-1", "eni-1", "1001 rules", "quota is 1000")
 
 
 def test_quota_rules_per_eni_prefix_list_with_override(tmp_path, capsys):
     assert_valid(tmp_path, capsys, pl_rules_text(1, 8, 2, "limits: {rules_per_eni: 10}\n"))
     text = pl_rules_text(1, 9, 2, "limits: {rules_per_eni: 10}\n")
-    code, err, path = run_validate(tmp_path, capsys, text)
-    assert code == 2
-    assert_problem(err, path, line_of(text, "eni-1"), "eni-1", "11 rules", "quota is 10")
+    assert_rejected(tmp_path, capsys, text, "eni-1", "eni-1", "11 rules", "quota is 10")
 
 
 def group_refs_text(n: int, limits: str = "") -> str:
@@ -437,17 +422,13 @@ def group_refs_text(n: int, limits: str = "") -> str:
 def test_quota_group_rules_per_group_default(tmp_path, capsys):
     assert_valid(tmp_path, capsys, group_refs_text(20))
     text = group_refs_text(21)
-    code, err, path = run_validate(tmp_path, capsys, text)
-    assert code == 2
-    assert_problem(err, path, line_of(text, "sg-refs:"), "sg-refs", "21 rules that reference", "quota is 20", "group_rules_per_group")
+    assert_rejected(tmp_path, capsys, text, "sg-refs:", "sg-refs", "21 rules that reference", "quota is 20", "group_rules_per_group")
 
 
 def test_quota_group_rules_per_group_override(tmp_path, capsys):
     assert_valid(tmp_path, capsys, group_refs_text(21, "limits: {group_rules_per_group: 21}\n"))
     text = group_refs_text(3, "limits: {group_rules_per_group: 2}\n")
-    code, err, path = run_validate(tmp_path, capsys, text)
-    assert code == 2
-    assert_problem(err, path, line_of(text, "sg-refs:"), "sg-refs", "quota is 2")
+    assert_rejected(tmp_path, capsys, text, "sg-refs:", "sg-refs", "quota is 2")
 
 
 def addresses_text(n: int, limits: str = "") -> str:
@@ -458,9 +439,7 @@ def addresses_text(n: int, limits: str = "") -> str:
 def test_quota_addresses_per_basic_group_default(tmp_path, capsys):
     assert_valid(tmp_path, capsys, addresses_text(6000))
     text = addresses_text(6001)
-    code, err, path = run_validate(tmp_path, capsys, text)
-    assert code == 2
-    assert_problem(err, path, line_of(text, "sg-big"), "sg-big", "6001 private addresses", "quota is 6000", "addresses_per_basic_group")
+    assert_rejected(tmp_path, capsys, text, "sg-big", "sg-big", "6001 private addresses", "quota is 6000", "addresses_per_basic_group")
 
 
 def test_quota_addresses_per_basic_group_override(tmp_path, capsys):
@@ -500,9 +479,7 @@ def test_quota_enis_per_advanced_group_default():
 def test_quota_enis_per_advanced_group_override(tmp_path, capsys):
     assert_valid(tmp_path, capsys, advanced_text(3, "limits: {enis_per_advanced_group: 3}\n"))
     text = advanced_text(3, "limits: {enis_per_advanced_group: 2}\n")
-    code, err, path = run_validate(tmp_path, capsys, text)
-    assert code == 2
-    assert_problem(err, path, line_of(text, "sg-adv:"), "sg-adv", "3 interfaces", "quota is 2", "enis_per_advanced_group")
+    assert_rejected(tmp_path, capsys, text, "sg-adv:", "sg-adv", "3 interfaces", "quota is 2", "enis_per_advanced_group")
 
 
 def prefix_list_text(n: int, max_entries: int | None = None, limits: str = "") -> str:
@@ -515,31 +492,23 @@ def prefix_list_text(n: int, max_entries: int | None = None, limits: str = "") -
 def test_quota_entries_per_prefix_list_default(tmp_path, capsys):
     assert_valid(tmp_path, capsys, prefix_list_text(200))
     text = prefix_list_text(201)
-    code, err, path = run_validate(tmp_path, capsys, text)
-    assert code == 2
-    assert_problem(err, path, line_of(text, "pl-big:"), "pl-big", "201 entries", "quota is 200", "entries_per_prefix_list")
+    assert_rejected(tmp_path, capsys, text, "pl-big:", "pl-big", "201 entries", "quota is 200", "entries_per_prefix_list")
 
 
 def test_quota_entries_per_prefix_list_counts_max_entries(tmp_path, capsys):
     text = prefix_list_text(1, max_entries=201)
-    code, err, path = run_validate(tmp_path, capsys, text)
-    assert code == 2
-    assert_problem(err, path, line_of(text, "pl-big:"), "pl-big", "201 entries", "quota is 200")
+    assert_rejected(tmp_path, capsys, text, "pl-big:", "pl-big", "201 entries", "quota is 200")
 
 
 def test_quota_entries_per_prefix_list_override(tmp_path, capsys):
     assert_valid(tmp_path, capsys, prefix_list_text(201, limits="limits: {entries_per_prefix_list: 201}\n"))
     text = prefix_list_text(3, limits="limits: {entries_per_prefix_list: 2}\n")
-    code, err, path = run_validate(tmp_path, capsys, text)
-    assert code == 2
-    assert_problem(err, path, line_of(text, "pl-big:"), "pl-big", "quota is 2")
+    assert_rejected(tmp_path, capsys, text, "pl-big:", "pl-big", "quota is 2")
 
 
 def test_prefix_list_more_entries_than_max_entries(tmp_path, capsys):
     text = prefix_list_text(3, max_entries=2)
-    code, err, path = run_validate(tmp_path, capsys, text)
-    assert code == 2
-    assert_problem(err, path, line_of(text, "pl-big:"), "pl-big", "3 entries but max_entries is 2")
+    assert_rejected(tmp_path, capsys, text, "pl-big:", "pl-big", "3 entries but max_entries is 2")
 
 
 def test_bad_limits(tmp_path, capsys):
@@ -680,9 +649,7 @@ def test_missing_rule_keys(tmp_path, capsys, missing):
     body = "".join(f"        {k}: {v}\n" for k, v in fields.items())
     text = f"security_groups:\n  sg-a:\n    rules:\n      - id: r1\n{body}        ports: 22\n" if missing != "protocol" else \
         f"security_groups:\n  sg-a:\n    rules:\n      - id: r1\n{body}"
-    code, err, path = run_validate(tmp_path, capsys, text)
-    assert code == 2
-    assert_problem(err, path, line_of(text, "id: r1"), "sg-a rule r1", f"missing {missing}")
+    assert_rejected(tmp_path, capsys, text, "id: r1", "sg-a rule r1", f"missing {missing}")
 
 
 @pytest.mark.parametrize("content", ["", "\n\n", "# only a comment\n", "---\n", "~\n"], ids=["empty", "blank", "comment", "marker", "null"])
