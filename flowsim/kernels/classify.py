@@ -621,6 +621,25 @@ FIELD_ERRORS = (PE_SRC, PE_DST, PE_SPORT, PE_DPORT)  # by rule field
 
 
 @nb.njit(cache=True, inline="always")
+def _line_count(buf):
+    """Lines in the buffer (a last line without a newline counts)."""
+    n = 1
+    for k in range(buf.shape[0]):
+        if buf[k] == 10:
+            n += 1
+    return n
+
+
+@nb.njit(cache=True, inline="always")
+def _line_end(buf, pos):
+    """Index of the newline ending the line that starts at pos (or the buffer's end)."""
+    end = pos
+    while end < buf.shape[0] and buf[end] != 10:
+        end += 1
+    return end
+
+
+@nb.njit(cache=True, inline="always")
 def _skip_blank(buf, i, end):
     while i < end and (buf[i] == 32 or buf[i] == 9 or buf[i] == 13):
         i += 1
@@ -714,10 +733,7 @@ def parse_rules(buf):
     bad_line the 1-based line number; the arrays then hold the rows parsed so far.
     """
     size = buf.shape[0]
-    n_lines = 1
-    for k in range(size):
-        if buf[k] == 10:
-            n_lines += 1
+    n_lines = _line_count(buf)
     lo = np.empty((n_lines, 5), np.uint32)
     hi = np.empty((n_lines, 5), np.uint32)
     lines = np.empty(n_lines, np.int64)
@@ -726,9 +742,7 @@ def parse_rules(buf):
     line_no = 0
     while pos < size:
         line_no += 1
-        end = pos
-        while end < size and buf[end] != 10:
-            end += 1
+        end = _line_end(buf, pos)
         nxt = end + 1
         i = _skip_blank(buf, pos, end)
         if i == end:
@@ -791,10 +805,7 @@ def parse_trace(buf):
     fields, else -1; status, bad_line).
     """
     size = buf.shape[0]
-    n_lines = 1
-    for k in range(size):
-        if buf[k] == 10:
-            n_lines += 1
+    n_lines = _line_count(buf)
     keys = np.empty((n_lines, 5), np.uint32)
     bound = np.empty(n_lines, np.int64)
     limits = (0xFFFFFFFF, 0xFFFFFFFF, 65535, 65535, 255)
@@ -803,9 +814,7 @@ def parse_trace(buf):
     line_no = 0
     while pos < size:
         line_no += 1
-        end = pos
-        while end < size and buf[end] != 10:
-            end += 1
+        end = _line_end(buf, pos)
         nxt = end + 1
         i = _skip_blank(buf, pos, end)
         if i == end:
