@@ -16,7 +16,7 @@ import numpy as np
 
 from .addresses import network_bounds
 from .kernels.evaluate import (
-    CLASS_PROTOCOLS, FLAG_GROUP, FLAG_LOCAL, FLAG_SPORT, FLAG_WIDE, N_PCLASS, OWNER_SLOT, RULE_ROW, SCAN_HIT, SCAN_ROW,
+    CLASS_PROTOCOLS, FLAG_GROUP, FLAG_LOCAL, FLAG_SPORT, FLAG_WIDE, LANES, N_PCLASS, OWNER_SLOT, RULE_ROW, SCAN_HIT,
     fill_owner_table, fill_v4_pages, protocol_class,
 )
 from .model import (
@@ -41,18 +41,20 @@ class CompiledTables:
     owners: tuple  # (block lengths per family, hash slots, any address owned in several VPCs, IPv4 /16 directory, pages)
     eni_profile: np.ndarray
     eni_groups: np.ndarray
+    eni_group_bits: np.ndarray  # per ENI: bit (group % 64) set for each of its groups
     eni_vpc: np.ndarray
     prof_advanced: np.ndarray
-    prof_open_groups: np.ndarray
-    seg: np.ndarray  # ((profile*2 + egress)*2 + ipv6)*N_PCLASS + class -> scan[seg[s]:seg[s+1]]
-    scan: tuple[np.ndarray, np.ndarray]  # the row lists: SCAN_ROW records and their SCAN_HIT entries
+    prof_open_groups: np.ndarray  # per profile: its interconnected groups (basic, internal accept)
+    prof_open_bits: np.ndarray  # the same as a mask like eni_group_bits; 0 for advanced profiles
+    seg: np.ndarray  # ((profile*2 + egress)*2 + ipv6)*N_PCLASS + class -> the list's blocks seg[s]:seg[s+1]
+    scan: tuple[np.ndarray, np.ndarray]  # the row lists: blocks of LANES rows (SCAN_WORDS words each), a SCAN_HIT per slot
     rows: np.ndarray  # RULE_ROW records, in global evaluation order
 
     @property
     def kernel_tables(self) -> tuple:
         """The tuple the kernels take."""
-        return (self.eni_profile, self.eni_groups, self.eni_vpc, self.prof_advanced, self.prof_open_groups,
-                self.seg, self.scan, self.rows)
+        return (self.eni_profile, self.eni_groups, self.eni_group_bits, self.eni_vpc, self.prof_advanced,
+                self.prof_open_groups, self.prof_open_bits, self.seg, self.scan, self.rows)
 
     @property
     def n_profiles(self) -> int:
@@ -61,7 +63,17 @@ class CompiledTables:
     @property
     def nbytes(self) -> int:
         return int(sum(a.nbytes for a in (*self.owners[:2], *self.owners[3:], *self.scan, self.eni_profile, self.eni_groups,
-                                          self.eni_vpc, self.prof_advanced, self.prof_open_groups, self.seg, self.rows)))
+                                          self.eni_group_bits, self.eni_vpc, self.prof_advanced, self.prof_open_groups,
+                                          self.prof_open_bits, self.seg, self.rows)))
+
+
+def _group_bits(lists: list[list[int]]) -> np.ndarray:
+    """Per list of groups, a 64-bit mask with bit (group % 64) set for each: disjoint masks, no shared group."""
+    out = np.zeros(max(1, len(lists)), dtype=np.uint64)
+    for i, items in enumerate(lists):
+        for g in items:
+            out[i] |= np.uint64(1) << np.uint64(g % 64)
+    return out
 
 
 def _padded(lists: list[list[int]]) -> np.ndarray:
@@ -134,26 +146,44 @@ def _protocol_classes(protocol: int) -> tuple[int, ...]:
     return tuple(range(N_PCLASS)) if protocol < 0 else (protocol_class.py_func(protocol),)
 
 
-def _scan_rows(rows: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The row lists (rows in `order`) in the compact form the kernel scans, and each entry's SCAN_HIT.
+def _scan_blocks(rows: np.ndarray, lists: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The row lists in the form the kernel scans: each list padded to whole blocks of LANES rows.
 
-    Each record is computed once per row, then gathered per list entry (lists repeat rows many times)."""
+    Returns the block table (one row of SCAN_WORDS words per block, see kernels.evaluate), each
+    slot's SCAN_HIT entry, and where each list's blocks start (len(lists) + 1 entries). Each row's
+    fields are computed once, then gathered per slot (lists repeat rows many times)."""
+    lengths = np.array([len(x) for x in lists], dtype=np.int64)
+    seg = np.zeros(len(lists) + 1, dtype=np.int64)
+    np.cumsum((lengths + LANES - 1) // LANES, out=seg[1:])
+    order = np.full(int(seg[-1]) * LANES, -1, dtype=np.int64)
+    for start, idx in zip(seg[:-1] * LANES, lists):
+        order[start: start + len(idx)] = idx
+    valid = order >= 0
+    pick = np.where(valid, order, 0)
+
     top32 = np.uint64(32)
     group, v4, v6 = rows["group"] >= 0, rows["pfam"] == 4, rows["pfam"] == 6
     v6_exact = (v6 & (rows["pslo"] == 0) & (rows["pelo"] == np.uint64(2**64 - 1))
                 & (rows["pshi"] & np.uint64(0xFFFFFFFF) == 0) & (rows["pehi"] & np.uint64(0xFFFFFFFF) == 0xFFFFFFFF))
     flags = (np.where(group, FLAG_GROUP, 0) | np.where(rows["lfam"] != 0, FLAG_LOCAL, 0)
              | np.where(v6 & ~v6_exact, FLAG_WIDE, 0) | np.where((rows["slo"] > 0) | (rows["shi"] < 65535), FLAG_SPORT, 0))
-    compact = np.zeros(len(rows), dtype=SCAN_ROW)
-    compact["plo"] = np.where(v4, rows["pslo"], np.where(v6, rows["pshi"] >> top32, 0))
-    compact["phi"] = np.where(v4, rows["pelo"], np.where(v6, rows["pehi"] >> top32, 0xFFFFFFFF))
-    for name in ("dlo", "dhi", "proto"):
-        compact[name] = rows[name]
-    compact["flags"] = flags
+    plo = np.where(v4, rows["pslo"], np.where(v6, rows["pshi"] >> top32, 0)).astype(np.uint32)
+    phi = np.where(v4, rows["pelo"], np.where(v6, rows["pehi"] >> top32, 0xFFFFFFFF)).astype(np.uint32)
+    dlo, dhi = rows["dlo"].astype(np.uint32), rows["dhi"].astype(np.uint32)
+    any_proto = rows["proto"] < 0
+    prlo = np.where(any_proto, 0, rows["proto"]).astype(np.uint32)
+    prspan = np.where(any_proto, 255, 0).astype(np.uint32)
+    words = np.zeros((4, len(order)), dtype=np.uint32)
+    words[0] = plo[pick]
+    words[1] = (phi - plo)[pick]
+    words[2] = (dlo | ((dhi - dlo) << 16))[pick]
+    words[3] = np.where(valid, (prlo | (prspan << 8) | (flags.astype(np.uint32) << 16) | (1 << 24))[pick], 0)
+    blocks = np.ascontiguousarray(words.reshape(4, -1, LANES).transpose(1, 0, 2)).reshape(-1)
+
     hits = np.zeros(len(rows), dtype=SCAN_HIT)
     hits["verdict"] = rows["code"].astype(np.int32) * 2 + rows["accept"]
     hits["ref"] = np.where(flags == FLAG_GROUP, rows["group"], np.arange(len(rows)))
-    return compact[order], hits[order]
+    return blocks, np.where(valid, hits[pick], np.zeros(1, dtype=SCAN_HIT)), seg
 
 
 def _catch_all_rows(rows: np.ndarray) -> np.ndarray:
@@ -210,7 +240,7 @@ def compile_tables(config: Config) -> CompiledTables:
 
     arrays = {key: np.asarray(items, dtype=np.int32) for key, items in buckets.items()}
     catch_all = _catch_all_rows(row_table)
-    pieces, seg = [], [0]
+    pieces = []
     for p in profiles:
         for d in (0, 1):
             for fam_slot in (0, 1):
@@ -221,13 +251,15 @@ def compile_tables(config: Config) -> CompiledTables:
                     if len(stops):  # rows after one that matches every packet of the list can never decide
                         idx = idx[: stops[0] + 1]
                     pieces.append(idx)
-                    seg.append(seg[-1] + len(idx))
+    blocks, hits, seg = _scan_blocks(row_table, pieces)
+    eni_groups = [[group_index[g] for g in e.security_groups] for e in config.interfaces.values()]
     return CompiledTables(
         vpc_names=vpc_names, eni_ids=eni_ids, group_ids=group_ids, rule_names=rule_names,
         code_allows=np.array([True, False, True, False] + [r.action == ACCEPT for r in rules], dtype=np.bool_),
         owners=_ownership(config, vpc_index, eni_index), eni_profile=eni_profile,
-        eni_groups=_padded([[group_index[g] for g in e.security_groups] for e in config.interfaces.values()]),
+        eni_groups=_padded(eni_groups), eni_group_bits=_group_bits(eni_groups),
         eni_vpc=np.array([vpc_index[e.vpc] for e in config.interfaces.values()], dtype=np.int32),
-        prof_advanced=prof_advanced, prof_open_groups=_padded(open_groups), seg=np.array(seg, dtype=np.int64),
-        scan=_scan_rows(row_table, np.concatenate(pieces) if pieces else np.zeros(0, np.int32)), rows=row_table,
+        prof_advanced=prof_advanced, prof_open_groups=_padded(open_groups),
+        prof_open_bits=np.where(prof_advanced, np.uint64(0), _group_bits(open_groups)), seg=seg,
+        scan=(blocks, hits), rows=row_table,
     )

@@ -104,3 +104,14 @@ def test_thousand_rules_per_eni():
 def test_flows_between_two_addresses_of_one_eni():
     mapping = config([rule("ingress", "0.0.0.0/0", "all", action="drop")], [])
     assert_same(mapping, flows_between(["10.0.0.1", "10.0.0.2", "2001:db8::1"]))
+
+
+def test_interconnected_groups_beyond_64():
+    # the kernel rules out a shared group by (group % 64) masks first: groups 64 apart share a bit,
+    # so ENIs carrying sg-k and sg-(k+64) must still be told apart exactly
+    groups = {f"sg-{k}": {"internal_policy": "accept" if k % 2 == 0 else "drop", "rules": []} for k in range(140)}
+    interfaces = {f"eni-{k}": {"security_groups": [f"sg-{k}"], "ips": [f"10.1.{k}.1"]} for k in range(140)}
+    interfaces["eni-both"] = {"security_groups": ["sg-0", "sg-65"], "ips": ["10.2.0.1"]}
+    mapping = {"security_groups": groups, "interfaces": interfaces}
+    addresses = [f"10.1.{k}.1" for k in (0, 1, 2, 64, 65, 66, 128, 129, 130)] + ["10.2.0.1"]
+    assert_same(mapping, flows_between(addresses, protocols=("tcp",)))

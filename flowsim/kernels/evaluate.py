@@ -11,6 +11,8 @@ of arrays inside the per-flow loop costs reference counting on every flow.
 import numba as nb
 import numpy as np
 
+from .intrinsics import BLOCK_LANES, block_hits, trailing_zeros
+
 ALLOW, DENY, UNMANAGED, AMBIGUOUS = 0, 1, 2, 3
 INTRA_ALLOW, INBOUND_DENY, OUTBOUND_ALLOW, OUTBOUND_DENY = 0, 1, 2, 3
 NO_RULE = -1
@@ -48,29 +50,31 @@ RULE_ROW = np.dtype([("dlo", np.uint16), ("dhi", np.uint16), ("slo", np.uint16),
                      ("pshi", np.uint64), ("pslo", np.uint64), ("pehi", np.uint64), ("pelo", np.uint64),
                      ("lshi", np.uint64), ("lslo", np.uint64), ("lehi", np.uint64), ("lelo", np.uint64),
                      ("accept", np.bool_)], align=True)
-# A row as a list scans it, in 16 bytes so that a short list shares a cache line or two (lists are
-# reached at random, one per flow side): destination ports, protocol (-1 any) and a range of the peer's
-# first 32 bits (the IPv4 address; an IPv6 address's top 32 bits, exact for blocks of /32 or wider;
-# everything for a group peer). Rows that need more are flagged: a group peer, a local range, source ports,
-# a narrower IPv6 block. Beside each list entry, read once at a hit, SCAN_HIT holds its verdict (rule code
-# times two, plus one for accept) and `ref`: the group of a row flagged only for its group peer, else the
-# index of the full RULE_ROW that finishes the test.
-SCAN_ROW = np.dtype([("plo", np.uint32), ("phi", np.uint32), ("dlo", np.uint16), ("dhi", np.uint16),
-                     ("proto", np.int16), ("flags", np.uint16)])
+# Row lists are scanned LANES rows at a time with vector compares. A list is padded to whole blocks;
+# a block is SCAN_WORDS uint32 words, four per row, field by field: the peer's first 32 bits (the IPv4
+# address; an IPv6 address's top 32 bits, exact for blocks of /32 or wider; everything for a group peer)
+# as start and span (x - start <= span tests a range in one unsigned compare); destination ports as
+# start | span << 16; protocol start | span << 8 (span 255: any), the row's flags << 16 and 1 << 24 for
+# a real row (padding slots are 0). Rows that need more than these tests are flagged: a group peer, a
+# local range, source ports, a narrower IPv6 block. Beside each slot, read once at a hit, SCAN_HIT holds
+# its verdict (rule code times two, plus one for accept) and `ref`: the group of a row flagged only for
+# its group peer, else the index of the full RULE_ROW that finishes the test.
+LANES = BLOCK_LANES
+SCAN_WORDS = 4 * LANES
 SCAN_HIT = np.dtype([("verdict", np.int32), ("ref", np.int32)])
-SCAN_BLOCK = 8  # rows tested together before looking for the first hit
 FLAG_GROUP, FLAG_LOCAL, FLAG_WIDE, FLAG_SPORT = 1, 2, 4, 8
 CLASS_PROTOCOLS = (6, 17, 1, 58)  # rows are listed per protocol class: tcp, udp, icmp, icmpv6, then any other
 N_PCLASS = len(CLASS_PROTOCOLS) + 1
 
 
+PROTOCOL_CLASS = np.full(256, N_PCLASS - 1, dtype=np.uint8)
+PROTOCOL_CLASS[list(CLASS_PROTOCOLS)] = np.arange(len(CLASS_PROTOCOLS))
+
+
 @nb.njit(cache=True, inline="always")
 def protocol_class(proto):
     """The row list a packet of this protocol consults (rules for `all` are in every list)."""
-    for pclass in range(len(CLASS_PROTOCOLS)):
-        if proto == CLASS_PROTOCOLS[pclass]:
-            return pclass
-    return N_PCLASS - 1
+    return np.int64(PROTOCOL_CLASS[proto & 0xFF])
 
 
 @nb.njit(cache=True)
@@ -191,8 +195,8 @@ def _resolve_owners(first, last, sfam, shi, slo, dfam, dhi, dlo, vpc, eni, direc
 
 @nb.njit(cache=True)
 def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, vpc, eni, direction,
-                    plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups, eni_vpc, prof_advanced, prof_open_groups, seg,
-                    scan_rows, scan_hits, rows, verdict, egress_code, ingress_code, src_eni, dst_eni):
+                    plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups, eni_group_bits, eni_vpc,
+                    prof_advanced, prof_open_groups, prof_open_bits, seg, scan_blocks, scan_hits, rows, verdict, egress_code, ingress_code, src_eni, dst_eni):
     """Flows first..last-1. Each applicable side (egress at the source ENI, ingress at the destination ENI)
     is decided as semantics.md §2 says: defaults layered around a first-match scan of the side's row list.
 
@@ -247,8 +251,9 @@ def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, d
             w = 2 * j + side
             profile = eni_profile[me]
             advanced = prof_advanced[profile]
-            if ingress and not advanced and peer >= 0:
-                # does the peer carry one of the profile's interconnected (basic, accept) groups?
+            # does the peer carry one of the profile's interconnected (basic, accept) groups? Each group
+            # sets bit (group % 64) of its members' and profiles' masks: disjoint masks rule it out at once
+            if ingress and peer >= 0 and (prof_open_bits[profile] & eni_group_bits[peer]) != 0:
                 shares = False
                 for a in range(prof_open_groups.shape[1]):
                     g = prof_open_groups[profile, a]
@@ -284,51 +289,49 @@ def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, d
             pf, ph, pl, lf, lh, ll = sfam[i], shi[i], slo[i], dfam[i], dhi[i], dlo[i]
         else:
             pf, ph, pl, lf, lh, ll = dfam[i], dhi[i], dlo[i], sfam[i], shi[i], slo[i]
-        pr, sp, dp = np.int32(proto[i]), np.int32(sport[i]), np.int32(dport[i])
+        pr, sp, dp = np.uint32(proto[i]), np.int32(sport[i]), np.uint32(dport[i])
         pa = np.uint32(pl & np.uint64(0xFFFFFFFF)) if pf == 4 else np.uint32(ph >> np.uint64(32))
-        m, end = lst_lo[w], lst_hi[w]
-        while m < end:
-            stop = min(m + SCAN_BLOCK, end)
-            k = end
-            for t in range(m, stop):  # the first row of the block passing the cheap tests, branch-free
-                cp = np.int32(scan_rows[t].proto)
-                hit = (((cp < 0) | (cp == pr)) & (dp >= np.int32(scan_rows[t].dlo)) & (dp <= np.int32(scan_rows[t].dhi))
-                       & (pa >= scan_rows[t].plo) & (pa <= scan_rows[t].phi))
-                k = min(k, t if hit else end)
-            if k == end:
-                m = stop
-                continue
-            m = k + 1
-            flags = scan_rows[k].flags
-            group = -1
-            if flags == FLAG_GROUP:
-                group = scan_hits[k].ref
-            elif flags != 0:
-                r = scan_hits[k].ref
-                if sp < rows[r].slo or sp > rows[r].shi:
-                    continue
-                if rows[r].lfam != 0 and not _in_range(lf, lh, ll, rows[r].lfam, rows[r].lshi, rows[r].lslo,
-                                                      rows[r].lehi, rows[r].lelo):
-                    continue
-                if rows[r].group >= 0:
-                    group = rows[r].group
-                elif not _in_range(pf, ph, pl, rows[r].pfam, rows[r].pshi, rows[r].pslo, rows[r].pehi, rows[r].pelo):
-                    continue
-            if group >= 0:  # the peer must carry the group
-                member = False
-                if peer >= 0:
-                    for b in range(eni_groups.shape[1]):
-                        pg = eni_groups[peer, b]
-                        if pg < 0:
-                            break
-                        if pg == group:
-                            member = True
-                            break
-                if not member:
-                    continue
-            code = scan_hits[k].verdict
-            side_ok[w], side_code[w] = (code & 1) == 1, code >> 1
-            break
+        decided = False
+        for b in range(lst_lo[w], lst_hi[w]):
+            base = np.uint64(b) * np.uint64(SCAN_WORDS)
+            hits = block_hits(scan_blocks, base, pa, dp, pr)
+            while hits != 0:
+                lane = trailing_zeros(hits)
+                hits &= hits - np.uint32(1)
+                k = np.int64(b) * LANES + np.int64(lane)
+                flags = (scan_blocks[base + np.uint64(3 * LANES + lane)] >> np.uint32(16)) & np.uint32(0xFF)
+                group = -1
+                if flags == FLAG_GROUP:
+                    group = scan_hits[k].ref
+                elif flags != 0:
+                    r = scan_hits[k].ref
+                    if sp < rows[r].slo or sp > rows[r].shi:
+                        continue
+                    if rows[r].lfam != 0 and not _in_range(lf, lh, ll, rows[r].lfam, rows[r].lshi, rows[r].lslo,
+                                                          rows[r].lehi, rows[r].lelo):
+                        continue
+                    if rows[r].group >= 0:
+                        group = rows[r].group
+                    elif not _in_range(pf, ph, pl, rows[r].pfam, rows[r].pshi, rows[r].pslo, rows[r].pehi, rows[r].pelo):
+                        continue
+                if group >= 0:  # the peer must carry the group
+                    member = False
+                    if peer >= 0:
+                        for c in range(eni_groups.shape[1]):
+                            pg = eni_groups[peer, c]
+                            if pg < 0:
+                                break
+                            if pg == group:
+                                member = True
+                                break
+                    if not member:
+                        continue
+                code = scan_hits[k].verdict
+                side_ok[w], side_code[w] = (code & 1) == 1, code >> 1
+                decided = True
+                break
+            if decided:
+                break
     for j in range(n):
         i = first + j
         egress_code[i] = side_code[2 * j]
@@ -342,11 +345,11 @@ def evaluate_flows_serial(sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, v
                           owners, tables, verdict, egress_code, ingress_code, src_eni, dst_eni):
     """`evaluate_flows` on one thread, for small batches (a single `flowsim check` skips starting threads)."""
     plens, slots, shared, v4_dir, v4_pages = owners
-    eni_profile, eni_groups, eni_vpc, prof_advanced, prof_open_groups, seg, scan, rows = tables
-    scan_rows, scan_hits = scan
+    eni_profile, eni_groups, eni_group_bits, eni_vpc, prof_advanced, prof_open_groups, prof_open_bits, seg, scan, rows = tables
+    scan_blocks, scan_hits = scan
     _evaluate_range(0, sfam.shape[0], sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport,
-                    vpc, eni, direction, plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups, eni_vpc,
-                    prof_advanced, prof_open_groups, seg, scan_rows, scan_hits, rows, verdict, egress_code, ingress_code, src_eni, dst_eni)
+                    vpc, eni, direction, plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups, eni_group_bits, eni_vpc,
+                    prof_advanced, prof_open_groups, prof_open_bits, seg, scan_blocks, scan_hits, rows, verdict, egress_code, ingress_code, src_eni, dst_eni)
 
 
 @nb.njit(cache=True, parallel=True, nogil=True)
@@ -357,10 +360,10 @@ def evaluate_flows(sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, vpc, eni
     Besides verdicts and deciding-rule codes, it reports the ENI checked on each side (-1: none).
     """
     plens, slots, shared, v4_dir, v4_pages = owners
-    eni_profile, eni_groups, eni_vpc, prof_advanced, prof_open_groups, seg, scan, rows = tables
-    scan_rows, scan_hits = scan
+    eni_profile, eni_groups, eni_group_bits, eni_vpc, prof_advanced, prof_open_groups, prof_open_bits, seg, scan, rows = tables
+    scan_blocks, scan_hits = scan
     n = sfam.shape[0]
     for c in nb.prange((n + CHUNK - 1) // CHUNK):
         _evaluate_range(c * CHUNK, min(n, (c + 1) * CHUNK), sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport,
-                        vpc, eni, direction, plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups, eni_vpc,
-                        prof_advanced, prof_open_groups, seg, scan_rows, scan_hits, rows, verdict, egress_code, ingress_code, src_eni, dst_eni)
+                        vpc, eni, direction, plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups, eni_group_bits, eni_vpc,
+                        prof_advanced, prof_open_groups, prof_open_bits, seg, scan_blocks, scan_hits, rows, verdict, egress_code, ingress_code, src_eni, dst_eni)
