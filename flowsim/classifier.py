@@ -175,6 +175,12 @@ def build(lo: np.ndarray, hi: np.ndarray, set_id: np.ndarray | None = None, n_se
     t0 = time.perf_counter()
     lo, hi, set_id = _validate(lo, hi, set_id, n_sets)
     n, D = lo.shape
+    if n == 0:  # every set empty: no partitions to visit, and no JIT to start
+        return Classifier(
+            n_rules=0, n_dims=D, n_sets=n_sets, build_seconds=time.perf_counter() - t0,
+            set_ptr=np.zeros(n_sets + 1, np.int64), part_min=np.zeros(0, np.int32),
+            part_tab=np.zeros((0, 6), np.int64), tables=np.zeros((0, 2), np.int32),
+            nodes=np.zeros((0, 8), np.uint32), leaves=np.zeros(0, np.uint32))
     if partition_dims is None:
         partition_dims = _partition_dims(lo, hi)
     cls = np.zeros(n, np.int64)

@@ -304,3 +304,9 @@ def test_lookup_one_callable_from_other_kernels():
     out = np.empty(len(keys), np.int32)
     _external_kernel(c.arrays, keys, np.zeros(len(keys), np.int32), c.dims, out)
     assert np.array_equal(out, c.lookup(keys))
+
+
+def test_no_rules_matches_nothing():
+    c = build(np.zeros((0, 5), np.uint32), np.zeros((0, 5), np.uint32), np.zeros(0, np.int32), 3)
+    keys = np.array([[0, 0, 0, 0, 0], [2**32 - 1] * 5], np.uint32)
+    assert c.lookup(keys, np.array([0, 2], np.int32)).tolist() == [-1, -1]
