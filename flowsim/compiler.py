@@ -6,7 +6,9 @@
 * rows: every custom rule once (a prefix list expanded into one row per entry,
   a group peer kept as a group index); per profile, direction, address family
   and protocol class, the indices of the pooled rows in evaluation order
-  (priority, drop before accept, file order).
+  (priority, drop before accept, file order), laid out in blocks for a vector scan;
+* list classifiers: a list longer than LONG_LIST rows also gets a packet classifier
+  (flowsim.classifier) that names where in the list its scan starts.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .addresses import network_bounds
+from .classifier import build as build_classifier
 from .kernels.evaluate import (
     CLASS_PROTOCOLS, FLAG_GROUP, FLAG_LOCAL, FLAG_SPORT, FLAG_WIDE, LANES, N_PCLASS, OWNER_SLOT, RULE_ROW, SCAN_HIT,
     fill_owner_table, fill_v4_pages, protocol_class,
@@ -27,6 +30,7 @@ from .model import (
 DEFAULT_RULE_NAMES = (DEFAULT_INTRA_GROUP_ALLOW, DEFAULT_INBOUND_DENY, DEFAULT_OUTBOUND_ALLOW, DEFAULT_OUTBOUND_DENY)
 N_DEFAULTS = len(DEFAULT_RULE_NAMES)
 MAX_V4_PAGES = 64
+LONG_LIST = 128  # rows: a longer list gets a packet classifier in front of its scan (shorter ones scan faster)
 
 
 @dataclass(frozen=True)
@@ -49,12 +53,15 @@ class CompiledTables:
     seg: np.ndarray  # ((profile*2 + egress)*2 + ipv6)*N_PCLASS + class -> the list's blocks seg[s]:seg[s+1]
     scan: tuple[np.ndarray, np.ndarray]  # the row lists: blocks of LANES rows (SCAN_WORDS words each), a SCAN_HIT per slot
     rows: np.ndarray  # RULE_ROW records, in global evaluation order
+    list_set: np.ndarray  # per list (indexed like seg): its classifier rule set, -1 for a list scanned from the start
+    list_classifier: tuple  # (list slot of each classifier row, then flowsim.classifier.Classifier.arrays)
 
     @property
     def kernel_tables(self) -> tuple:
         """The tuple the kernels take."""
         return (self.eni_profile, self.eni_groups, self.eni_group_bits, self.eni_vpc, self.prof_advanced,
-                self.prof_open_groups, self.prof_open_bits, self.seg, self.scan, self.rows)
+                self.prof_open_groups, self.prof_open_bits, self.seg, self.list_set, self.scan, self.rows,
+                self.list_classifier)
 
     @property
     def n_profiles(self) -> int:
@@ -64,7 +71,8 @@ class CompiledTables:
     def nbytes(self) -> int:
         return int(sum(a.nbytes for a in (*self.owners[:2], *self.owners[3:], *self.scan, self.eni_profile, self.eni_groups,
                                           self.eni_group_bits, self.eni_vpc, self.prof_advanced, self.prof_open_groups,
-                                          self.prof_open_bits, self.seg, self.rows)))
+                                          self.prof_open_bits, self.seg, self.rows, self.list_set,
+                                          *self.list_classifier)))
 
 
 def _group_bits(lists: list[list[int]]) -> np.ndarray:
@@ -146,7 +154,33 @@ def _protocol_classes(protocol: int) -> tuple[int, ...]:
     return tuple(range(N_PCLASS)) if protocol < 0 else (protocol_class.py_func(protocol),)
 
 
-def _scan_blocks(rows: np.ndarray, lists: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _row_fields(rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Per row, the ranges the list scan and the list classifiers test (see kernels.evaluate), and its flags.
+
+    Addresses are their first 32 bits (all of an IPv4 address); a group peer or no local range spans them all."""
+    top32 = np.uint64(32)
+    group, v4, v6 = rows["group"] >= 0, rows["pfam"] == 4, rows["pfam"] == 6
+    v6_exact = (v6 & (rows["pslo"] == 0) & (rows["pelo"] == np.uint64(2**64 - 1))
+                & (rows["pshi"] & np.uint64(0xFFFFFFFF) == 0) & (rows["pehi"] & np.uint64(0xFFFFFFFF) == 0xFFFFFFFF))
+    flags = (np.where(group, FLAG_GROUP, 0) | np.where(rows["lfam"] != 0, FLAG_LOCAL, 0)
+             | np.where(v6 & ~v6_exact, FLAG_WIDE, 0) | np.where((rows["slo"] > 0) | (rows["shi"] < 65535), FLAG_SPORT, 0))
+    any_proto = rows["proto"] < 0
+    lv4, lv6 = rows["lfam"] == 4, rows["lfam"] == 6
+    return {
+        "plo": np.where(v4, rows["pslo"], np.where(v6, rows["pshi"] >> top32, 0)).astype(np.uint32),
+        "phi": np.where(v4, rows["pelo"], np.where(v6, rows["pehi"] >> top32, 0xFFFFFFFF)).astype(np.uint32),
+        "dlo": rows["dlo"].astype(np.uint32), "dhi": rows["dhi"].astype(np.uint32),
+        "prlo": np.where(any_proto, 0, rows["proto"]).astype(np.uint32),
+        "prhi": np.where(any_proto, 255, rows["proto"]).astype(np.uint32),
+        "llo": np.where(lv4, rows["lslo"], np.where(lv6, rows["lshi"] >> top32, 0)).astype(np.uint32),
+        "lhi": np.where(lv4, rows["lelo"], np.where(lv6, rows["lehi"] >> top32, 0xFFFFFFFF)).astype(np.uint32),
+        "slo": rows["slo"].astype(np.uint32), "shi": rows["shi"].astype(np.uint32),
+        "flags": flags.astype(np.uint32),
+    }
+
+
+def _scan_blocks(rows: np.ndarray, fields: dict[str, np.ndarray],
+                 lists: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The row lists in the form the kernel scans: each list padded to whole blocks of LANES rows.
 
     Returns the block table (one row of SCAN_WORDS words per block, see kernels.evaluate), each
@@ -160,30 +194,41 @@ def _scan_blocks(rows: np.ndarray, lists: list[np.ndarray]) -> tuple[np.ndarray,
         order[start: start + len(idx)] = idx
     valid = order >= 0
     pick = np.where(valid, order, 0)
-
-    top32 = np.uint64(32)
-    group, v4, v6 = rows["group"] >= 0, rows["pfam"] == 4, rows["pfam"] == 6
-    v6_exact = (v6 & (rows["pslo"] == 0) & (rows["pelo"] == np.uint64(2**64 - 1))
-                & (rows["pshi"] & np.uint64(0xFFFFFFFF) == 0) & (rows["pehi"] & np.uint64(0xFFFFFFFF) == 0xFFFFFFFF))
-    flags = (np.where(group, FLAG_GROUP, 0) | np.where(rows["lfam"] != 0, FLAG_LOCAL, 0)
-             | np.where(v6 & ~v6_exact, FLAG_WIDE, 0) | np.where((rows["slo"] > 0) | (rows["shi"] < 65535), FLAG_SPORT, 0))
-    plo = np.where(v4, rows["pslo"], np.where(v6, rows["pshi"] >> top32, 0)).astype(np.uint32)
-    phi = np.where(v4, rows["pelo"], np.where(v6, rows["pehi"] >> top32, 0xFFFFFFFF)).astype(np.uint32)
-    dlo, dhi = rows["dlo"].astype(np.uint32), rows["dhi"].astype(np.uint32)
-    any_proto = rows["proto"] < 0
-    prlo = np.where(any_proto, 0, rows["proto"]).astype(np.uint32)
-    prspan = np.where(any_proto, 255, 0).astype(np.uint32)
+    f = fields
     words = np.zeros((4, len(order)), dtype=np.uint32)
-    words[0] = plo[pick]
-    words[1] = (phi - plo)[pick]
-    words[2] = (dlo | ((dhi - dlo) << 16))[pick]
-    words[3] = np.where(valid, (prlo | (prspan << 8) | (flags.astype(np.uint32) << 16) | (1 << 24))[pick], 0)
+    words[0] = f["plo"][pick]
+    words[1] = (f["phi"] - f["plo"])[pick]
+    words[2] = (f["dlo"] | ((f["dhi"] - f["dlo"]) << 16))[pick]
+    words[3] = np.where(valid, (f["prlo"] | ((f["prhi"] - f["prlo"]) << 8) | (f["flags"] << 16) | (1 << 24))[pick], 0)
     blocks = np.ascontiguousarray(words.reshape(4, -1, LANES).transpose(1, 0, 2)).reshape(-1)
 
     hits = np.zeros(len(rows), dtype=SCAN_HIT)
     hits["verdict"] = rows["code"].astype(np.int32) * 2 + rows["accept"]
-    hits["ref"] = np.where(flags == FLAG_GROUP, rows["group"], np.arange(len(rows)))
+    hits["ref"] = np.where(f["flags"] == FLAG_GROUP, rows["group"], np.arange(len(rows)))
     return blocks, np.where(valid, hits[pick], np.zeros(1, dtype=SCAN_HIT)), seg
+
+
+def _list_classifiers(fields: dict[str, np.ndarray], lists: list[np.ndarray], seg: np.ndarray,
+                      long_list: int) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """A packet classifier over every list longer than `long_list` rows, one rule set per list.
+
+    It classifies on the first 32 bits of peer and local address, source and destination port and
+    protocol (kernels.evaluate.LIST_DIMS), which decides every row of an IPv4 list but group peers,
+    and names the list's first slot that can match: the kernel finishes the test of a flagged row
+    there and, should it fail, scans on from it. Returns each list's set (-1: scanned from its start),
+    the list slot of each classifier row, and the classifier's structure arrays."""
+    lengths = np.array([len(x) for x in lists], dtype=np.int64)
+    long_lists = np.flatnonzero(lengths > long_list)
+    list_set = np.full(len(lists), -1, dtype=np.int32)
+    list_set[long_lists] = np.arange(len(long_lists), dtype=np.int32)
+    idx = np.concatenate([lists[i] for i in long_lists]).astype(np.int64) if len(long_lists) else np.zeros(0, np.int64)
+    slot = (np.concatenate([seg[i] * LANES + np.arange(lengths[i]) for i in long_lists]) if len(long_lists)
+            else np.zeros(0, np.int64))
+    set_id = np.repeat(np.arange(len(long_lists), dtype=np.int32), lengths[long_lists])
+    lo = np.stack([fields[f][idx] for f in ("plo", "llo", "slo", "dlo", "prlo")], axis=1)
+    hi = np.stack([fields[f][idx] for f in ("phi", "lhi", "shi", "dhi", "prhi")], axis=1)
+    classifier = build_classifier(lo, hi, set_id, max(1, len(long_lists)))
+    return list_set, slot, classifier.arrays
 
 
 def _catch_all_rows(rows: np.ndarray) -> np.ndarray:
@@ -200,8 +245,8 @@ def _catch_all_rows(rows: np.ndarray) -> np.ndarray:
     return out
 
 
-def compile_tables(config: Config) -> CompiledTables:
-    """Flatten a validated configuration into kernel tables."""
+def compile_tables(config: Config, long_list: int = LONG_LIST) -> CompiledTables:
+    """Flatten a validated configuration into kernel tables; lists longer than `long_list` rows get a classifier."""
     vpc_names = tuple(config.vpcs)
     vpc_index = {v: i for i, v in enumerate(vpc_names)}
     eni_ids = tuple(config.interfaces)
@@ -251,7 +296,9 @@ def compile_tables(config: Config) -> CompiledTables:
                     if len(stops):  # rows after one that matches every packet of the list can never decide
                         idx = idx[: stops[0] + 1]
                     pieces.append(idx)
-    blocks, hits, seg = _scan_blocks(row_table, pieces)
+    fields = _row_fields(row_table)
+    blocks, hits, seg = _scan_blocks(row_table, fields, pieces)
+    list_set, list_slot, classifier = _list_classifiers(fields, pieces, seg, long_list)
     eni_groups = [[group_index[g] for g in e.security_groups] for e in config.interfaces.values()]
     return CompiledTables(
         vpc_names=vpc_names, eni_ids=eni_ids, group_ids=group_ids, rule_names=rule_names,
@@ -261,5 +308,5 @@ def compile_tables(config: Config) -> CompiledTables:
         eni_vpc=np.array([vpc_index[e.vpc] for e in config.interfaces.values()], dtype=np.int32),
         prof_advanced=prof_advanced, prof_open_groups=_padded(open_groups),
         prof_open_bits=np.where(prof_advanced, np.uint64(0), _group_bits(open_groups)), seg=seg,
-        scan=(blocks, hits), rows=row_table,
+        scan=(blocks, hits), rows=row_table, list_set=list_set, list_classifier=(list_slot, *classifier),
     )

@@ -5,6 +5,8 @@ import itertools
 
 import pytest
 
+import flowsim
+from flowsim.compiler import LONG_LIST, compile_tables
 from test_differential import assert_same
 
 EDGE_V4 = ["0.0.0.0", "0.0.0.1", "9.255.255.255", "10.0.0.0", "10.0.0.1", "10.0.0.2", "10.0.0.255", "10.0.1.0",
@@ -98,6 +100,26 @@ def test_thousand_rules_per_eni():
     cols = flows_between(addresses, protocols=("tcp", "udp"))
     for k in range(len(cols["dst_port"])):
         cols["dst_port"][k] = (k * 37) % 1100
+    assert_same(mapping, cols)
+
+
+def test_long_list_behind_a_classifier():
+    # a list longer than LONG_LIST is searched by its classifier, which tests each row's fields but not
+    # group membership nor IPv6 bits past the first 32: rows it names that then fail must not decide
+    kinds = [dict(peer="sg-b"), dict(peer="0.0.0.0/0", local="10.0.0.2/32"), dict(peer="2001:db8:0:1::/64"),
+             dict(peer="10.0.0.0/8", source_ports="1/1"), dict(peer="10.0.1.0/31")]
+    # rows sharing a port are 47 apart, in other blocks of 8 and of other kinds
+    rules = [rule("ingress", protocol=("tcp", "udp")[k // 7 % 2], ports=f"{k % 47 + 1}/{k % 47 + 1 + k % 3}",
+                  action=("accept", "drop")[k % 7 == 0], priority=k % 3 + 1, **kinds[k % len(kinds)])
+             for k in range(3 * LONG_LIST)]
+    mapping = config(rules, [])
+    mapping["limits"] = {"group_rules_per_group": len(rules)}
+    tables = compile_tables(flowsim.load_config(mapping))
+    assert (tables.list_set >= 0).any(), "no list is long enough to get a classifier"
+    cols = flows_between(["10.0.0.1", "10.0.0.2", "10.0.1.0", "8.8.8.8", "2001:db8::1", "2001:db8:1::", "2001:db8:0:1::5"],
+                         protocols=("tcp", "udp"))
+    for k in range(len(cols["dst_port"])):
+        cols["dst_port"][k] = k % 51
     assert_same(mapping, cols)
 
 

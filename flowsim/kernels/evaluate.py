@@ -11,6 +11,7 @@ of arrays inside the per-flow loop costs reference counting on every flow.
 import numba as nb
 import numpy as np
 
+from .classify import _lookup_one
 from .intrinsics import BLOCK_LANES, block_hits, trailing_zeros
 
 ALLOW, DENY, UNMANAGED, AMBIGUOUS = 0, 1, 2, 3
@@ -63,6 +64,10 @@ LANES = BLOCK_LANES
 SCAN_WORDS = 4 * LANES
 SCAN_HIT = np.dtype([("verdict", np.int32), ("ref", np.int32)])
 FLAG_GROUP, FLAG_LOCAL, FLAG_WIDE, FLAG_SPORT = 1, 2, 4, 8
+# A long list also has a packet classifier (kernels.classify), one rule set per list, over the first 32
+# bits of peer and local address, source and destination port and protocol: it names the list's first
+# slot that can match, where the scan starts.
+LIST_DIMS = (0, 1, 2, 3, 4)
 CLASS_PROTOCOLS = (6, 17, 1, 58)  # rows are listed per protocol class: tcp, udp, icmp, icmpv6, then any other
 N_PCLASS = len(CLASS_PROTOCOLS) + 1
 
@@ -121,6 +126,12 @@ def _in_range(fam, hi, lo, rf, rshi, rslo, rehi, relo):
     above_start = (hi > rshi) | ((hi == rshi) & (lo >= rslo))
     below_end = (hi < rehi) | ((hi == rehi) & (lo <= relo))
     return (rf == fam) & above_start & below_end
+
+
+@nb.njit(cache=True, inline="always")
+def _top32(fam, hi, lo):
+    """An address's first 32 bits: all of an IPv4 address."""
+    return np.uint32(lo & np.uint64(0xFFFFFFFF)) if fam == 4 else np.uint32(hi >> np.uint64(32))
 
 
 @nb.njit(cache=True)
@@ -196,7 +207,9 @@ def _resolve_owners(first, last, sfam, shi, slo, dfam, dhi, dlo, vpc, eni, direc
 @nb.njit(cache=True)
 def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, vpc, eni, direction,
                     plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups, eni_group_bits, eni_vpc,
-                    prof_advanced, prof_open_groups, prof_open_bits, seg, scan_blocks, scan_hits, rows, verdict, egress_code, ingress_code, src_eni, dst_eni):
+                    prof_advanced, prof_open_groups, prof_open_bits, seg, list_set, scan_blocks, scan_hits, rows,
+                    list_slot, set_ptr, part_min, part_tab, ctables, nodes, leaves,
+                    verdict, egress_code, ingress_code, src_eni, dst_eni):
     """Flows first..last-1. Each applicable side (egress at the source ENI, ingress at the destination ENI)
     is decided as semantics.md §2 says: defaults layered around a first-match scan of the side's row list.
 
@@ -210,6 +223,7 @@ def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, d
     # which sides apply, their default decision, and the row list each must scan
     lst_lo = np.zeros(2 * n, np.int64)
     lst_hi = np.zeros(2 * n, np.int64)
+    lst_set = np.full(2 * n, -1, np.int32)
     side_ok = np.ones(2 * n, np.bool_)
     side_code = np.full(2 * n, NO_RULE, np.int32)
     for j in range(n):
@@ -278,6 +292,24 @@ def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, d
             s = ((profile * 2 + (0 if ingress else 1)) * 2 + v6) * N_PCLASS + pclass
             lst_lo[w] = seg[s]
             lst_hi[w] = seg[s + 1]
+            lst_set[w] = list_set[s]
+    # a long list's classifier, given the side's packet fields (LIST_DIMS order), names the first slot that
+    # can match, where the scan starts (lanes before it in its block are masked out); none, and the
+    # side's default stands
+    keys = np.empty((1, len(LIST_DIMS)), np.uint32)
+    first_lane = np.zeros(2 * n, np.uint32)
+    for w in range(2 * n):
+        if lst_set[w] < 0 or lst_lo[w] >= lst_hi[w]:
+            continue
+        i = first + (w >> 1)
+        src_top, dst_top = _top32(sfam[i], shi[i], slo[i]), _top32(dfam[i], dhi[i], dlo[i])
+        keys[0, 0], keys[0, 1] = (src_top, dst_top) if (w & 1) == 1 else (dst_top, src_top)
+        keys[0, 2], keys[0, 3], keys[0, 4] = sport[i], dport[i], proto[i]
+        r = _lookup_one(set_ptr, part_min, part_tab, ctables, nodes, leaves, keys, 0, LIST_DIMS, lst_set[w])
+        if r < 0:
+            lst_lo[w] = lst_hi[w]
+        else:
+            lst_lo[w], first_lane[w] = list_slot[r] // LANES, list_slot[r] % LANES
     # first-match scans
     for w in range(2 * n):
         if lst_lo[w] >= lst_hi[w]:
@@ -290,11 +322,13 @@ def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, d
         else:
             pf, ph, pl, lf, lh, ll = dfam[i], dhi[i], dlo[i], sfam[i], shi[i], slo[i]
         pr, sp, dp = np.uint32(proto[i]), np.int32(sport[i]), np.uint32(dport[i])
-        pa = np.uint32(pl & np.uint64(0xFFFFFFFF)) if pf == 4 else np.uint32(ph >> np.uint64(32))
+        pa = _top32(pf, ph, pl)
         decided = False
+        skip = ~((np.uint32(1) << first_lane[w]) - np.uint32(1))
         for b in range(lst_lo[w], lst_hi[w]):
             base = np.uint64(b) * np.uint64(SCAN_WORDS)
-            hits = block_hits(scan_blocks, base, pa, dp, pr)
+            hits = block_hits(scan_blocks, base, pa, dp, pr) & skip
+            skip = np.uint32(0xFFFFFFFF)
             while hits != 0:
                 lane = trailing_zeros(hits)
                 hits &= hits - np.uint32(1)
@@ -345,11 +379,15 @@ def evaluate_flows_serial(sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, v
                           owners, tables, verdict, egress_code, ingress_code, src_eni, dst_eni):
     """`evaluate_flows` on one thread, for small batches (a single `flowsim check` skips starting threads)."""
     plens, slots, shared, v4_dir, v4_pages = owners
-    eni_profile, eni_groups, eni_group_bits, eni_vpc, prof_advanced, prof_open_groups, prof_open_bits, seg, scan, rows = tables
+    (eni_profile, eni_groups, eni_group_bits, eni_vpc, prof_advanced, prof_open_groups, prof_open_bits, seg, list_set,
+     scan, rows, classifier) = tables
     scan_blocks, scan_hits = scan
+    list_slot, set_ptr, part_min, part_tab, ctables, nodes, leaves = classifier
     _evaluate_range(0, sfam.shape[0], sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport,
                     vpc, eni, direction, plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups, eni_group_bits, eni_vpc,
-                    prof_advanced, prof_open_groups, prof_open_bits, seg, scan_blocks, scan_hits, rows, verdict, egress_code, ingress_code, src_eni, dst_eni)
+                    prof_advanced, prof_open_groups, prof_open_bits, seg, list_set, scan_blocks, scan_hits, rows,
+                    list_slot, set_ptr, part_min, part_tab, ctables, nodes, leaves,
+                    verdict, egress_code, ingress_code, src_eni, dst_eni)
 
 
 @nb.njit(cache=True, parallel=True, nogil=True)
@@ -360,10 +398,14 @@ def evaluate_flows(sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, vpc, eni
     Besides verdicts and deciding-rule codes, it reports the ENI checked on each side (-1: none).
     """
     plens, slots, shared, v4_dir, v4_pages = owners
-    eni_profile, eni_groups, eni_group_bits, eni_vpc, prof_advanced, prof_open_groups, prof_open_bits, seg, scan, rows = tables
+    (eni_profile, eni_groups, eni_group_bits, eni_vpc, prof_advanced, prof_open_groups, prof_open_bits, seg, list_set,
+     scan, rows, classifier) = tables
     scan_blocks, scan_hits = scan
+    list_slot, set_ptr, part_min, part_tab, ctables, nodes, leaves = classifier
     n = sfam.shape[0]
     for c in nb.prange((n + CHUNK - 1) // CHUNK):
         _evaluate_range(c * CHUNK, min(n, (c + 1) * CHUNK), sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport,
                         vpc, eni, direction, plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups, eni_group_bits, eni_vpc,
-                        prof_advanced, prof_open_groups, prof_open_bits, seg, scan_blocks, scan_hits, rows, verdict, egress_code, ingress_code, src_eni, dst_eni)
+                        prof_advanced, prof_open_groups, prof_open_bits, seg, list_set, scan_blocks, scan_hits, rows,
+                        list_slot, set_ptr, part_min, part_tab, ctables, nodes, leaves,
+                        verdict, egress_code, ingress_code, src_eni, dst_eni)
