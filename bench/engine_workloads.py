@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import functools
+import ipaddress
+from pathlib import Path
 
 import numba
+import numpy as np
+import pyarrow as pa
 
 import flowsim
 from flowsim.flows import FlowArrays, prepare_flows
@@ -40,3 +44,53 @@ def set_threads(threads: int) -> int:
     threads = min(threads, numba.config.NUMBA_NUM_THREADS)
     numba.set_num_threads(threads)
     return threads
+
+
+CLASSBENCH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "classbench"
+
+
+def _ports(lo: int, hi: int) -> str:
+    """A ClassBench port range as a security group writes it (ports start at 1: port 0 is dropped)."""
+    return f"{max(1, lo)}/{max(1, hi)}"
+
+
+@functools.lru_cache(maxsize=4)
+def classbench_group(name: str, min_flows: int = 1_000_000):
+    """A ClassBench rule set as one security group's ingress rules, and its trace (repeated to at least
+    `min_flows`) as inbound flows of its ENI.
+
+    Rule k becomes: peer = source prefix, local = destination prefix, source and destination ports,
+    protocol, priority 1, accept, so that evaluation order is line order. Ports of a rule for any
+    protocol cannot be written in a security group and are dropped (the rule gets wider), and port 0 is
+    left out of ranges. Returns
+    (engine, flows) or None where the data is not there."""
+    from flowsim.classbench import read_rules, read_trace
+
+    rules_path, trace_path = CLASSBENCH / name, CLASSBENCH / f"{name}_trace"
+    if not rules_path.exists() or not trace_path.exists():
+        return None
+    lo, hi = read_rules(rules_path)
+    rules = []
+    for (s, d, sp, dp, pr), (se, de, spe, dpe, pre) in zip(lo.tolist(), hi.tolist()):
+        rule = {"direction": "ingress", "action": "accept", "priority": 1,
+                "peer": str(ipaddress.IPv4Network((s, 32 - (se - s + 1).bit_length() + 1))),
+                "local": str(ipaddress.IPv4Network((d, 32 - (de - d + 1).bit_length() + 1))),
+                "protocol": "all" if pre > pr else int(pr)}
+        if pr == pre and pr in (6, 17):
+            rule["ports"], rule["source_ports"] = _ports(dp, dpe), _ports(sp, spe)
+        rules.append(rule)
+    config = flowsim.load_config({
+        "security_groups": {"sg-classbench": {"type": "advanced", "vpc": "vpc-0", "rules": rules}},
+        "interfaces": {"eni-0": {"vpc": "vpc-0", "security_groups": ["sg-classbench"], "ips": ["10.0.0.1"]}},
+        "limits": {"rules_per_eni": 10**6, "group_rules_per_group": 10**6},
+    })
+    keys = read_trace(trace_path)
+    keys = np.tile(keys, (max(1, -(-min_flows // len(keys))), 1))
+    n = len(keys)
+    flows = prepare_flows(pa.table({
+        "src_ip": pa.array([str(ipaddress.IPv4Address(a)) for a in keys[:, 0].tolist()]),
+        "dst_ip": pa.array([str(ipaddress.IPv4Address(a)) for a in keys[:, 1].tolist()]),
+        "protocol": pa.array(keys[:, 4].astype(np.int64)), "src_port": pa.array(keys[:, 2].astype(np.int64)),
+        "dst_port": pa.array(keys[:, 3].astype(np.int64)),
+        "eni": pa.array(["eni-0"] * n), "direction": pa.array(["in"] * n)}))
+    return flowsim.compile(config), flows
