@@ -23,10 +23,11 @@ from .engine import Engine, RawVerdicts
 from .flows import FlowArrays, Names
 from .kernels import evaluate as K
 from .kernels.counting import SLOT, count_keys
-from .kernels.sessions import SESSION, apply_sessions, rehash_live
+from .kernels.sessions import SESSION, apply_sessions, count_live, rehash_live
 from .model import protocol_name
 
 SESSION_TIMEOUT = 910.0
+MIN_SESSION_SLOTS = 1 << 16
 RECORDED = {1: "ACCEPT", 2: "REJECT"}
 _DISAGREEMENTS_KEPT = 20
 _TOP_KEPT = 10_000  # candidate denied flows carried between chunks
@@ -145,7 +146,7 @@ class Replayer:
     def __init__(self, engine: Engine, summary: ReplaySummary, threads: int | None = None,
                  timeout: float = SESSION_TIMEOUT):
         self.engine, self.summary, self.threads, self.timeout = engine, summary, threads, timeout
-        self.table = _session_table(1 << 16)
+        self.table = _session_table(MIN_SESSION_SLOTS)
         self.used = 0
         self.latest = -np.inf
         tables = engine.tables
@@ -185,7 +186,7 @@ class Replayer:
         if timed.any():
             first = np.nanmin(times)
             self.summary.out_of_order += int((times[timed] < self.latest).sum()) if first < self.latest else 0
-        self._make_room(n, np.nanmax(times) if timed.any() else self.latest)
+        self._make_room(n, np.nanmin(times) if timed.any() else self.latest)
         stateful = np.zeros(n, np.bool_)
         by_state_e, by_state_i = np.zeros(n, np.bool_), np.zeros(n, np.bool_)
         verdict = raw.verdict.copy()
@@ -202,18 +203,18 @@ class Replayer:
         return raw, stateful, valid
 
     def _make_room(self, incoming: int, now: float) -> None:
-        """Keep the table at most half full: drop expired sessions, grow only for live ones."""
+        """Keep the table at most half full. When it would be fuller, copy the sessions still alive at
+        `now` (the chunk's earliest time: every record of the chunk must still find them) into a table
+        sized for them and the chunk at a quarter full, so that it lasts a few chunks and memory follows
+        the live sessions, not the trace."""
         if self.used + 2 * incoming <= self.table.shape[0] // 2:
             return
-        size = self.table.shape[0]
-        while size < 2 * (self.used + 2 * incoming):
+        need = count_live(self.table, now, self.timeout) + 2 * incoming
+        size = MIN_SESSION_SLOTS
+        while size < 4 * need:
             size *= 2
         fresh = _session_table(size)
         self.used = rehash_live(self.table, fresh, now, self.timeout)
-        while self.used + 2 * incoming > fresh.shape[0] // 2:  # shrink was not enough
-            bigger = _session_table(fresh.shape[0] * 2)
-            self.used = rehash_live(fresh, bigger, now, self.timeout)
-            fresh = bigger
         self.table = fresh
 
     def _account(self, chunk, flows: FlowArrays, raw: RawVerdicts, stateful: np.ndarray, valid: np.ndarray,

@@ -184,3 +184,27 @@ def test_records_out_of_order_across_chunks_are_reordered(tmp_path):
     verdicts = {(r["src_port"], r["dst_port"]): (r["verdict"], r["stateful"]) for r in pacsv.read_csv(out).to_pylist()}
     assert verdicts[(53, 40008)] == ("allow", True) and verdicts[(53, 40001)] == ("allow", True)
     assert summary.out_of_order == 0 and summary.stateful == 2
+
+
+def test_clearing_a_full_session_table_keeps_what_the_chunk_s_earliest_record_still_sees(tmp_path):
+    # when the table needs room it is cleared of expired sessions; a session that has expired for a
+    # chunk's last record can still be live for its first one, a reply, which must pass statefully
+    import pyarrow.parquet as pq
+
+    n, chunks = 5_000, 10  # the table fills with expired sessions and is cleared within these chunks
+    rows = []
+    for k in range(chunks):
+        opened = 1000.0 * k  # the chunk's dns query; its reply comes at the start of the next chunk
+        first = dns(opened - 100, reply=True, port=40000 + k - 1) if k else \
+            {"time": -100, "src_ip": WEB, "dst_ip": "8.8.4.4", "protocol": "tcp", "src_port": 1, "dst_port": 80}
+        rows += [first, dns(opened, port=40000 + k)]
+        rows += [{"time": opened, "src_ip": WEB, "dst_ip": f"8.{k}.{j // 250}.{j % 250 + 1}", "protocol": "tcp",
+                  "src_port": 1024 + j, "dst_port": 443} for j in range(n)]
+    path = tmp_path / "trace.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    out = tmp_path / "out.csv"
+    summary = replay(flowsim.compile(flowsim.load_config(EXAMPLE)), str(path), str(out), chunk_rows=n + 2)
+    replies = [r for r in pacsv.read_csv(out).to_pylist() if r["src_ip"] == RESOLVER]
+    assert len(replies) == chunks - 1
+    assert all(r["verdict"] == "allow" and r["stateful"] for r in replies), replies
+    assert summary.stateful == chunks - 1

@@ -145,3 +145,13 @@ def rehash_live(table, new_table, now, timeout):
             new_table[d] = table[s]
             kept += 1
     return kept
+
+
+@nb.njit(cache=True)
+def count_live(table, now, timeout):
+    """How many sessions are still alive at `now`."""
+    live = 0
+    for s in range(table.shape[0]):
+        if table[s].used and now - table[s].last <= timeout:
+            live += 1
+    return live
