@@ -9,7 +9,7 @@ table holds live sessions only.
 """
 from __future__ import annotations
 
-import heapq
+import mmap
 import time as clock
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,16 +22,17 @@ from .addresses import parts_address
 from .engine import Engine, RawVerdicts
 from .flows import FlowArrays, Names
 from .kernels import evaluate as K
-from .kernels.counting import SLOT, count_keys
-from .kernels.sessions import SESSION, apply_sessions, count_live, rehash_live
+from .kernels.counting import FLOW_COUNT, add_flows
+from .kernels.sessions import SESSION, apply_sessions, expire_sessions, rehash_live
 from .model import protocol_name
 
 SESSION_TIMEOUT = 910.0
 MIN_SESSION_SLOTS = 1 << 16
 RECORDED = {1: "ACCEPT", 2: "REJECT"}
 _DISAGREEMENTS_KEPT = 20
-_TOP_KEPT = 10_000  # candidate denied flows carried between chunks
-_TOP_PER_CHUNK = 1_000
+_DISTINCT_COUNTED = 1 << 17  # denied flows counted at once; past them only the _TOP_KEPT most frequent go on
+_TOP_KEPT = 10_000
+_ONCE = np.zeros(0, np.int64)  # add_flows' weights: each row counts once
 
 
 @dataclass
@@ -103,21 +104,10 @@ class ReplaySummary:
 
 
 def _session_table(slots: int) -> np.ndarray:
-    """An empty session table whose 64-byte records start on cache-line boundaries.
-
-    Large allocations start 16 bytes into a page, which puts every record across two cache lines:
-    two memory misses per probe instead of one."""
-    raw = np.zeros(slots * SESSION.itemsize + 64, np.uint8)
-    skip = -raw.ctypes.data % 64
-    return raw[skip: skip + slots * SESSION.itemsize].view(SESSION)
-
-
-def _distinct_counts(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(first index, count) of each distinct key, counted in one hashing pass (a sort costs 4-5 times more)."""
-    size = 16
-    while size < 2 * len(keys):
-        size *= 2
-    return count_keys(keys, np.zeros(size, SLOT))
+    """An empty session table (any number of slots) in memory of its own, page-aligned so that no
+    64-byte record straddles two cache lines (two memory misses per probe instead of one)."""
+    memory = mmap.mmap(-1, max(1, slots) * SESSION.itemsize)
+    return np.frombuffer(memory, SESSION, slots)
 
 
 def _flow_text(fam, shi, slo, dhi, dlo, proto, sport, dport) -> str:
@@ -140,19 +130,67 @@ def _flow_arrays(chunk) -> FlowArrays:
                       direction, vpc, eni, np.zeros(n, np.bool_))
 
 
+class SessionTable:
+    """The connection table of a replay, carried across chunks (kernels.sessions holds its layout)."""
+
+    def __init__(self, merged: bool, timeout: float = SESSION_TIMEOUT, min_slots: int = MIN_SESSION_SLOTS):
+        """`merged`: one entry holds the sessions of a record's two ENIs, which is exact only where those
+        ENIs are a function of the flow (see kernels.sessions)."""
+        self.merged, self.timeout, self.min_slots = merged, timeout, min_slots
+        self.table = _session_table(min_slots)
+        self.used = 0
+
+    def apply(self, order: np.ndarray, time: np.ndarray, fam: np.ndarray, shi: np.ndarray, slo: np.ndarray,
+              dhi: np.ndarray, dlo: np.ndarray, proto: np.ndarray, sport: np.ndarray, dport: np.ndarray,
+              src_eni: np.ndarray, dst_eni: np.ndarray, egress_ok: np.ndarray, ingress_ok: np.ndarray,
+              verdict: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        """Replay a chunk's records in `order` (time order) over the sessions so far; rewrites `verdict`
+        where sessions decide and returns (egress side passed by state, ingress side passed by state,
+        sessions opened)."""
+        timed = time[~np.isnan(time)]
+        if len(timed):
+            # what the chunk may add: an entry per record, two where its ENIs are kept apart; the chunk's
+            # earliest record must still find every session live for it
+            incoming = np.count_nonzero((src_eni >= 0) | (dst_eni >= 0))
+            if not self.merged:
+                incoming += np.count_nonzero((src_eni >= 0) & (dst_eni >= 0) & (src_eni != dst_eni))
+            self._make_room(int(incoming), float(timed.min()))
+        egress, ingress = np.zeros(len(order), np.bool_), np.zeros(len(order), np.bool_)
+        self.used, opened = apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, src_eni, dst_eni,
+                                           egress_ok, ingress_ok, verdict, self.table, self.used, self.timeout,
+                                           self.merged, egress, ingress)
+        return egress, ingress, opened
+
+    def _make_room(self, incoming: int, now: float) -> None:
+        """Keep the table at most half full with `incoming` more entries. When it would be fuller, remove
+        the sessions expired at `now` in place; if the live ones and the incoming still fill a third of
+        it, copy the live ones into a table four times their number and the incoming's. Memory follows
+        the live sessions, not the trace; clearing in place touches no new memory."""
+        if self.used + incoming <= len(self.table) // 2:
+            return
+        self.used = expire_sessions(self.table, now, self.timeout)
+        need = self.used + incoming
+        if 3 * need <= len(self.table):
+            return
+        fresh = _session_table(max(self.min_slots, 4 * need))
+        self.used = rehash_live(self.table, fresh, now, self.timeout)
+        self.table = fresh
+
+
 class Replayer:
     """Holds the connection table across chunks and accumulates the summary."""
 
     def __init__(self, engine: Engine, summary: ReplaySummary, threads: int | None = None,
                  timeout: float = SESSION_TIMEOUT):
-        self.engine, self.summary, self.threads, self.timeout = engine, summary, threads, timeout
-        self.table = _session_table(MIN_SESSION_SLOTS)
-        self.used = 0
+        self.engine, self.summary, self.threads = engine, summary, threads
+        self.timeout = timeout
+        self.sessions: SessionTable | None = None
         self.latest = -np.inf
         tables = engine.tables
         self.code_allows = tables.code_allows
         self.hits = np.zeros(len(tables.rule_names) + 1, dtype=np.int64)
-        self.denied: Counter = Counter()
+        self.denied = np.zeros(2 * _DISTINCT_COUNTED, FLOW_COUNT)
+        self.denied_used = 0
 
     def _infer_directions(self, flows: FlowArrays) -> None:
         """Records of an ENI without a direction: out if the ENI owns the source, in if it owns the destination."""
@@ -186,36 +224,22 @@ class Replayer:
         if timed.any():
             first = np.nanmin(times)
             self.summary.out_of_order += int((times[timed] < self.latest).sum()) if first < self.latest else 0
-        self._make_room(n, np.nanmin(times) if timed.any() else self.latest)
-        stateful = np.zeros(n, np.bool_)
-        by_state_e, by_state_i = np.zeros(n, np.bool_), np.zeros(n, np.bool_)
         verdict = raw.verdict.copy()
-        self.used, opened = apply_sessions(order, times, flows.sfam, flows.shi, flows.slo, flows.dhi, flows.dlo, flows.proto,
-                                   flows.sport, flows.dport, raw.src_eni, raw.dst_eni, egress_ok, ingress_ok, verdict,
-                                   self.table, self.used, self.timeout, stateful, by_state_e, by_state_i)
+        if self.sessions is None:
+            # records that name no ENI or VPC have ENIs that are a function of their addresses
+            self.sessions = SessionTable(chunk.eni is None and chunk.vpc is None, self.timeout)
+        by_state_e, by_state_i, opened = self.sessions.apply(order, times, flows.sfam, flows.shi, flows.slo, flows.dhi, flows.dlo,
+                                               flows.proto, flows.sport, flows.dport, raw.src_eni, raw.dst_eni,
+                                               egress_ok, ingress_ok, verdict)
         raw.verdict = verdict
         self.summary.sessions += opened
+        stateful = by_state_e | by_state_i
         raw.egress_code = np.where(by_state_e, K.NO_RULE, raw.egress_code).astype(np.int32)
         raw.ingress_code = np.where(by_state_i, K.NO_RULE, raw.ingress_code).astype(np.int32)
         if timed.any():
             self.latest = max(self.latest, float(np.nanmax(times)))
         self._account(chunk, flows, raw, stateful, valid, timed)
         return raw, stateful, valid
-
-    def _make_room(self, incoming: int, now: float) -> None:
-        """Keep the table at most half full. When it would be fuller, copy the sessions still alive at
-        `now` (the chunk's earliest time: every record of the chunk must still find them) into a table
-        sized for them and the chunk at a quarter full, so that it lasts a few chunks and memory follows
-        the live sessions, not the trace."""
-        if self.used + 2 * incoming <= self.table.shape[0] // 2:
-            return
-        need = count_live(self.table, now, self.timeout) + 2 * incoming
-        size = MIN_SESSION_SLOTS
-        while size < 4 * need:
-            size *= 2
-        fresh = _session_table(size)
-        self.used = rehash_live(self.table, fresh, now, self.timeout)
-        self.table = fresh
 
     def _account(self, chunk, flows: FlowArrays, raw: RawVerdicts, stateful: np.ndarray, valid: np.ndarray,
                  timed: np.ndarray) -> None:
@@ -230,23 +254,13 @@ class Replayer:
         for codes in (raw.egress_code, raw.ingress_code):
             self.hits += np.bincount(codes[valid] + 1, minlength=len(self.hits))
         denied = np.flatnonzero(valid & (raw.verdict == K.DENY))
-        if len(denied):
-            # one 64-bit fingerprint per flow (src, dst, protocol, destination port) makes counting a sort of integers
-            key = np.zeros(len(denied), np.uint64)
-            for part in (flows.sfam, flows.shi, flows.slo, flows.dhi, flows.dlo, flows.proto, flows.dport):
-                key = (key ^ part[denied].astype(np.uint64)) * np.uint64(0x100000001B3) + np.uint64(0x9E3779B97F4A7C15)
-                key ^= key >> np.uint64(31)
-            first, counts = _distinct_counts(key)
-            if len(counts) > _TOP_PER_CHUNK:  # only a chunk's most frequent flows are carried over
-                self.summary.top_denied_exact = False
-                best = np.argpartition(counts, -_TOP_PER_CHUNK)[-_TOP_PER_CHUNK:]
-                first, counts = first[best], counts[best]
-            for row, count in zip(denied[first].tolist(), counts.tolist()):
-                self.denied[(int(flows.sfam[row]), int(flows.shi[row]), int(flows.slo[row]), int(flows.dhi[row]),
-                             int(flows.dlo[row]), int(flows.proto[row]), int(flows.dport[row]))] += count
-            if len(self.denied) > 2 * _TOP_KEPT:
-                self.summary.top_denied_exact = False
-                self.denied = Counter(dict(self.denied.most_common(_TOP_KEPT)))
+        while len(denied):
+            if self.denied_used == _DISTINCT_COUNTED:
+                self._keep_top_denied()
+            # a piece of rows that cannot add more flows than there is room for
+            piece, denied = denied[: _DISTINCT_COUNTED - self.denied_used], denied[_DISTINCT_COUNTED - self.denied_used:]
+            self.denied_used = add_flows(piece, _ONCE, flows.sfam, flows.shi, flows.slo, flows.dhi, flows.dlo,
+                                         flows.proto, flows.dport, self.denied, self.denied_used)
         if chunk.action is not None:
             recorded = chunk.action
             comparable = valid & (recorded > 0) & (raw.verdict <= K.DENY)
@@ -263,15 +277,27 @@ class Replayer:
                     "egress_rule": names[raw.egress_code[i]] if raw.egress_code[i] >= 0 else "",
                     "ingress_rule": names[raw.ingress_code[i]] if raw.ingress_code[i] >= 0 else ""})
 
+    def _keep_top_denied(self) -> None:
+        """Keep counting only the _TOP_KEPT most frequent denied flows (the top list becomes approximate):
+        the table stays the same size however many distinct flows a trace denies."""
+        self.summary.top_denied_exact = False
+        kept = self.denied[self.denied["used"]]
+        kept = kept[np.argpartition(kept["count"], -_TOP_KEPT)[-_TOP_KEPT:]]
+        self.denied.fill(0)
+        fields = [np.ascontiguousarray(kept[name]) for name in ("count", "fam", "shi", "slo", "dhi", "dlo", "proto", "dport")]
+        self.denied_used = add_flows(np.arange(len(kept)), *fields, self.denied, 0)
+
     def finish(self, invalid_reasons: Counter) -> None:
         s = self.summary
         names = self.engine.tables.rule_names
         s.rule_hits = {name: int(self.hits[code + 1]) for code, name in enumerate(names)}
         for reason, count in invalid_reasons.items():
             s.skipped[reason] = s.skipped.get(reason, 0) + count
-        for (fam, shi, slo, dhi, dlo, proto, dport), count in heapq.nlargest(20, self.denied.items(), key=lambda kv: kv[1]):
-            s.top_denied.append({"flow": _flow_text(fam, shi, slo, dhi, dlo, proto, 0, dport).replace(":0 ->", " ->"),
-                                 "count": count})
+        flows = self.denied[self.denied["used"]]
+        top = np.lexsort([flows[name] for name in ("dport", "proto", "dlo", "dhi", "slo", "shi", "fam")] + [-flows["count"]])
+        for f in flows[top[:20]]:
+            s.top_denied.append({"flow": _flow_text(f["fam"], f["shi"], f["slo"], f["dhi"], f["dlo"], f["proto"], 0,
+                                                    f["dport"]).replace(":0 ->", " ->"), "count": int(f["count"])})
 
 
 def _address_column(fam: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> pa.Array:

@@ -1,18 +1,38 @@
-"""The distinct-key counter must agree with numpy's sort-based unique."""
+"""The flow counter must agree with a Counter of tuples, whether rows come once or weighted."""
 from __future__ import annotations
+
+from collections import Counter
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowsim.replay import _distinct_counts
+from flowsim.kernels.counting import FLOW_COUNT, add_flows
+
+FIELDS = ("fam", "shi", "slo", "dhi", "dlo", "proto", "dport")
+DTYPES = (np.uint8, np.uint64, np.uint64, np.uint64, np.uint64, np.int16, np.int32)
+flow = st.tuples(st.sampled_from([4, 6]), st.integers(0, 2) | st.integers(0, 2**64 - 1), st.integers(0, 3),
+                 st.integers(0, 2**64 - 1) | st.integers(0, 1), st.integers(0, 3), st.sampled_from([1, 6, 17]),
+                 st.integers(0, 65535))
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.integers(0, 2**64 - 1) | st.integers(0, 5), max_size=300))
-def test_distinct_counts_equal_unique(values):
-    keys = np.array(values, dtype=np.uint64)
-    first, counts = _distinct_counts(keys)
-    uniq, ref_first, ref_counts = np.unique(keys, return_index=True, return_counts=True)
-    assert dict(zip(first.tolist(), counts.tolist())) == dict(zip(ref_first.tolist(), ref_counts.tolist()))
-    assert counts.sum() == len(keys)
+def counted(table: np.ndarray) -> Counter:
+    return Counter({tuple(int(row[f]) for f in FIELDS): int(row["count"]) for row in table[table["used"]]})
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(flow, max_size=200), st.lists(st.integers(1, 10**12), min_size=200, max_size=200), st.data())
+def test_counts_equal_a_counter(flows, weights, data):
+    columns = [np.array([f[k] for f in flows], dtype=t) for k, t in enumerate(DTYPES)]
+    rows = np.array(data.draw(st.lists(st.integers(0, max(0, len(flows) - 1)), max_size=len(flows)))
+                    if flows else [], np.int64)
+    table = np.zeros(1024, FLOW_COUNT)
+    used = add_flows(rows, np.zeros(0, np.int64), *columns, table, 0)
+    expected = Counter(flows[i] for i in rows.tolist())
+    assert counted(table) == expected and used == len(expected)
+    # weighted rows add their weight, onto what is there
+    w = np.array(weights[: len(rows)], np.int64)
+    used = add_flows(rows, w, *columns, table, used)
+    for i, weight in zip(rows.tolist(), w.tolist()):
+        expected[flows[i]] += weight
+    assert counted(table) == expected and used == len(expected)

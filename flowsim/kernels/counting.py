@@ -1,33 +1,54 @@
-"""Counting distinct 64-bit keys in one pass (replay's most-denied flows), with an open-addressing table."""
+"""Counting flows (replay's most-denied flows) in an open-addressing table kept across chunks."""
 import numba as nb
 import numpy as np
 
-# one record per slot, so that a probe touches one cache line; `first` is the key's first index plus one (0: empty)
-SLOT = np.dtype([("key", np.uint64), ("first", np.int64), ("count", np.int64)])
+from .intrinsics import prefetch
+
+PREFETCH_AHEAD = 8  # rows: the slot of a row this far ahead is asked for while this one is counted
+_RING = 16
+
+# one flow per 48-byte slot, so that a probe touches one cache line
+FLOW_COUNT = np.dtype([("shi", np.uint64), ("slo", np.uint64), ("dhi", np.uint64), ("dlo", np.uint64),
+                       ("count", np.int64), ("dport", np.int32), ("proto", np.int16), ("fam", np.uint8),
+                       ("used", np.bool_)], align=True)
 
 
-@nb.njit(cache=True, nogil=True)
-def count_keys(keys, table):
-    """(first index, count) of every distinct key, in table order; `table` is an empty SLOT array of at least
-    twice as many slots as keys, its size a power of two."""
-    mask = np.uint64(table.shape[0] - 1)
-    distinct = 0
-    for i in range(keys.shape[0]):
-        k = keys[i]
-        s = ((k * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(17)) & mask
-        while table[s].first != 0 and table[s].key != k:
-            s = (s + np.uint64(1)) & mask
-        if table[s].first == 0:
-            table[s].key = k
-            table[s].first = i + 1
-            distinct += 1
-        table[s].count += 1
-    first = np.empty(distinct, np.int64)
-    counts = np.empty(distinct, np.int64)
-    j = 0
-    for s in range(table.shape[0]):
-        if table[s].first != 0:
-            first[j] = table[s].first - 1
-            counts[j] = table[s].count
-            j += 1
-    return first, counts
+@nb.njit(cache=True, inline="always")
+def _slot(mask, fam, shi, slo, dhi, dlo, proto, dport):
+    h = np.uint64(fam) | (np.uint64(proto) << np.uint64(8)) | (np.uint64(dport) << np.uint64(24))
+    for v in (shi, slo, dhi, dlo):
+        h = (h ^ v) * np.uint64(0x100000001B3)
+        h ^= h >> np.uint64(29)
+    h *= np.uint64(0x9E3779B97F4A7C15)
+    return np.int64((h >> np.uint64(20)) & np.uint64(mask))
+
+
+@nb.njit(cache=True)
+def add_flows(rows, weights, fam, shi, slo, dhi, dlo, proto, dport, table, used):
+    """Count the flows (fam, src, dst, protocol, destination port) of `rows` into `table`, by `weights`
+    (an empty array counts each row once); returns the slots in use. The caller keeps the table, whose
+    size is a power of two, under half full."""
+    mask = table.shape[0] - 1
+    n = rows.shape[0]
+    slots = np.empty(_RING, np.int64)
+    for j in range(-PREFETCH_AHEAD, n):
+        ahead = j + PREFETCH_AHEAD
+        if ahead < n:
+            k = rows[ahead]
+            slots[ahead % _RING] = _slot(mask, fam[k], shi[k], slo[k], dhi[k], dlo[k], proto[k], dport[k])
+            prefetch(table, slots[ahead % _RING])
+        if j < 0:
+            continue
+        i = rows[j]
+        s = slots[j % _RING]
+        while table[s].used and not (table[s].slo == slo[i] and table[s].dlo == dlo[i] and table[s].shi == shi[i]
+                                     and table[s].dhi == dhi[i] and table[s].dport == dport[i]
+                                     and table[s].proto == proto[i] and table[s].fam == fam[i]):
+            s = (s + 1) & mask
+        t = table[s]
+        if not t.used:
+            t.used = True
+            t.fam, t.shi, t.slo, t.dhi, t.dlo, t.proto, t.dport = fam[i], shi[i], slo[i], dhi[i], dlo[i], proto[i], dport[i]
+            used += 1
+        t.count += weights[j] if weights.shape[0] else 1
+    return used

@@ -1,17 +1,28 @@
 """Stateful replay: a connection table per ENI, applied to stateless verdicts in time order.
 
-A session is keyed by the ENI and the 5-tuple in canonical orientation (the
-smaller endpoint first); it remembers which orientation opened it and when its
-last packet passed. A packet in the reverse orientation of a live session
-passes that ENI without its rules. Only allowed packets open or refresh sessions.
+A session belongs to an ENI and a 5-tuple in either orientation (semantics.md §5).
+An entry of the table is keyed by the 5-tuple and two ENIs, one per endpoint; it
+stores the 5-tuple as the packet that opened it saw it, and when its last packet
+passed. Its slot comes from a hash that gives both orientations the same value.
+
+The session of ENI e alone is the entry (e, e). When the ENIs of a record's two
+sides are a function of its flow (captures and flow tables that name no ENI or
+VPC: an address has one owner), both sessions are always opened and refreshed
+together, and the `merged` entry (source ENI, destination ENI) holds the two:
+one probe per record instead of two. A packet in the reverse orientation of a
+live session passes that ENI without rules. Only allowed packets open or refresh
+sessions.
 """
 import numba as nb
 import numpy as np
 
-READ_AHEAD = 16  # records: the session pass reads the home slots of the next block while it works on this one
-SESSION = np.dtype([("ahi", np.uint64), ("alo", np.uint64), ("bhi", np.uint64), ("blo", np.uint64),
-                    ("last", np.float64), ("eni", np.int32), ("aport", np.int32), ("bport", np.int32),
-                    ("proto", np.int16), ("fam", np.uint8), ("opened_forward", np.bool_), ("used", np.bool_)],
+from .intrinsics import prefetch
+
+PREFETCH_AHEAD = 8  # records: the session pass asks for the slots of a record this far ahead
+_RING = 16  # home slots kept for the records between the one being decided and the one asked for
+SESSION = np.dtype([("shi", np.uint64), ("slo", np.uint64), ("dhi", np.uint64), ("dlo", np.uint64),
+                    ("last", np.float64), ("seni", np.int32), ("deni", np.int32), ("sport", np.int32),
+                    ("dport", np.int32), ("proto", np.int16), ("fam", np.uint8), ("used", np.bool_)],
                    align=True)
 
 
@@ -22,95 +33,108 @@ def _mix(h, v):
 
 
 @nb.njit(cache=True, inline="always")
-def _canonical(fam, shi, slo, sport, dhi, dlo, dport):
-    """(a_hi, a_lo, a_port, b_hi, b_lo, b_port, forward): the smaller endpoint first; forward if src is a."""
-    forward = (shi < dhi) or (shi == dhi and (slo < dlo or (slo == dlo and sport <= dport)))
-    if forward:
-        return shi, slo, sport, dhi, dlo, dport, True
-    return dhi, dlo, dport, shi, slo, sport, False
+def _home(size, fam, proto, seni, shi, slo, sport, deni, dhi, dlo, dport):
+    """The slot where a key's probe starts; the same for both orientations. Any table size works
+    (the top 32 bits of the hash, scaled), so that tables grow by less than doubling."""
+    x = _mix(_mix(np.uint64(sport) ^ (np.uint64(seni + 1) << np.uint64(16)), shi), slo)
+    y = _mix(_mix(np.uint64(dport) ^ (np.uint64(deni + 1) << np.uint64(16)), dhi), dlo)
+    h = (x + y) ^ (x * y) ^ (np.uint64(proto) << np.uint64(32)) ^ (np.uint64(fam) << np.uint64(48))
+    h = (h ^ (h >> np.uint64(31))) * np.uint64(0x9E3779B97F4A7C15)
+    return np.int64(((h >> np.uint64(32)) * np.uint64(size)) >> np.uint64(32))
 
 
 @nb.njit(cache=True, inline="always")
-def _home(mask, eni, fam, proto, ahi, alo, aport, bhi, blo, bport):
-    """The slot where a key's probe starts."""
-    h = np.uint64(eni)
-    h = _mix(h, ahi)
-    h = _mix(h, alo)
-    h = _mix(h, bhi)
-    h = _mix(h, blo)
-    h = _mix(h, np.uint64((aport << 16) ^ bport ^ (np.int64(proto) << 32) ^ (np.int64(fam) << 40)))
-    return np.int64(h & np.uint64(mask))
+def _next(s, size):
+    return s + 1 if s + 1 < size else 0
+
+
+@nb.njit(cache=True, inline="always")
+def _keys(se, de, merged):
+    """The entries a record touches, as ENI pairs: (a0, b0, a1, b1), the second pair (-1, -1) if none."""
+    if se >= 0 and de >= 0 and se != de and not merged:
+        return se, se, de, de
+    a = se if se >= 0 else de
+    b = de if de >= 0 else se
+    return a, b, -1, -1
+
+
+@nb.njit(cache=True, inline="always")
+def _probe(table, s, f, p, a, shi, slo, sport, b, dhi, dlo, dport):
+    """(slot of the key's entry or of the free slot ending its probe, whether the packet is its reply)."""
+    size = table.shape[0]
+    while table[s].used:
+        t = table[s]
+        if t.proto == p and t.fam == f:
+            if (t.slo == slo and t.dlo == dlo and t.shi == shi and t.dhi == dhi and t.sport == sport
+                    and t.dport == dport and t.seni == a and t.deni == b):
+                return s, False
+            if (t.slo == dlo and t.dlo == slo and t.shi == dhi and t.dhi == shi and t.sport == dport
+                    and t.dport == sport and t.seni == b and t.deni == a):
+                return s, True
+        s = _next(s, size)
+    return s, False
 
 
 @nb.njit(cache=True)
 def apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, src_eni, dst_eni,
-                   egress_ok, ingress_ok, verdict, table, used, timeout, stateful, egress_by_state, ingress_by_state):
+                   egress_ok, ingress_ok, verdict, table, used, timeout, merged, egress_by_state, ingress_by_state):
     """Replay records in `order`; rewrites `verdict` (0 allow, 1 deny) where sessions decide.
 
     egress_ok/ingress_ok are the stateless decisions of each side; records with a NaN
-    time or with no ENI side are left as they are. `used` is the number of slots in use.
-    Returns (slots in use, sessions opened).
+    time, a verdict past deny or no ENI side are left as they are. egress_by_state and
+    ingress_by_state come zero-filled and are set on the sides a live session let through.
+    `used` is the number of slots in use. Returns (slots in use, sessions opened, one per ENI).
     """
     opened = 0
-    mask = table.shape[0] - 1
-    warmed = np.zeros(1, np.int64)  # keeps the read-ahead loads from being optimised away
-    for j in range(order.shape[0]):
-        if j % READ_AHEAD == 0:
-            # read the home slots of the records one block ahead: independent loads, whose memory misses
-            # overlap, where the probes below wait for one miss after another
-            acc = 0
-            for ahead in range(j + READ_AHEAD, min(j + 2 * READ_AHEAD, order.shape[0])):
-                k = order[ahead]
-                ahi, alo, aport, bhi, blo, bport, forward = _canonical(fam[k], shi[k], slo[k], sport[k], dhi[k], dlo[k],
-                                                                       dport[k])
-                for side in range(2):
-                    e = src_eni[k] if side == 0 else dst_eni[k]
-                    if e >= 0:
-                        acc += table[_home(mask, e, fam[k], proto[k], ahi, alo, aport, bhi, blo, bport)].eni
-            warmed[0] += acc
+    size = table.shape[0]
+    n = order.shape[0]
+    homes = np.empty((_RING, 2), np.int64)
+    found = np.empty(2, np.int64)
+    for j in range(-PREFETCH_AHEAD, n):
+        ahead = j + PREFETCH_AHEAD
+        if ahead < n:
+            # each probe is a memory miss; asking for the slots of a record some records ahead overlaps them
+            k = order[ahead]
+            a0, b0, a1, b1 = _keys(src_eni[k], dst_eni[k], merged)
+            h = _home(size, fam[k], proto[k], a0, shi[k], slo[k], sport[k], b0, dhi[k], dlo[k], dport[k])
+            prefetch(table, h)
+            homes[ahead % _RING, 0] = h
+            if a1 >= 0:
+                h = _home(size, fam[k], proto[k], a1, shi[k], slo[k], sport[k], b1, dhi[k], dlo[k], dport[k])
+                prefetch(table, h)
+                homes[ahead % _RING, 1] = h
+        if j < 0:
+            continue
         i = order[j]
-        stateful[i] = False
-        egress_by_state[i] = False
-        ingress_by_state[i] = False
         now = time[i]
-        if np.isnan(now) or verdict[i] > 1 or (src_eni[i] < 0 and dst_eni[i] < 0):
+        se, de = src_eni[i], dst_eni[i]
+        if np.isnan(now) or verdict[i] > 1 or (se < 0 and de < 0):
             continue
-        ahi, alo, aport, bhi, blo, bport, forward = _canonical(fam[i], shi[i], slo[i], sport[i], dhi[i], dlo[i], dport[i])
-        allowed = True
-        slot_egress = -1
-        slot_ingress = -1
-        for side in range(2):
-            e = src_eni[i] if side == 0 else dst_eni[i]
-            if e < 0:
-                continue
-            f, p = fam[i], proto[i]
-            s = _home(mask, e, f, p, ahi, alo, aport, bhi, blo, bport)
-            while table[s].used and not (table[s].eni == e and table[s].alo == alo and table[s].blo == blo
-                                         and table[s].ahi == ahi and table[s].bhi == bhi and table[s].aport == aport
-                                         and table[s].bport == bport and table[s].proto == p and table[s].fam == f):
-                s = (s + 1) & mask
-            if side == 0:
-                slot_egress = s
-            else:
-                slot_ingress = s
-            t = table[s]
-            live = t.used and now - t.last <= timeout
-            if live and t.opened_forward != forward:
-                if side == 0:
+        f, p = fam[i], proto[i]
+        a0, b0, a1, b1 = _keys(se, de, merged)
+        entries = 2 if a1 >= 0 else 1
+        for e in range(entries):
+            a, b = (a0, b0) if e == 0 else (a1, b1)
+            s, reply = _probe(table, homes[j % _RING, e], f, p, a, shi[i], slo[i], sport[i], b, dhi[i], dlo[i], dport[i])
+            found[e] = s
+            if reply and table[s].used and now - table[s].last <= timeout:
+                # the entry is the session of ENI a (b) on the source (destination) side
+                if se >= 0 and (entries == 1 or e == 0):
                     egress_by_state[i] = True
-                else:
+                if de >= 0 and (entries == 1 or e == 1):
                     ingress_by_state[i] = True
-                stateful[i] = True
-            elif not (egress_ok[i] if side == 0 else ingress_ok[i]):
-                allowed = False
-        verdict[i] = 0 if allowed else 1
-        if not allowed:
-            stateful[i] = False
+        if (se < 0 or egress_by_state[i] or egress_ok[i]) and (de < 0 or ingress_by_state[i] or ingress_ok[i]):
+            verdict[i] = 0
+        else:
+            verdict[i] = 1
+            egress_by_state[i] = False
+            ingress_by_state[i] = False
             continue
-        for side in range(2):
-            s = slot_egress if side == 0 else slot_ingress
-            if s < 0:
-                continue
+        for e in range(entries):
+            a, b = (a0, b0) if e == 0 else (a1, b1)
+            s = found[e]
+            if e == 1 and s == found[0]:  # both probes ended at one free slot, which the first entry took
+                s, _ = _probe(table, s, f, p, a, shi[i], slo[i], sport[i], b, dhi[i], dlo[i], dport[i])
             t = table[s]
             if t.used and now - t.last <= timeout:
                 if now > t.last:
@@ -118,40 +142,65 @@ def apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, sr
                 continue
             if not t.used:
                 used += 1
-            opened += 1
+            opened += 1 if a == b else 2
             t.used = True
-            t.eni = src_eni[i] if side == 0 else dst_eni[i]
-            t.fam = fam[i]
-            t.proto = proto[i]
-            t.ahi, t.alo, t.aport, t.bhi, t.blo, t.bport = ahi, alo, aport, bhi, blo, bport
-            t.opened_forward = forward
+            t.fam, t.proto = f, p
+            t.seni, t.shi, t.slo, t.sport = a, shi[i], slo[i], sport[i]
+            t.deni, t.dhi, t.dlo, t.dport = b, dhi[i], dlo[i], dport[i]
             t.last = now
     return used, opened
+
+
+@nb.njit(cache=True, inline="always")
+def _slot_home(table, s, size):
+    """The home of the session in table[s], in a table of `size` slots."""
+    t = table[s]
+    return _home(size, t.fam, t.proto, t.seni, t.shi, t.slo, t.sport, t.deni, t.dhi, t.dlo, t.dport)
 
 
 @nb.njit(cache=True)
 def rehash_live(table, new_table, now, timeout):
     """Copy the sessions still alive at `now` into an empty table; returns how many."""
     kept = 0
-    mask = new_table.shape[0] - 1
+    size = new_table.shape[0]
     for s in range(table.shape[0]):
         if table[s].used and now - table[s].last <= timeout:
-            # live keys are distinct: each goes to the first free slot from its home (no comparisons, no call
-            # per session, which would reference-count the tables every time)
-            d = _home(mask, table[s].eni, table[s].fam, table[s].proto, table[s].ahi, table[s].alo, table[s].aport,
-                      table[s].bhi, table[s].blo, table[s].bport)
+            # live keys are distinct: each goes to the first free slot from its home
+            d = _slot_home(table, s, size)
             while new_table[d].used:
-                d = (d + 1) & mask
+                d = _next(d, size)
             new_table[d] = table[s]
             kept += 1
     return kept
 
 
 @nb.njit(cache=True)
-def count_live(table, now, timeout):
-    """How many sessions are still alive at `now`."""
+def expire_sessions(table, now, timeout):
+    """Remove, in place, the sessions expired at `now`; returns how many remain.
+
+    A removed slot is refilled by shifting back the later entries of its run that may live
+    there (deletion for linear probing), so every key stays reachable from its home and the
+    table needs no tombstones. The sweep starts after an empty slot: no run wraps past its end."""
+    n = table.shape[0]
+    start = 0
+    while start < n and table[start].used:
+        start += 1
     live = 0
-    for s in range(table.shape[0]):
-        if table[s].used and now - table[s].last <= timeout:
+    for step in range(1, n + 1):
+        s = (start + step) % n
+        while table[s].used and now - table[s].last > timeout:
+            hole = s
+            k = s
+            while True:
+                k = _next(k, n)
+                if not table[k].used:
+                    break
+                h = _slot_home(table, k, n)
+                # table[k] may move to the hole unless its home lies cyclically in (hole, k]
+                if (hole < k and (h <= hole or h > k)) or (hole > k and h <= hole and h > k):
+                    table[hole] = table[k]
+                    hole = k
+            table[hole].used = False
+        if table[s].used:
             live += 1
     return live

@@ -1,0 +1,152 @@
+"""The session table (kernels.sessions through replay.SessionTable) against a readable per-ENI replay.
+
+The reference keeps a dictionary of sessions keyed by ENI and unordered 5-tuple, exactly as
+semantics.md §5 says. The table is made tiny so that clearing expired sessions in place and
+moving to a larger table happen within a few records, across chunks of random sizes.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flowsim.kernels.sessions import SESSION, _slot_home, expire_sessions, rehash_live
+from flowsim.replay import SessionTable
+
+TIMEOUT = 910.0
+ENIS = (-1, 0, 1, 2)
+ADDRESSES = [(0, 1), (0, 2), (7, 2**63)]  # (hi, lo) pairs; fam is drawn per record; few keys, so that they recur
+
+
+def reference(records: list[dict]) -> tuple[list[tuple[int, bool, bool]], int]:
+    """(verdict, egress by state, ingress by state) per record in the given (time) order, and sessions opened."""
+    sessions: dict[tuple, dict] = {}
+    out, opened = [], 0
+    for r in records:
+        src, dst = (r["shi"], r["slo"], r["sport"]), (r["dhi"], r["dlo"], r["dport"])
+        sides = [(side, eni, ok) for side, eni, ok in ((0, r["se"], r["egress_ok"]), (1, r["de"], r["ingress_ok"]))
+                 if eni >= 0]
+        if math.isnan(r["time"]) or r["verdict"] > 1 or not sides:
+            out.append((r["verdict"], False, False))
+            continue
+        now = r["time"]
+
+        def key(eni):
+            return eni, r["fam"], r["proto"], frozenset((src, dst))
+
+        by_state = [False, False]
+        allowed = True
+        for side, eni, ok in sides:
+            s = sessions.get(key(eni))
+            live = s is not None and now - s["last"] <= TIMEOUT
+            by_state[side] = live and (src, dst) != s["opener"]
+            allowed &= by_state[side] or ok
+        if not allowed:
+            out.append((1, False, False))
+            continue
+        out.append((0, by_state[0], by_state[1]))
+        for eni in {eni for _, eni, _ in sides}:
+            s = sessions.get(key(eni))
+            if s is not None and now - s["last"] <= TIMEOUT:
+                s["last"] = max(s["last"], now)
+            else:
+                sessions[key(eni)] = {"last": now, "opener": (src, dst)}
+                opened += 1
+    return out, opened
+
+
+COLUMNS = {"fam": np.uint8, "shi": np.uint64, "slo": np.uint64, "dhi": np.uint64, "dlo": np.uint64,
+           "proto": np.int16, "sport": np.int32, "dport": np.int32, "se": np.int32, "de": np.int32,
+           "egress_ok": np.bool_, "ingress_ok": np.bool_, "verdict": np.int8, "time": np.float64}
+
+
+def run_table(records: list[dict], merged: bool, cuts: list[int]) -> tuple[list[tuple[int, bool, bool]], int]:
+    table = SessionTable(merged, TIMEOUT, min_slots=4)
+    out, opened = [], 0
+    bounds = sorted({0, len(records), *(c for c in cuts if c < len(records))})
+    for lo, hi in zip(bounds, bounds[1:]):
+        a = {name: np.array([r[name] for r in records[lo:hi]], dtype) for name, dtype in COLUMNS.items()}
+        verdict = a["verdict"].copy()
+        e, i, n = table.apply(np.arange(hi - lo, dtype=np.int64), a["time"], a["fam"], a["shi"], a["slo"], a["dhi"],
+                              a["dlo"], a["proto"], a["sport"], a["dport"], a["se"], a["de"], a["egress_ok"],
+                              a["ingress_ok"], verdict)
+        out += list(zip(verdict.tolist(), e.tolist(), i.tolist()))
+        opened += n
+    return out, opened
+
+
+@st.composite
+def traces(draw) -> tuple[list[dict], bool]:
+    """Records of a few conversations in time order (those without a time last, as replay orders them),
+    and whether ENIs follow from addresses (then the merged table is exact too)."""
+    owned = draw(st.booleans())
+    owner = [draw(st.sampled_from(ENIS)) for _ in ADDRESSES]
+    address = st.integers(0, len(ADDRESSES) - 1)
+    port = st.sampled_from([53, 40000])
+    flows = draw(st.lists(st.tuples(address, address, st.sampled_from([4, 4, 6]), st.sampled_from([6, 17]), port, port),
+                          min_size=1, max_size=4))
+    now, records = 0.0, []
+    for _ in range(draw(st.integers(0, 80))):
+        now += draw(st.sampled_from([0.0, 0.5, 0.5, 300.0, TIMEOUT, TIMEOUT + 0.5]))
+        s, d, fam, proto, sport, dport = draw(st.sampled_from(flows))
+        if draw(st.booleans()):
+            s, d, sport, dport = d, s, dport, sport
+        if owned:
+            se, de = owner[s], owner[d]
+        else:  # endpoint records name one ENI; others any pair
+            se, de = draw(st.sampled_from(ENIS)), draw(st.sampled_from(ENIS))
+        records.append({
+            "time": math.nan if draw(st.integers(0, 19)) == 0 else now,
+            "fam": fam, "shi": ADDRESSES[s][0], "slo": ADDRESSES[s][1], "dhi": ADDRESSES[d][0], "dlo": ADDRESSES[d][1],
+            "proto": proto, "sport": sport, "dport": dport, "se": se, "de": de,
+            "egress_ok": draw(st.booleans()), "ingress_ok": draw(st.booleans()),
+            "verdict": draw(st.sampled_from([0, 0, 1, 2, 3]))})
+    records.sort(key=lambda r: math.isnan(r["time"]))
+    return records, owned
+
+
+@settings(max_examples=400, deadline=None)
+@given(traces(), st.booleans(), st.lists(st.integers(1, 60), max_size=6))
+def test_session_table_equals_the_per_eni_reference(trace, merge, cuts):
+    records, owned = trace
+    merged = merge and owned
+    assert run_table(records, merged, cuts) == reference(records)
+
+
+def test_replies_pass_through_a_tiny_table_that_clears_and_grows():
+    # 200 sessions opened 100 s apart, each answered 900 s later: every answer must find its session
+    # while the table, four slots to start, clears expired ones and grows
+    n = 200
+    opens = [{"time": 100.0 * k, "fam": 4, "shi": 0, "slo": k, "dhi": 0, "dlo": 10_000, "proto": 6, "sport": 1,
+              "dport": 443, "se": 0, "de": -1, "egress_ok": True, "ingress_ok": False, "verdict": 0} for k in range(n)]
+    replies = [dict(r, time=r["time"] + 900.0, slo=10_000, dlo=r["slo"], sport=443, dport=1, se=-1, de=0,
+                    egress_ok=False, verdict=1) for r in opens]
+    records = sorted(opens + replies, key=lambda r: r["time"])
+    out, opened = run_table(records, False, list(range(7, 2 * n, 7)))
+    assert (out, opened) == reference(records)
+    assert sum(1 for (v, _, i) in out if v == 0 and i) == n and opened == n
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(2, 12).flatmap(lambda n: st.tuples(
+    st.just(n), st.lists(st.tuples(st.integers(0, 40), st.sampled_from([0.0, 100.0, 2000.0])), max_size=n - 1,
+                         unique_by=lambda e: e[0]))))
+def test_expiry_in_place_keeps_every_live_session_reachable(table_and_entries):
+    # tiny tables filled by linear probing wrap their runs past the last slot; removing some
+    # entries must leave each survivor reachable from its home without crossing an empty slot
+    n, entries = table_and_entries
+    loose = np.zeros(len(entries), SESSION)
+    for i, (key, last) in enumerate(entries):
+        loose[i] = (0, key, 0, 1000, last, 0, 0, key, 80, 6, 4, True)
+    table = np.zeros(n, SESSION)
+    rehash_live(loose, table, 0.0, math.inf)
+    assert expire_sessions(table, 1000.0, 910.0) == sum(1 for _, last in entries if last >= 100.0)
+    assert sorted(int(t["slo"]) for t in table if t["used"]) == sorted(k for k, last in entries if last >= 100.0)
+    for s in range(n):
+        if table[s]["used"]:
+            k = _slot_home(table, s, n)
+            while k != s:
+                assert table[k]["used"], f"slot {s} is cut off from its home {k}"
+                k = (k + 1) % n
