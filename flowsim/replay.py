@@ -22,7 +22,7 @@ from .addresses import parts_address
 from .engine import Engine, RawVerdicts
 from .flows import FlowArrays, Names
 from .kernels import evaluate as K
-from .kernels.counting import FLOW_COUNT, add_flows
+from .kernels.counting import FLOW_COUNT, add_flows, keep_most_counted
 from .kernels.sessions import SESSION, apply_sessions, expire_sessions, rehash_live
 from .model import protocol_name
 
@@ -281,11 +281,7 @@ class Replayer:
         """Keep counting only the _TOP_KEPT most frequent denied flows (the top list becomes approximate):
         the table stays the same size however many distinct flows a trace denies."""
         self.summary.top_denied_exact = False
-        kept = self.denied[self.denied["used"]]
-        kept = kept[np.argpartition(kept["count"], -_TOP_KEPT)[-_TOP_KEPT:]]
-        self.denied.fill(0)
-        fields = [np.ascontiguousarray(kept[name]) for name in ("count", "fam", "shi", "slo", "dhi", "dlo", "proto", "dport")]
-        self.denied_used = add_flows(np.arange(len(kept)), *fields, self.denied, 0)
+        self.denied_used = keep_most_counted(self.denied, _TOP_KEPT)
 
     def finish(self, invalid_reasons: Counter) -> None:
         s = self.summary

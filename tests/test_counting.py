@@ -1,4 +1,5 @@
-"""The flow counter must agree with a Counter of tuples, whether rows come once or weighted."""
+"""The flow counter must agree with a Counter of tuples, whether rows come once or weighted, and pruning
+it must keep the most counted flows, each still found where counting looks for it."""
 from __future__ import annotations
 
 from collections import Counter
@@ -7,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowsim.kernels.counting import FLOW_COUNT, add_flows
+from flowsim.kernels.counting import FLOW_COUNT, add_flows, keep_most_counted
 
 FIELDS = ("fam", "shi", "slo", "dhi", "dlo", "proto", "dport")
 DTYPES = (np.uint8, np.uint64, np.uint64, np.uint64, np.uint64, np.int16, np.int32)
@@ -36,3 +37,26 @@ def test_counts_equal_a_counter(flows, weights, data):
     for i, weight in zip(rows.tolist(), w.tolist()):
         expected[flows[i]] += weight
     assert counted(table) == expected and used == len(expected)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(flow, st.integers(1, 5)), max_size=31, unique_by=lambda fw: fw[0]), st.integers(0, 31),
+       st.sampled_from([32, 64]))
+def test_pruning_keeps_the_most_counted_flows_where_they_are_found(weighted, keep, slots):
+    # tables at most half full, small enough that runs wrap past their last slot
+    flows = [f for f, _ in weighted][: slots // 2]
+    columns = [np.array([f[k] for f in flows], dtype=t) for k, t in enumerate(DTYPES)]
+    weights = np.array([w for _, w in weighted][: len(flows)], np.int64)
+    table = np.zeros(slots, FLOW_COUNT)
+    rows = np.arange(len(flows), dtype=np.int64)
+    add_flows(rows, weights, *columns, table, 0)
+    before = counted(table)
+    used = keep_most_counted(table, keep)
+    after = counted(table)
+    assert used == len(after) == min(keep, len(before))
+    assert all(before[f] == c for f, c in after.items())
+    dropped = [c for f, c in before.items() if f not in after]
+    assert not after or not dropped or min(after.values()) >= max(dropped)
+    # every kept flow is reachable: counting it again by zero adds no slot and changes no count
+    assert add_flows(rows, np.zeros(len(rows), np.int64), *columns, table, used) == used + len(dropped)
+    assert Counter({f: c for f, c in counted(table).items() if c}) == after

@@ -1,8 +1,10 @@
-"""Counting flows (replay's most-denied flows) in an open-addressing table kept across chunks."""
+"""Counting flows (replay's most-denied flows) in an open-addressing table kept across chunks, pruned in
+place to the most counted ones when it fills."""
 import numba as nb
 import numpy as np
 
 from .intrinsics import prefetch
+from .probing import remove_where
 
 PREFETCH_AHEAD = 8  # rows: the slot of a row this far ahead is asked for while this one is counted
 _RING = 16
@@ -49,6 +51,44 @@ def add_flows(rows, weights, fam, shi, slo, dhi, dlo, proto, dport, table, used)
         if not t.used:
             t.used = True
             t.fam, t.shi, t.slo, t.dhi, t.dlo, t.proto, t.dport = fam[i], shi[i], slo[i], dhi[i], dlo[i], proto[i], dport[i]
+            t.count = 0  # a slot freed by pruning keeps its old count
             used += 1
         t.count += weights[j] if weights.shape[0] else 1
     return used
+
+
+@nb.njit(cache=True)
+def _own_slot(table, s):
+    t = table[s]
+    return _slot(table.shape[0] - 1, t.fam, t.shi, t.slo, t.dhi, t.dlo, t.proto, t.dport)
+
+
+@nb.njit(cache=True)
+def _below(table, s, cut):
+    """Whether table[s] falls below the cut (threshold count, equal counts still to keep); keeping an
+    entry of the threshold count uses one of those."""
+    threshold, ties = cut
+    count = table[s].count
+    if count > threshold:
+        return False
+    if count == threshold and ties[0] > 0:
+        ties[0] -= 1
+        return False
+    return True
+
+
+@nb.njit(cache=True)
+def keep_most_counted(table, keep):
+    """Remove, in place, all but the `keep` most counted flows (among equal counts, those met first);
+    returns the slots in use."""
+    counts = np.empty(table.shape[0], np.int64)
+    m = 0
+    for s in range(table.shape[0]):
+        if table[s].used:
+            counts[m] = table[s].count
+            m += 1
+    if m <= keep:
+        return m
+    threshold = np.partition(counts[:m], m - keep)[m - keep] if keep > 0 else counts[:m].max() + 1
+    ties = np.full(1, keep - (counts[:m] > threshold).sum())
+    return remove_where(table, _own_slot, _below, (threshold, ties))

@@ -17,6 +17,7 @@ import numba as nb
 import numpy as np
 
 from .intrinsics import prefetch
+from .probing import remove_where
 
 PREFETCH_AHEAD = 8  # records: the session pass asks for the slots of a record this far ahead
 _RING = 16  # home slots kept for the records between the one being decided and the one asked for
@@ -175,32 +176,17 @@ def rehash_live(table, new_table, now, timeout):
 
 
 @nb.njit(cache=True)
-def expire_sessions(table, now, timeout):
-    """Remove, in place, the sessions expired at `now`; returns how many remain.
+def _own_home(table, s):
+    return _slot_home(table, s, table.shape[0])
 
-    A removed slot is refilled by shifting back the later entries of its run that may live
-    there (deletion for linear probing), so every key stays reachable from its home and the
-    table needs no tombstones. The sweep starts after an empty slot: no run wraps past its end."""
-    n = table.shape[0]
-    start = 0
-    while start < n and table[start].used:
-        start += 1
-    live = 0
-    for step in range(1, n + 1):
-        s = (start + step) % n
-        while table[s].used and now - table[s].last > timeout:
-            hole = s
-            k = s
-            while True:
-                k = _next(k, n)
-                if not table[k].used:
-                    break
-                h = _slot_home(table, k, n)
-                # table[k] may move to the hole unless its home lies cyclically in (hole, k]
-                if (hole < k and (h <= hole or h > k)) or (hole > k and h <= hole and h > k):
-                    table[hole] = table[k]
-                    hole = k
-            table[hole].used = False
-        if table[s].used:
-            live += 1
-    return live
+
+@nb.njit(cache=True)
+def _expired(table, s, horizon):
+    now, timeout = horizon
+    return now - table[s].last > timeout
+
+
+@nb.njit(cache=True)
+def expire_sessions(table, now, timeout):
+    """Remove, in place, the sessions expired at `now`; returns how many remain."""
+    return remove_where(table, _own_home, _expired, (now, timeout))
