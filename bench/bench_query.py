@@ -45,9 +45,16 @@ def inputs(n: int) -> tuple[Path, Path, Path]:
     return config_path, parquet, csv
 
 
-# The child reports its own peak RSS as it exits (RUSAGE_CHILDREN would give the largest of all runs so far).
+# The child reports its own peak RSS as it exits: VmHWM belongs to the process image, while ru_maxrss would
+# also count the parent's RSS at the fork (Linux keeps it across exec), and RUSAGE_CHILDREN the largest of all runs.
 _CHILD = ("import atexit, resource, sys\n"
-          "atexit.register(lambda: print('peak-rss-kib', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr))\n"
+          "def peak():\n"
+          "    try:\n"
+          "        with open('/proc/self/status') as status:\n"
+          "            return next(int(line.split()[1]) for line in status if line.startswith('VmHWM:'))\n"
+          "    except (OSError, StopIteration):\n"
+          "        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+          "atexit.register(lambda: print('peak-rss-kib', peak(), file=sys.stderr))\n"
           "sys.argv[0] = 'flowsim'\n"
           "from flowsim.cli import run\n"
           "run()\n")
