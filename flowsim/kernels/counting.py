@@ -33,12 +33,13 @@ def add_flows(rows, weights, fam, shi, slo, dhi, dlo, proto, dport, table, used)
     mask = table.shape[0] - 1
     n = rows.shape[0]
     slots = np.empty(_RING, np.int64)
+    base = table.ctypes.data
     for j in range(-PREFETCH_AHEAD, n):
         ahead = j + PREFETCH_AHEAD
         if ahead < n:
             k = rows[ahead]
             slots[ahead % _RING] = _slot(mask, fam[k], shi[k], slo[k], dhi[k], dlo[k], proto[k], dport[k])
-            prefetch(table, slots[ahead % _RING])
+            prefetch(base + slots[ahead % _RING] * table.itemsize)
         if j < 0:
             continue
         i = rows[j]

@@ -3,9 +3,9 @@
 `block_hits` tests a packet against a block of rows with one vector compare per field (numba's
 loop over the rows stayed scalar: about 15 instructions per row where this takes 20 per block);
 `trailing_zeros(x)` is the index of the lowest set bit of a nonzero unsigned integer (one
-instruction), for walking the hits of its bit mask; `prefetch(array, i)` asks for array[i]'s cache
-line ahead of use, so that random probes into a large hash table overlap their misses. The IR is written with llvmlite, numba's code
-generator; LLVM picks the vector instructions the processor has (AVX-512, AVX2 or SSE).
+instruction), for walking the hits of its bit mask; `prefetch(address)` asks for a cache
+line ahead of use, so that random probes into a large hash table overlap their misses. The IR
+is written with llvmlite, numba's code generator; LLVM picks the vector instructions the processor has (AVX-512, AVX2 or SSE).
 """
 from llvmlite import ir
 from numba import types
@@ -78,22 +78,20 @@ def block_hits(typingctx, words, base, peer, port, protocol):
 
 
 @intrinsic
-def prefetch(typingctx, array, index):
-    """Ask for the cache line of array[index] to be loaded, without waiting for it (a hint: no effect on
-    results). Random probes into a large table overlap their memory misses when issued a few records ahead."""
-    if not isinstance(array, types.Array):
+def prefetch(typingctx, address):
+    """Ask for the cache line at `address` (an integer, e.g. from `array.ctypes.data`) to be loaded, without
+    waiting for it (a hint: no effect on results). Random probes into a large table overlap their memory
+    misses when issued a few records ahead. It takes an address, not the array: numba reference-counts an
+    array handed to a function, two atomic operations that cost more than the hint saves."""
+    if not isinstance(address, types.Integer):
         return None
 
     def codegen(context, builder, signature, args):
-        array_type = signature.args[0]
-        arr = context.make_array(array_type)(context, builder, args[0])
-        position = context.cast(builder, args[1], signature.args[1], types.intp)
-        pointer = cgutils.get_item_pointer(context, builder, array_type, arr, [position], wraparound=False)
         i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
         function = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0i8")
         # read access, high temporal locality, data cache
-        builder.call(function, [builder.bitcast(pointer, i8p), i32(0), i32(3), i32(1)])
+        builder.call(function, [builder.inttoptr(args[0], i8p), i32(0), i32(3), i32(1)])
         return context.get_dummy_value()
 
-    return types.none(array, index), codegen
+    return types.none(address), codegen

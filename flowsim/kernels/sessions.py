@@ -90,6 +90,7 @@ def apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, sr
     size = table.shape[0]
     n = order.shape[0]
     homes = np.empty((_RING, 2), np.int64)
+    base = table.ctypes.data
     found = np.empty(2, np.int64)
     for j in range(-PREFETCH_AHEAD, n):
         ahead = j + PREFETCH_AHEAD
@@ -98,11 +99,11 @@ def apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, sr
             k = order[ahead]
             a0, b0, a1, b1 = _keys(src_eni[k], dst_eni[k], merged)
             h = _home(size, fam[k], proto[k], a0, shi[k], slo[k], sport[k], b0, dhi[k], dlo[k], dport[k])
-            prefetch(table, h)
+            prefetch(base + h * table.itemsize)
             homes[ahead % _RING, 0] = h
             if a1 >= 0:
                 h = _home(size, fam[k], proto[k], a1, shi[k], slo[k], sport[k], b1, dhi[k], dlo[k], dport[k])
-                prefetch(table, h)
+                prefetch(base + h * table.itemsize)
                 homes[ahead % _RING, 1] = h
         if j < 0:
             continue
