@@ -5,7 +5,8 @@ loop over the rows stayed scalar: about 15 instructions per row where this takes
 `trailing_zeros(x)` is the index of the lowest set bit of a nonzero unsigned integer (one
 instruction), for walking the hits of its bit mask; `prefetch(address)` asks for a cache
 line ahead of use, so that random probes into a large hash table overlap their misses. The IR
-is written with llvmlite, numba's code generator; LLVM picks the vector instructions the processor has (AVX-512, AVX2 or SSE).
+is written with llvmlite, numba's code generator; LLVM picks the vector instructions the
+processor has (AVX-512, AVX2 or SSE).
 """
 from llvmlite import ir
 from numba import types
