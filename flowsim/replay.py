@@ -22,7 +22,7 @@ from .addresses import parts_address
 from .engine import Engine, RawVerdicts
 from .flows import FlowArrays, Names
 from .kernels import evaluate as K
-from .kernels.counting import FLOW_COUNT, add_flows, keep_most_counted
+from .kernels.counting import FLOW_COUNT, TALLIES, add_flows, keep_most_counted, tally
 from .kernels.sessions import SESSION, apply_sessions, expire_sessions, rehash_live
 from .model import protocol_name
 
@@ -142,11 +142,11 @@ class SessionTable:
 
     def apply(self, order: np.ndarray, time: np.ndarray, fam: np.ndarray, shi: np.ndarray, slo: np.ndarray,
               dhi: np.ndarray, dlo: np.ndarray, proto: np.ndarray, sport: np.ndarray, dport: np.ndarray,
-              src_eni: np.ndarray, dst_eni: np.ndarray, egress_ok: np.ndarray, ingress_ok: np.ndarray,
-              verdict: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+              src_eni: np.ndarray, dst_eni: np.ndarray, egress_code: np.ndarray, ingress_code: np.ndarray,
+              code_allows: np.ndarray, verdict: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         """Replay a chunk's records in `order` (time order) over the sessions so far; rewrites `verdict`
-        where sessions decide and returns (egress side passed by state, ingress side passed by state,
-        sessions opened)."""
+        where sessions decide, and the code of a side a session let through to NO_RULE; returns (egress
+        side passed by state, ingress side passed by state, sessions opened)."""
         timed = time[~np.isnan(time)]
         if len(timed):
             # what the chunk may add: an entry per record, two where its ENIs are kept apart; the chunk's
@@ -157,8 +157,8 @@ class SessionTable:
             self._make_room(int(incoming), float(timed.min()))
         egress, ingress = np.zeros(len(order), np.bool_), np.zeros(len(order), np.bool_)
         self.used, opened = apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, src_eni, dst_eni,
-                                           egress_ok, ingress_ok, verdict, self.table, self.used, self.timeout,
-                                           self.merged, egress, ingress)
+                                           egress_code, ingress_code, code_allows, verdict, self.table, self.used,
+                                           self.timeout, self.merged, egress, ingress)
         return egress, ingress, opened
 
     def _make_room(self, incoming: int, now: float) -> None:
@@ -213,8 +213,6 @@ class Replayer:
         raw = self.engine.evaluate_arrays(flows, self.threads)
         n = len(flows)
         valid = ~flows.invalid
-        egress_ok = np.where(raw.egress_code >= 0, self.code_allows[np.maximum(raw.egress_code, 0)], True)
-        ingress_ok = np.where(raw.ingress_code >= 0, self.code_allows[np.maximum(raw.ingress_code, 0)], True)
         times = chunk.time.astype(np.float64)
         if n and bool(np.all(times[1:] >= times[:-1])):  # already in time order (NaN compares false: sorted below)
             order = np.arange(n, dtype=np.int64)
@@ -224,18 +222,14 @@ class Replayer:
         if timed.any():
             first = np.nanmin(times)
             self.summary.out_of_order += int((times[timed] < self.latest).sum()) if first < self.latest else 0
-        verdict = raw.verdict.copy()
         if self.sessions is None:
             # records that name no ENI or VPC have ENIs that are a function of their addresses
             self.sessions = SessionTable(chunk.eni is None and chunk.vpc is None, self.timeout)
-        by_state_e, by_state_i, opened = self.sessions.apply(order, times, flows.sfam, flows.shi, flows.slo, flows.dhi, flows.dlo,
-                                               flows.proto, flows.sport, flows.dport, raw.src_eni, raw.dst_eni,
-                                               egress_ok, ingress_ok, verdict)
-        raw.verdict = verdict
+        by_state_e, by_state_i, opened = self.sessions.apply(
+            order, times, flows.sfam, flows.shi, flows.slo, flows.dhi, flows.dlo, flows.proto, flows.sport, flows.dport,
+            raw.src_eni, raw.dst_eni, raw.egress_code, raw.ingress_code, self.code_allows, raw.verdict)
         self.summary.sessions += opened
         stateful = by_state_e | by_state_i
-        raw.egress_code = np.where(by_state_e, K.NO_RULE, raw.egress_code).astype(np.int32)
-        raw.ingress_code = np.where(by_state_i, K.NO_RULE, raw.ingress_code).astype(np.int32)
         if timed.any():
             self.latest = max(self.latest, float(np.nanmax(times)))
         self._account(chunk, flows, raw, stateful, valid, timed)
@@ -244,16 +238,12 @@ class Replayer:
     def _account(self, chunk, flows: FlowArrays, raw: RawVerdicts, stateful: np.ndarray, valid: np.ndarray,
                  timed: np.ndarray) -> None:
         s = self.summary
-        s.evaluated += int(valid.sum())
-        v = raw.verdict[valid]
-        s.allowed += int((v == K.ALLOW).sum())
-        s.denied += int((v == K.DENY).sum())
-        s.unmanaged += int((v == K.UNMANAGED).sum())
-        s.stateful += int(stateful[valid].sum())
-        s.stateless += int((valid & ~timed).sum())
-        for codes in (raw.egress_code, raw.ingress_code):
-            self.hits += np.bincount(codes[valid] + 1, minlength=len(self.hits))
-        denied = np.flatnonzero(valid & (raw.verdict == K.DENY))
+        counts = np.zeros(len(TALLIES), np.int64)
+        denied = np.empty(len(valid), np.int64)
+        denied = denied[:tally(valid, timed, raw.verdict, stateful, raw.egress_code, raw.ingress_code, counts,
+                               self.hits, denied)]
+        for name, count in zip(TALLIES, counts.tolist()):
+            setattr(s, name, getattr(s, name) + count)
         while len(denied):
             if self.denied_used == _DISTINCT_COUNTED:
                 self._keep_top_denied()

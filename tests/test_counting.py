@@ -1,5 +1,5 @@
-"""The flow counter must agree with a Counter of tuples, whether rows come once or weighted, and pruning
-it must keep the most counted flows, each still found where counting looks for it."""
+"""The chunk tally must agree with counting by numpy; the flow counter with a Counter of tuples, whether rows
+come once or weighted; pruning it must keep the most counted flows, each still found where counting looks."""
 from __future__ import annotations
 
 from collections import Counter
@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowsim.kernels.counting import FLOW_COUNT, add_flows, keep_most_counted
+from flowsim.kernels.counting import FLOW_COUNT, TALLIES, add_flows, keep_most_counted, tally
 
 FIELDS = ("fam", "shi", "slo", "dhi", "dlo", "proto", "dport")
 DTYPES = (np.uint8, np.uint64, np.uint64, np.uint64, np.uint64, np.int16, np.int32)
@@ -60,3 +60,21 @@ def test_pruning_keeps_the_most_counted_flows_where_they_are_found(weighted, kee
     # every kept flow is reachable: counting it again by zero adds no slot and changes no count
     assert add_flows(rows, np.zeros(len(rows), np.int64), *columns, table, used) == used + len(dropped)
     assert Counter({f: c for f, c in counted(table).items() if c}) == after
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.booleans(), st.integers(0, 3), st.booleans(), st.integers(-1, 6),
+                          st.integers(-1, 6)), max_size=60))
+def test_tally_equals_counting_by_numpy(records):
+    valid, timed, verdict, stateful, egress, ingress = (np.array(c, dtype=t) for c, t in zip(
+        zip(*records) if records else [[]] * 6, (bool, bool, np.int8, bool, np.int32, np.int32)))
+    counts, hits, denied = np.zeros(len(TALLIES), np.int64), np.zeros(8, np.int64), np.empty(len(valid), np.int64)
+    hits[3] = 5  # hits add to what is there
+    n = tally(valid, timed, verdict, stateful, egress, ingress, counts, hits, denied)
+    v = verdict[valid]
+    assert counts.tolist() == [int(valid.sum()), int((v == 0).sum()), int((v == 1).sum()), int((v == 2).sum()),
+                               int(stateful[valid].sum()), int((valid & ~timed).sum())]
+    expected = np.bincount(egress[valid] + 1, minlength=8) + np.bincount(ingress[valid] + 1, minlength=8)
+    expected[3] += 5
+    assert hits.tolist() == expected.tolist()
+    assert denied[:n].tolist() == np.flatnonzero(valid & (verdict == 1)).tolist()

@@ -62,6 +62,9 @@ COLUMNS = {"fam": np.uint8, "shi": np.uint64, "slo": np.uint64, "dhi": np.uint64
            "egress_ok": np.bool_, "ingress_ok": np.bool_, "verdict": np.int8, "time": np.float64}
 
 
+CODE_ALLOWS = np.array([True, False])
+
+
 def run_table(records: list[dict], merged: bool, cuts: list[int]) -> tuple[list[tuple[int, bool, bool]], int]:
     table = SessionTable(merged, TIMEOUT, min_slots=4)
     out, opened = [], 0
@@ -69,9 +72,14 @@ def run_table(records: list[dict], merged: bool, cuts: list[int]) -> tuple[list[
     for lo, hi in zip(bounds, bounds[1:]):
         a = {name: np.array([r[name] for r in records[lo:hi]], dtype) for name, dtype in COLUMNS.items()}
         verdict = a["verdict"].copy()
+        # a side's stateless decision as a rule code: 1 denies, 0 allows, and so does NO_RULE (-1)
+        codes = [np.where(a[ok], np.arange(lo, hi) % 2 - 1, 1).astype(np.int32) for ok in ("egress_ok", "ingress_ok")]
+        given = [c.copy() for c in codes]
         e, i, n = table.apply(np.arange(hi - lo, dtype=np.int64), a["time"], a["fam"], a["shi"], a["slo"], a["dhi"],
-                              a["dlo"], a["proto"], a["sport"], a["dport"], a["se"], a["de"], a["egress_ok"],
-                              a["ingress_ok"], verdict)
+                              a["dlo"], a["proto"], a["sport"], a["dport"], a["se"], a["de"], codes[0], codes[1],
+                              CODE_ALLOWS, verdict)
+        for code, was, by_state in zip(codes, given, (e, i)):
+            assert code.tolist() == np.where(by_state, -1, was).tolist()
         out += list(zip(verdict.tolist(), e.tolist(), i.tolist()))
         opened += n
     return out, opened

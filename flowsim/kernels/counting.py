@@ -1,8 +1,10 @@
-"""Counting flows (replay's most-denied flows) in an open-addressing table kept across chunks, pruned in
-place to the most counted ones when it fills."""
+"""Counting for replay summaries: a chunk's verdicts and rule hits in one pass, and the most denied
+flows in an open-addressing table kept across chunks, pruned in place to the most counted ones when
+it fills."""
 import numba as nb
 import numpy as np
 
+from .evaluate import ALLOW, DENY, UNMANAGED
 from .intrinsics import prefetch
 from .probing import remove_where
 
@@ -13,6 +15,36 @@ _RING = 16
 FLOW_COUNT = np.dtype([("shi", np.uint64), ("slo", np.uint64), ("dhi", np.uint64), ("dlo", np.uint64),
                        ("count", np.int64), ("dport", np.int32), ("proto", np.int16), ("fam", np.uint8),
                        ("used", np.bool_)], align=True)
+
+
+TALLIES = ("evaluated", "allowed", "denied", "unmanaged", "stateful", "stateless")  # what tally counts, in order
+
+
+@nb.njit(cache=True)
+def tally(valid, timed, verdict, stateful, egress_code, ingress_code, counts, hits, denied_rows):
+    """Add a chunk's valid records to `counts` (TALLIES, in order) and each side's deciding code to
+    hits[code + 1] (no rule, code -1, at 0); the rows denied go to `denied_rows`. Returns how many."""
+    denied = 0
+    for i in range(valid.shape[0]):
+        if not valid[i]:
+            continue
+        counts[0] += 1
+        v = verdict[i]
+        if v == ALLOW:
+            counts[1] += 1
+        elif v == DENY:
+            counts[2] += 1
+            denied_rows[denied] = i
+            denied += 1
+        elif v == UNMANAGED:
+            counts[3] += 1
+        if stateful[i]:
+            counts[4] += 1
+        if not timed[i]:
+            counts[5] += 1
+        hits[egress_code[i] + 1] += 1
+        hits[ingress_code[i] + 1] += 1
+    return denied
 
 
 @nb.njit(cache=True, inline="always")

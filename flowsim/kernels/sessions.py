@@ -16,6 +16,7 @@ sessions.
 import numba as nb
 import numpy as np
 
+from .evaluate import NO_RULE
 from .intrinsics import prefetch
 from .probing import remove_where
 
@@ -78,13 +79,16 @@ def _probe(table, s, f, p, a, shi, slo, sport, b, dhi, dlo, dport):
 
 @nb.njit(cache=True)
 def apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, src_eni, dst_eni,
-                   egress_ok, ingress_ok, verdict, table, used, timeout, merged, egress_by_state, ingress_by_state):
+                   egress_code, ingress_code, code_allows, verdict, table, used, timeout, merged,
+                   egress_by_state, ingress_by_state):
     """Replay records in `order`; rewrites `verdict` (0 allow, 1 deny) where sessions decide.
 
-    egress_ok/ingress_ok are the stateless decisions of each side; records with a NaN
-    time, a verdict past deny or no ENI side are left as they are. egress_by_state and
-    ingress_by_state come zero-filled and are set on the sides a live session let through.
-    `used` is the number of slots in use. Returns (slots in use, sessions opened, one per ENI).
+    egress_code/ingress_code are the stateless decisions of each side (a rule code, allowing
+    where code_allows says so, or NO_RULE: allowed); a side a live session lets through has
+    its code set to NO_RULE. Records with a NaN time, a verdict past deny or no ENI side are
+    left as they are. egress_by_state and ingress_by_state come zero-filled and are set on the
+    sides a live session let through. `used` is the number of slots in use. Returns (slots in
+    use, sessions opened, one per ENI).
     """
     opened = 0
     size = table.shape[0]
@@ -125,8 +129,14 @@ def apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, sr
                     egress_by_state[i] = True
                 if de >= 0 and (entries == 1 or e == 1):
                     ingress_by_state[i] = True
-        if (se < 0 or egress_by_state[i] or egress_ok[i]) and (de < 0 or ingress_by_state[i] or ingress_ok[i]):
+        ec, ic = egress_code[i], ingress_code[i]
+        if ((se < 0 or egress_by_state[i] or ec < 0 or code_allows[ec])
+                and (de < 0 or ingress_by_state[i] or ic < 0 or code_allows[ic])):
             verdict[i] = 0
+            if egress_by_state[i]:
+                egress_code[i] = NO_RULE
+            if ingress_by_state[i]:
+                ingress_code[i] = NO_RULE
         else:
             verdict[i] = 1
             egress_by_state[i] = False
