@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -19,7 +20,7 @@ from typing import Iterator
 import numpy as np
 import pyarrow as pa
 
-from .engine import VERDICT_NAMES, Engine, invalid_row_problems
+from .engine import VERDICT_NAMES, Engine, invalid_row_problems, set_threads
 from .errors import InputError, Problem
 from .flows import check_columns, prepare_flows
 
@@ -91,6 +92,22 @@ def open_flow_table(path: str | os.PathLike, chunk_rows: int = CHUNK_ROWS) -> Fl
         return FlowTable(source, False, None, guarded(iter(reader)))
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(Problem(f"not a readable {kind} flow table: {exc}", source=source)) from None
+
+
+@contextmanager
+def arrow_threads(threads: int | None) -> Iterator[None]:
+    """Let Arrow decode with at most `threads` threads while inside (None: as it is), so that --threads
+    bounds the reading as well as the evaluation."""
+    if threads is None:
+        yield
+        return
+    set_threads(threads)  # checks the number, and numba follows it too
+    previous = pa.cpu_count()
+    pa.set_cpu_count(threads)
+    try:
+        yield
+    finally:
+        pa.set_cpu_count(previous)
 
 
 class _Progress:
@@ -189,25 +206,26 @@ def run_query(engine: Engine, flows_path: str, output: str | None, threads: int 
     stats, meter, writer = QueryStats(), _Progress(progress, flows.total_rows), _Writer(output)
     started, done = time.perf_counter(), False
     try:
-        for batch in flows.batches:
-            table = pa.Table.from_batches([batch])
-            prepared = prepare_flows(table)
-            raw = engine.evaluate_arrays(prepared, threads)
-            if prepared.invalid.any():
-                if not skip_invalid:
-                    first_line = None if flows.parquet else stats.rows + stats.skipped + 2
-                    raise InputError(invalid_row_problems(prepared, flows.source, first_line))
-                keep = ~prepared.invalid
-                stats.skipped += int((~keep).sum())
-                table = table.filter(pa.array(keep))
-                raw = raw.take(keep)
-            table = engine.with_verdicts(table, raw)
-            writer.write(table)
-            stats.rows += table.num_rows
-            counts = np.bincount(raw.verdict, minlength=len(VERDICT_NAMES))
-            for code, name in enumerate(VERDICT_NAMES):
-                stats.counts[name] += int(counts[code])
-            meter.update(stats.rows + stats.skipped)
+        with arrow_threads(threads):
+            for batch in flows.batches:
+                table = pa.Table.from_batches([batch])
+                prepared = prepare_flows(table)
+                raw = engine.evaluate_arrays(prepared, threads)
+                if prepared.invalid.any():
+                    if not skip_invalid:
+                        first_line = None if flows.parquet else stats.rows + stats.skipped + 2
+                        raise InputError(invalid_row_problems(prepared, flows.source, first_line))
+                    keep = ~prepared.invalid
+                    stats.skipped += int((~keep).sum())
+                    table = table.filter(pa.array(keep))
+                    raw = raw.take(keep)
+                table = engine.with_verdicts(table, raw)
+                writer.write(table)
+                stats.rows += table.num_rows
+                counts = np.bincount(raw.verdict, minlength=len(VERDICT_NAMES))
+                for code, name in enumerate(VERDICT_NAMES):
+                    stats.counts[name] += int(counts[code])
+                meter.update(stats.rows + stats.skipped)
         done = True
     finally:
         meter.close()

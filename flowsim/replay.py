@@ -347,7 +347,7 @@ def in_time_order(chunks: Iterable, chunk_rows: int) -> Iterator:
 def replay(engine: Engine, trace: str, output: str | None = None, fmt: str | None = None, threads: int | None = None,
            progress: bool = False, chunk_rows: int = 1 << 18, timeout: float = SESSION_TIMEOUT) -> ReplaySummary:
     """Replay a trace file statefully; write per-record verdicts to `output` (CSV or Parquet) if given."""
-    from .query import _Progress, _Writer
+    from .query import _Progress, _Writer, arrow_threads
     from .traces import open_trace
 
     reader = open_trace(trace, fmt, chunk_rows=chunk_rows)
@@ -358,15 +358,16 @@ def replay(engine: Engine, trace: str, output: str | None = None, fmt: str | Non
     invalid: Counter = Counter()
     started, done = clock.perf_counter(), False
     try:
-        for chunk in in_time_order(reader, chunk_rows):
-            raw, stateful, valid = replayer.process(chunk)
-            flows_invalid = ~valid
-            if flows_invalid.any():
-                invalid["invalid record (address, direction or VPC)"] += int(flows_invalid.sum())
-            if writer is not None:
-                writer.write(verdict_table(engine, chunk, raw, stateful, valid))
-            summary.records = reader.records_read or summary.records + len(chunk)
-            meter.update(summary.evaluated)
+        with arrow_threads(threads):
+            for chunk in in_time_order(reader, chunk_rows):
+                raw, stateful, valid = replayer.process(chunk)
+                flows_invalid = ~valid
+                if flows_invalid.any():
+                    invalid["invalid record (address, direction or VPC)"] += int(flows_invalid.sum())
+                if writer is not None:
+                    writer.write(verdict_table(engine, chunk, raw, stateful, valid))
+                summary.records = reader.records_read or summary.records + len(chunk)
+                meter.update(summary.evaluated)
         done = True
     finally:
         meter.close()

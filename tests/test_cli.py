@@ -355,11 +355,23 @@ def test_query_unparsable_csv(tmp_path, capsys, content):
     assert code == 2 and str(flows) in err
 
 
+@pytest.mark.parametrize("command", ["query", "replay"])
 @pytest.mark.parametrize("threads", ["0", "100000"])
-def test_query_bad_thread_count(tmp_path, capsys, threads):
+def test_bad_thread_count(tmp_path, capsys, command, threads):
     flows = write_csv(tmp_path / "flows.csv", FLOWS)
-    code, _, err = run(capsys, "query", EXAMPLE, flows, "--threads", threads)
-    assert code == 2 and "--threads" in err
+    code, _, err = run(capsys, command, EXAMPLE, flows, "--threads", threads)
+    assert code == 2 and "--threads" in err and "internal error" not in err
+
+
+def test_thread_count_bounds_arrow_while_reading_and_is_restored():
+    import pyarrow as pa
+
+    from flowsim.query import arrow_threads
+
+    before = pa.cpu_count()
+    with arrow_threads(1):
+        assert pa.cpu_count() == 1
+    assert pa.cpu_count() == before
 
 
 def test_query_unwritable_output_is_bad_input(tmp_path, capsys):
