@@ -8,6 +8,12 @@ import numba as nb
 
 
 @nb.njit(cache=True, inline="always")
+def next_slot(s, size):
+    """The slot after s, wrapping to 0: the probe order of a table of any size."""
+    return s + 1 if s + 1 < size else 0
+
+
+@nb.njit(cache=True, inline="always")
 def remove_where(table, home, doomed, arg):
     """Remove in place every entry for which doomed(table, s, arg) is true; returns how many remain.
 
@@ -25,7 +31,7 @@ def remove_where(table, home, doomed, arg):
             hole = s
             k = s
             while True:
-                k = k + 1 if k + 1 < n else 0
+                k = next_slot(k, n)
                 if not table[k].used:
                     break
                 h = home(table, k)

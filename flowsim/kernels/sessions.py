@@ -18,7 +18,7 @@ import numpy as np
 
 from .evaluate import NO_RULE
 from .intrinsics import prefetch
-from .probing import remove_where
+from .probing import next_slot, remove_where
 
 PREFETCH_AHEAD = 8  # records: the session pass asks for the slots of a record this far ahead
 _RING = 16  # home slots kept for the records between the one being decided and the one asked for
@@ -46,11 +46,6 @@ def _home(size, fam, proto, seni, shi, slo, sport, deni, dhi, dlo, dport):
 
 
 @nb.njit(cache=True, inline="always")
-def _next(s, size):
-    return s + 1 if s + 1 < size else 0
-
-
-@nb.njit(cache=True, inline="always")
 def _keys(se, de, merged):
     """The entries a record touches, as ENI pairs: (a0, b0, a1, b1), the second pair (-1, -1) if none."""
     if se >= 0 and de >= 0 and se != de and not merged:
@@ -73,7 +68,7 @@ def _probe(table, s, f, p, a, shi, slo, sport, b, dhi, dlo, dport):
             if (t.slo == dlo and t.dlo == slo and t.shi == dhi and t.dhi == shi and t.sport == dport
                     and t.dport == sport and t.seni == b and t.deni == a):
                 return s, True
-        s = _next(s, size)
+        s = next_slot(s, size)
     return s, False
 
 
@@ -180,7 +175,7 @@ def rehash_live(table, new_table, now, timeout):
             # live keys are distinct: each goes to the first free slot from its home
             d = _slot_home(table, s, size)
             while new_table[d].used:
-                d = _next(d, size)
+                d = next_slot(d, size)
             new_table[d] = table[s]
             kept += 1
     return kept
