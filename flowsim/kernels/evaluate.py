@@ -12,7 +12,7 @@ import numba as nb
 import numpy as np
 
 from .classify import _lookup_one
-from .intrinsics import BLOCK_LANES, block_hits, trailing_zeros
+from .intrinsics import BLOCK_LANES, block_hits, prefetch, trailing_zeros
 
 ALLOW, DENY, UNMANAGED, AMBIGUOUS = 0, 1, 2, 3
 INTRA_ALLOW, INBOUND_DENY, OUTBOUND_ALLOW, OUTBOUND_DENY = 0, 1, 2, 3
@@ -21,6 +21,7 @@ DIR_INGRESS, DIR_EGRESS = 1, 2
 ENI_NONE, ENI_UNKNOWN = -1, -2
 SEVERAL = -3
 CHUNK = 4096  # flows per parallel work item
+SCAN_AHEAD = 8
 
 
 # ---------------------------------------------------------------- address ownership
@@ -311,7 +312,15 @@ def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, d
         else:
             lst_lo[w], first_lane[w] = list_slot[r] // LANES, list_slot[r] % LANES
     # first-match scans
+    blocks_at = scan_blocks.ctypes.data
+    hits_at = scan_hits.ctypes.data
     for w in range(2 * n):
+        ahead = w + SCAN_AHEAD
+        if ahead < 2 * n and lst_lo[ahead] < lst_hi[ahead]:
+            at = blocks_at + lst_lo[ahead] * (SCAN_WORDS * 4)
+            prefetch(at)
+            prefetch(at + 64)
+            prefetch(hits_at + lst_lo[ahead] * (LANES * 8))
         if lst_lo[w] >= lst_hi[w]:
             continue
         i = first + (w >> 1)
