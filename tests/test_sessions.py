@@ -12,7 +12,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowsim.kernels.sessions import SESSION, _slot_home, expire_sessions, rehash_live
+from flowsim.kernels.sessions import SESSION, _entry_home, expire_sessions, rehash_live
 from flowsim.replay import SessionTable
 
 TIMEOUT = 910.0
@@ -154,7 +154,7 @@ def test_expiry_in_place_keeps_every_live_session_reachable(table_and_entries):
     assert sorted(int(t["slo"]) for t in table if t["used"]) == sorted(k for k, last in entries if last >= 100.0)
     for s in range(n):
         if table[s]["used"]:
-            k = _slot_home(table, s, n)
+            k = _entry_home(table[s], n)
             while k != s:
                 assert table[k]["used"], f"slot {s} is cut off from its home {k}"
                 k = (k + 1) % n

@@ -91,17 +91,16 @@ def add_flows(rows, weights, fam, shi, slo, dhi, dlo, proto, dport, table, used)
 
 
 @nb.njit(cache=True)
-def _own_slot(table, s):
-    t = table[s]
-    return _slot(table.shape[0] - 1, t.fam, t.shi, t.slo, t.dhi, t.dlo, t.proto, t.dport)
+def _entry_slot(t, size):
+    return _slot(size - 1, t.fam, t.shi, t.slo, t.dhi, t.dlo, t.proto, t.dport)
 
 
 @nb.njit(cache=True)
-def _below(table, s, cut):
-    """Whether table[s] falls below the cut (threshold count, equal counts still to keep); keeping an
+def _below(t, cut):
+    """Whether entry t falls below the cut (threshold count, equal counts still to keep); keeping an
     entry of the threshold count uses one of those."""
     threshold, ties = cut
-    count = table[s].count
+    count = t.count
     if count > threshold:
         return False
     if count == threshold and ties[0] > 0:
@@ -124,4 +123,4 @@ def keep_most_counted(table, keep):
         return m
     threshold = np.partition(counts[:m], m - keep)[m - keep] if keep > 0 else counts[:m].max() + 1
     ties = np.full(1, keep - (counts[:m] > threshold).sum())
-    return remove_where(table, _own_slot, _below, (threshold, ties))
+    return remove_where(table, _entry_slot, _below, (threshold, ties))

@@ -56,20 +56,19 @@ def _keys(se, de, merged):
 
 
 @nb.njit(cache=True, inline="always")
-def _probe(table, s, f, p, a, shi, slo, sport, b, dhi, dlo, dport):
-    """(slot of the key's entry or of the free slot ending its probe, whether the packet is its reply)."""
-    size = table.shape[0]
-    while table[s].used:
-        t = table[s]
-        if t.proto == p and t.fam == f:
-            if (t.slo == slo and t.dlo == dlo and t.shi == shi and t.dhi == dhi and t.sport == sport
-                    and t.dport == dport and t.seni == a and t.deni == b):
-                return s, False
-            if (t.slo == dlo and t.dlo == slo and t.shi == dhi and t.dhi == shi and t.sport == dport
-                    and t.dport == sport and t.seni == b and t.deni == a):
-                return s, True
-        s = next_slot(s, size)
-    return s, False
+def _match(t, f, p, a, shi, slo, sport, b, dhi, dlo, dport):
+    """Whether entry t holds the key: 0 no, 1 as the packet sees it, 2 reversed (the packet is its reply).
+    It takes the entry, not the table: numba reference-counts an array handed to a function, atomic
+    operations that stall the probes' overlapping memory misses."""
+    if t.proto != p or t.fam != f:
+        return 0
+    if (t.slo == slo and t.dlo == dlo and t.shi == shi and t.dhi == dhi and t.sport == sport
+            and t.dport == dport and t.seni == a and t.deni == b):
+        return 1
+    if (t.slo == dlo and t.dlo == slo and t.shi == dhi and t.dhi == shi and t.sport == dport
+            and t.dport == sport and t.seni == b and t.deni == a):
+        return 2
+    return 0
 
 
 @nb.njit(cache=True)
@@ -116,9 +115,16 @@ def apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, sr
         entries = 2 if a1 >= 0 else 1
         for e in range(entries):
             a, b = (a0, b0) if e == 0 else (a1, b1)
-            s, reply = _probe(table, homes[j % _RING, e], f, p, a, shi[i], slo[i], sport[i], b, dhi[i], dlo[i], dport[i])
+            # the key's entry, or the free slot that ends its probe
+            s = homes[j % _RING, e]
+            m = 0
+            while table[s].used:
+                m = _match(table[s], f, p, a, shi[i], slo[i], sport[i], b, dhi[i], dlo[i], dport[i])
+                if m != 0:
+                    break
+                s = next_slot(s, size)
             found[e] = s
-            if reply and table[s].used and now - table[s].last <= timeout:
+            if m == 2 and now - table[s].last <= timeout:
                 # the entry is the session of ENI a (b) on the source (destination) side
                 if se >= 0 and (entries == 1 or e == 0):
                     egress_by_state[i] = True
@@ -141,7 +147,8 @@ def apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, sr
             a, b = (a0, b0) if e == 0 else (a1, b1)
             s = found[e]
             if e == 1 and s == found[0]:  # both probes ended at one free slot, which the first entry took
-                s, _ = _probe(table, s, f, p, a, shi[i], slo[i], sport[i], b, dhi[i], dlo[i], dport[i])
+                while table[s].used:  # go on to the next free slot: the key is not in the table
+                    s = next_slot(s, size)
             t = table[s]
             if t.used and now - t.last <= timeout:
                 if now > t.last:
@@ -159,9 +166,8 @@ def apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, sr
 
 
 @nb.njit(cache=True, inline="always")
-def _slot_home(table, s, size):
-    """The home of the session in table[s], in a table of `size` slots."""
-    t = table[s]
+def _entry_home(t, size):
+    """The home of session entry t in a table of `size` slots."""
     return _home(size, t.fam, t.proto, t.seni, t.shi, t.slo, t.sport, t.deni, t.dhi, t.dlo, t.dport)
 
 
@@ -173,7 +179,7 @@ def rehash_live(table, new_table, now, timeout):
     for s in range(table.shape[0]):
         if table[s].used and now - table[s].last <= timeout:
             # live keys are distinct: each goes to the first free slot from its home
-            d = _slot_home(table, s, size)
+            d = _entry_home(table[s], size)
             while new_table[d].used:
                 d = next_slot(d, size)
             new_table[d] = table[s]
@@ -182,17 +188,12 @@ def rehash_live(table, new_table, now, timeout):
 
 
 @nb.njit(cache=True)
-def _own_home(table, s):
-    return _slot_home(table, s, table.shape[0])
-
-
-@nb.njit(cache=True)
-def _expired(table, s, horizon):
+def _expired(t, horizon):
     now, timeout = horizon
-    return now - table[s].last > timeout
+    return now - t.last > timeout
 
 
 @nb.njit(cache=True)
 def expire_sessions(table, now, timeout):
     """Remove, in place, the sessions expired at `now`; returns how many remain."""
-    return remove_where(table, _own_home, _expired, (now, timeout))
+    return remove_where(table, _entry_home, _expired, (now, timeout))
