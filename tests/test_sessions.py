@@ -147,7 +147,7 @@ def test_expiry_in_place_keeps_every_live_session_reachable(table_and_entries):
     n, entries = table_and_entries
     loose = np.zeros(len(entries), SESSION)
     for i, (key, last) in enumerate(entries):
-        loose[i] = (0, key, 0, 1000, last, 0, 0, key, 80, 6, 4, True)
+        loose[i] = (0, key, 0, 1000, last, 0, 0, key, 80, 6, 4, True, -1)  # rehashing sets the home
     table = np.zeros(n, SESSION)
     rehash_live(loose, table, 0.0, math.inf)
     assert expire_sessions(table, 1000.0, 910.0) == sum(1 for _, last in entries if last >= 100.0)
@@ -155,6 +155,7 @@ def test_expiry_in_place_keeps_every_live_session_reachable(table_and_entries):
     for s in range(n):
         if table[s]["used"]:
             k = _entry_home(table[s], n)
+            assert table[s]["home"] == k, f"slot {s} stores a wrong home"
             while k != s:
                 assert table[k]["used"], f"slot {s} is cut off from its home {k}"
                 k = (k + 1) % n

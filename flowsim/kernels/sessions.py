@@ -24,7 +24,8 @@ PREFETCH_AHEAD = 8  # records: the session pass asks for the slots of a record t
 _RING = 16  # home slots kept for the records between the one being decided and the one asked for
 SESSION = np.dtype([("shi", np.uint64), ("slo", np.uint64), ("dhi", np.uint64), ("dlo", np.uint64),
                     ("last", np.float64), ("seni", np.int32), ("deni", np.int32), ("sport", np.int32),
-                    ("dport", np.int32), ("proto", np.int16), ("fam", np.uint8), ("used", np.bool_)],
+                    ("dport", np.int32), ("proto", np.int16), ("fam", np.uint8), ("used", np.bool_),
+                    ("home", np.int32)],
                    align=True)
 
 
@@ -161,7 +162,7 @@ def apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, sr
             t.fam, t.proto = f, p
             t.seni, t.shi, t.slo, t.sport = a, shi[i], slo[i], sport[i]
             t.deni, t.dhi, t.dlo, t.dport = b, dhi[i], dlo[i], dport[i]
-            t.last = now
+            t.last, t.home = now, homes[j % _RING, e]
     return used, opened
 
 
@@ -169,6 +170,13 @@ def apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, sr
 def _entry_home(t, size):
     """The home of session entry t in a table of `size` slots."""
     return _home(size, t.fam, t.proto, t.seni, t.shi, t.slo, t.sport, t.deni, t.dhi, t.dlo, t.dport)
+
+
+@nb.njit(cache=True, inline="always")
+def _stored_home(t, size):
+    """The home of session entry t in its own table, as stored there: removal moves many entries, and
+    hashing each key again measured about half of clearing the table."""
+    return t.home
 
 
 @nb.njit(cache=True)
@@ -179,10 +187,12 @@ def rehash_live(table, new_table, now, timeout):
     for s in range(table.shape[0]):
         if table[s].used and now - table[s].last <= timeout:
             # live keys are distinct: each goes to the first free slot from its home
-            d = _entry_home(table[s], size)
+            home = _entry_home(table[s], size)
+            d = home
             while new_table[d].used:
                 d = next_slot(d, size)
             new_table[d] = table[s]
+            new_table[d].home = home
             kept += 1
     return kept
 
@@ -196,4 +206,4 @@ def _expired(t, horizon):
 @nb.njit(cache=True)
 def expire_sessions(table, now, timeout):
     """Remove, in place, the sessions expired at `now`; returns how many remain."""
-    return remove_where(table, _entry_home, _expired, (now, timeout))
+    return remove_where(table, _stored_home, _expired, (now, timeout))
