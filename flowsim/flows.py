@@ -86,7 +86,8 @@ def _distinct(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndarray]
     column = _combined(column)
     if not pa.types.is_dictionary(column.type):
         column = pc.dictionary_encode(column)
-    return column.dictionary, column.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    indices = column.indices.fill_null(-1) if column.indices.null_count else column.indices
+    return column.dictionary, indices.to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def _gather(values: np.ndarray, index: np.ndarray, fill) -> np.ndarray:
@@ -95,13 +96,21 @@ def _gather(values: np.ndarray, index: np.ndarray, fill) -> np.ndarray:
 
 
 def by_value(column: pa.ChunkedArray | pa.Array, parse: Callable[[pa.Array], tuple[np.ndarray, ...]],
-             null: tuple) -> tuple[np.ndarray, ...]:
+             null: tuple, memo: dict | None = None) -> tuple[np.ndarray, ...]:
     """Apply `parse` to the distinct values of a column and spread its results over the rows.
 
     `null` holds the results for a null row. Traffic repeats its addresses, labels and ports,
-    so this parses far fewer values than rows."""
+    so this parses far fewer values than rows. A `memo` kept across the batches of one column
+    holds the last values parsed: a Parquet reader hands every batch of a row group the same
+    dictionary, which is then parsed once."""
     values, index = _distinct(column)
-    return tuple(_gather(part, index, fill) for part, fill in zip(parse(values), null))
+    if memo is not None and memo.get("values") is not None and memo["values"].equals(values):
+        parsed = memo["parsed"]
+    else:
+        parsed = parse(values)
+        if memo is not None:
+            memo["values"], memo["parsed"] = values, parsed
+    return tuple(_gather(part, index, fill) for part, fill in zip(parsed, null))
 
 
 def _parse_ips(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

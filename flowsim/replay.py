@@ -126,7 +126,8 @@ def _flow_arrays(chunk) -> FlowArrays:
     if eni is not None:
         direction = np.where(eni.present(), direction, 0).astype(np.int8)
     return FlowArrays(chunk.src_fam, chunk.src_hi, chunk.src_lo, chunk.dst_fam, chunk.dst_hi, chunk.dst_lo,
-                      chunk.protocol.astype(np.int16), chunk.src_port.astype(np.int32), chunk.dst_port.astype(np.int32),
+                      chunk.protocol.astype(np.int16, copy=False), chunk.src_port.astype(np.int32, copy=False),
+                      chunk.dst_port.astype(np.int32, copy=False),
                       direction, vpc, eni, np.zeros(n, np.bool_))
 
 
@@ -213,7 +214,7 @@ class Replayer:
         raw = self.engine.evaluate_arrays(flows, self.threads)
         n = len(flows)
         valid = ~flows.invalid
-        times = chunk.time.astype(np.float64)
+        times = chunk.time.astype(np.float64, copy=False)
         if n and bool(np.all(times[1:] >= times[:-1])):  # already in time order (NaN compares false: sorted below)
             order = np.arange(n, dtype=np.int64)
         else:

@@ -112,8 +112,8 @@ def _ids(arr: pa.Array) -> np.ndarray:
     return _by_value(arr, per_value, ("",))[0]
 
 
-def _addresses(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return _by_value(arr, parse_ip_array, (0, 0, 0))
+def _addresses(arr: pa.Array, memo: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return _by_value(arr, parse_ip_array, (0, 0, 0), memo)
 
 
 class ChunkBuilder:
@@ -133,6 +133,7 @@ class ChunkBuilder:
         self.malformed = malformed
         self.unit = unit
         self.endpoint = endpoint
+        self.parsed: dict[str, dict] = {"src": {}, "dst": {}}  # by_value's memo per address column
 
     def _col(self, table: pa.Table, field: str) -> pa.Array | None:
         name = self.names.get(field)
@@ -163,8 +164,8 @@ class ChunkBuilder:
             return None
 
         bad: list[tuple[str, np.ndarray]] = []
-        sfam, shi, slo = _addresses(self._col(table, "src"))
-        dfam, dhi, dlo = _addresses(self._col(table, "dst"))
+        sfam, shi, slo = _addresses(self._col(table, "src"), self.parsed["src"])
+        dfam, dhi, dlo = _addresses(self._col(table, "dst"), self.parsed["dst"])
         bad += [(self.names["src"], sfam == 0), (self.names["dst"], dfam == 0)]
         proto_arr = self._col(table, "protocol")
         proto = _integers(proto_arr, 255) if _is_number(proto_arr) else _lookup(proto_arr, _protocol_number)
