@@ -21,7 +21,7 @@ DIR_INGRESS, DIR_EGRESS = 1, 2
 ENI_NONE, ENI_UNKNOWN = -1, -2
 SEVERAL = -3
 CHUNK = 4096  # flows per parallel work item
-SCAN_AHEAD = 8
+SCAN_AHEAD = 8  # sides: the scan asks for the first block and hit entries of the side this far ahead
 
 
 # ---------------------------------------------------------------- address ownership
