@@ -1,8 +1,9 @@
 """Removal from linear-probing hash tables (the session table, the flow counter) without tombstones.
 
 A table is a structured array whose records have a `used` flag; `home(entry, size)` is the slot
-where the probe for the entry's key starts in a table of `size` slots. Removing an entry shifts back the later entries of its
-run that may live in the freed slot, so every key stays reachable from its home.
+where the probe for the entry's key starts in a table of `size` slots. Removing an entry shifts
+back the later entries of its run that may live in the freed slot, so every key stays reachable
+from its home.
 """
 import numba as nb
 

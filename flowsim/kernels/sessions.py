@@ -2,8 +2,9 @@
 
 A session belongs to an ENI and a 5-tuple in either orientation (semantics.md §5).
 An entry of the table is keyed by the 5-tuple and two ENIs, one per endpoint; it
-stores the 5-tuple as the packet that opened it saw it, and when its last packet
-passed. Its slot comes from a hash that gives both orientations the same value.
+stores the 5-tuple as the packet that opened it saw it, when its last packet
+passed, and its home: the slot where its probe starts, from a hash that gives both
+orientations the same value.
 
 The session of ENI e alone is the entry (e, e). When the ENIs of a record's two
 sides are a function of its flow (captures and flow tables that name no ENI or
