@@ -104,7 +104,7 @@ def by_value(column: pa.ChunkedArray | pa.Array, parse: Callable[[pa.Array], tup
     holds the last values parsed: a Parquet reader hands every batch of a row group the same
     dictionary, which is then parsed once."""
     values, index = _distinct(column)
-    if memo is not None and memo.get("values") is not None and memo["values"].equals(values):
+    if memo and memo["values"].equals(values):
         parsed = memo["parsed"]
     else:
         parsed = parse(values)
