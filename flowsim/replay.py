@@ -23,7 +23,7 @@ from .engine import Engine, RawVerdicts
 from .flows import FlowArrays, Names
 from .kernels import evaluate as K
 from .kernels.counting import FLOW_COUNT, TALLIES, add_flows, keep_most_counted, tally
-from .kernels.sessions import SESSION, apply_sessions, expire_sessions, rehash_live
+from .kernels.sessions import SESSION, apply_sessions, keep_live
 from .model import protocol_name
 
 SESSION_TIMEOUT = 910.0
@@ -103,11 +103,11 @@ class ReplaySummary:
         return "\n".join(lines)
 
 
-def _session_table(slots: int) -> np.ndarray:
-    """An empty session table (any number of slots) in memory of its own, page-aligned so that no
-    64-byte record straddles two cache lines (two memory misses per probe instead of one)."""
-    memory = mmap.mmap(-1, max(1, slots) * SESSION.itemsize)
-    return np.frombuffer(memory, SESSION, slots)
+def _fresh(dtype: np.dtype | type, n: int) -> np.ndarray:
+    """A zero-filled array in memory of its own, page-aligned so that no 64-byte session entry
+    straddles two cache lines (two memory misses per read instead of one)."""
+    memory = mmap.mmap(-1, max(1, n) * np.dtype(dtype).itemsize)
+    return np.frombuffer(memory, dtype, n)
 
 
 def _flow_text(fam, shi, slo, dhi, dlo, proto, sport, dport) -> str:
@@ -136,9 +136,10 @@ class SessionTable:
 
     def __init__(self, merged: bool, timeout: float = SESSION_TIMEOUT, min_slots: int = MIN_SESSION_SLOTS):
         """`merged`: one entry holds the sessions of a record's two ENIs, which is exact only where those
-        ENIs are a function of the flow (see kernels.sessions)."""
-        self.merged, self.timeout, self.min_slots = merged, timeout, min_slots
-        self.table = _session_table(min_slots)
+        ENIs are a function of the flow (see kernels.sessions). `min_slots`: the directory's least size."""
+        self.merged, self.timeout, self.min_slots = merged, timeout, max(2, min_slots)
+        self.directory = _fresh(np.uint64, self.min_slots)
+        self.arena = _fresh(SESSION, self.min_slots // 2)
         self.used = 0
 
     def apply(self, order: np.ndarray, time: np.ndarray, fam: np.ndarray, shi: np.ndarray, slo: np.ndarray,
@@ -158,24 +159,26 @@ class SessionTable:
             self._make_room(int(incoming), float(timed.min()))
         egress, ingress = np.zeros(len(order), np.bool_), np.zeros(len(order), np.bool_)
         self.used, opened = apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, src_eni, dst_eni,
-                                           egress_code, ingress_code, code_allows, verdict, self.table, self.used,
-                                           self.timeout, self.merged, egress, ingress)
+                                           egress_code, ingress_code, code_allows, verdict, self.directory,
+                                           self.arena, self.used, self.timeout, self.merged, egress, ingress)
         return egress, ingress, opened
 
     def _make_room(self, incoming: int, now: float) -> None:
-        """Keep the table at most half full with `incoming` more entries. When it would be fuller, remove
-        the sessions expired at `now` in place; if the live ones and the incoming still fill a third of
-        it, copy the live ones into a table four times their number and the incoming's. Memory follows
-        the live sessions, not the trace; clearing in place touches no new memory."""
-        if self.used + incoming <= len(self.table) // 2:
+        """Keep room for `incoming` more entries, the directory at most half full. When the arena would
+        overflow, keep only the sessions live at `now`, in place; if they and the incoming still fill a
+        third of the directory, move them to tables four times their number and the incoming's. Memory
+        follows the live sessions, not the trace; clearing in place touches no new memory."""
+        if self.used + incoming <= len(self.arena):
             return
-        self.used = expire_sessions(self.table, now, self.timeout)
+        self.directory.fill(0)
+        self.used = keep_live(self.arena, self.used, now, self.timeout, self.arena, self.directory)
         need = self.used + incoming
-        if 3 * need <= len(self.table):
+        if 3 * need <= len(self.directory):
             return
-        fresh = _session_table(max(self.min_slots, 4 * need))
-        self.used = rehash_live(self.table, fresh, now, self.timeout)
-        self.table = fresh
+        slots = max(self.min_slots, 4 * need)
+        directory, arena = _fresh(np.uint64, slots), _fresh(SESSION, slots // 2)
+        self.used = keep_live(self.arena, self.used, now, self.timeout, arena, directory)
+        self.directory, self.arena = directory, arena
 
 
 class Replayer:

@@ -12,7 +12,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowsim.kernels.sessions import SESSION, _entry_home, expire_sessions, rehash_live
+from flowsim.kernels.sessions import SESSION, _home, _tag, keep_live
 from flowsim.replay import SessionTable
 
 TIMEOUT = 910.0
@@ -65,8 +65,9 @@ COLUMNS = {"fam": np.uint8, "shi": np.uint64, "slo": np.uint64, "dhi": np.uint64
 CODE_ALLOWS = np.array([True, False])
 
 
-def run_table(records: list[dict], merged: bool, cuts: list[int]) -> tuple[list[tuple[int, bool, bool]], int]:
-    table = SessionTable(merged, TIMEOUT, min_slots=4)
+def run_table(records: list[dict], merged: bool, cuts: list[int],
+              table: SessionTable | None = None) -> tuple[list[tuple[int, bool, bool]], int]:
+    table = table or SessionTable(merged, TIMEOUT, min_slots=4)
     out, opened = [], 0
     bounds = sorted({0, len(records), *(c for c in cuts if c < len(records))})
     for lo, hi in zip(bounds, bounds[1:]):
@@ -139,23 +140,51 @@ def test_replies_pass_through_a_tiny_table_that_clears_and_grows():
 
 @settings(max_examples=300, deadline=None)
 @given(st.integers(2, 12).flatmap(lambda n: st.tuples(
-    st.just(n), st.lists(st.tuples(st.integers(0, 40), st.sampled_from([0.0, 100.0, 2000.0])), max_size=n - 1,
-                         unique_by=lambda e: e[0]))))
-def test_expiry_in_place_keeps_every_live_session_reachable(table_and_entries):
-    # tiny tables filled by linear probing wrap their runs past the last slot; removing some
-    # entries must leave each survivor reachable from its home without crossing an empty slot
+    st.just(n), st.lists(st.tuples(st.integers(0, 40), st.sampled_from([0.0, 100.0, 2000.0])), max_size=n // 2,
+                         unique_by=lambda e: e[0]))), st.booleans())
+def test_clearing_keeps_every_live_session_in_order_and_reachable(table_and_entries, in_place):
+    # tiny directories wrap their probe runs past the last slot; after clearing, the live entries
+    # must sit at the arena's front in their order, each reachable from its home without crossing
+    # a free slot, pointed at by exactly one word that carries its tag
     n, entries = table_and_entries
-    loose = np.zeros(len(entries), SESSION)
+    arena = np.zeros(max(1, len(entries)), SESSION)
     for i, (key, last) in enumerate(entries):
-        loose[i] = (0, key, 0, 1000, last, 0, 0, key, 80, 6, 4, True, -1)  # rehashing sets the home
-    table = np.zeros(n, SESSION)
-    rehash_live(loose, table, 0.0, math.inf)
-    assert expire_sessions(table, 1000.0, 910.0) == sum(1 for _, last in entries if last >= 100.0)
-    assert sorted(int(t["slo"]) for t in table if t["used"]) == sorted(k for k, last in entries if last >= 100.0)
+        u64, i32 = np.uint64, np.int32  # the kernel's column types
+        tag = _tag(np.uint8(4), np.int16(6), i32(0), u64(0), u64(key), i32(key), i32(0), u64(0), u64(1000), i32(80))
+        arena[i] = (0, key, 0, 1000, last, 0, 0, key, 80, 6, 4, tag)
+    directory = np.zeros(n, np.uint64)
+    target = arena if in_place else np.zeros(n // 2, SESSION)
+    kept = keep_live(arena, len(entries), 1000.0, 910.0, target, directory)
+    live = [k for k, last in entries if last >= 100.0]
+    assert kept == len(live)
+    assert [int(t["slo"]) for t in target[:kept]] == live
+    words = [int(w) for w in directory if w]
+    assert sorted(w & 0xFFFFFFFF for w in words) == list(range(1, kept + 1))
     for s in range(n):
-        if table[s]["used"]:
-            k = _entry_home(table[s], n)
-            assert table[s]["home"] == k, f"slot {s} stores a wrong home"
+        if directory[s]:
+            x = int(directory[s]) & 0xFFFFFFFF
+            assert int(directory[s]) >> 32 == int(target[x - 1]["tag"]), f"slot {s} carries a wrong tag"
+            k = _home(np.uint64(target[x - 1]["tag"]), n)
             while k != s:
-                assert table[k]["used"], f"slot {s} is cut off from its home {k}"
+                assert directory[k], f"slot {s} is cut off from its home {k}"
                 k = (k + 1) % n
+
+
+def test_a_record_s_two_sessions_whose_probes_end_at_one_free_slot_both_stay_reachable():
+    # a record between two ENIs opens one entry per ENI; when both keys' probes end at the same free
+    # directory slot, the second must take the next one, or the first session is lost for the reply
+    u64, i32 = np.uint64, np.int32
+
+    def home(eni, sport):
+        return _home(_tag(np.uint8(4), np.int16(6), i32(eni), u64(0), u64(1), i32(sport), i32(eni), u64(0), u64(2),
+                          i32(443)), 16)
+
+    sport = next(p for p in range(1024, 65536) if home(0, p) == home(1, p))
+    opener = {"time": 0.0, "fam": 4, "shi": 0, "slo": 1, "dhi": 0, "dlo": 2, "proto": 6, "sport": sport, "dport": 443,
+              "se": 0, "de": 1, "egress_ok": True, "ingress_ok": True, "verdict": 0}
+    reply = dict(opener, time=1.0, slo=2, dlo=1, sport=443, dport=sport, se=1, de=0, egress_ok=False,
+                 ingress_ok=False, verdict=1)
+    table = SessionTable(False, TIMEOUT, min_slots=4)  # two records of two entries: a directory of 16 slots
+    out, opened = run_table([opener, reply], False, [], table)
+    assert len(table.directory) == 16
+    assert (out, opened) == reference([opener, reply]) == ([(0, False, False), (0, True, True)], 2)

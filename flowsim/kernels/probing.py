@@ -1,4 +1,4 @@
-"""Removal from linear-probing hash tables (the session table, the flow counter) without tombstones.
+"""Removal from linear-probing hash tables (the flow counter) without tombstones, and their probe order.
 
 A table is a structured array whose records have a `used` flag; `home(entry, size)` is the slot
 where the probe for the entry's key starts in a table of `size` slots. Removing an entry shifts

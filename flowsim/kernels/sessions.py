@@ -1,10 +1,8 @@
 """Stateful replay: a connection table per ENI, applied to stateless verdicts in time order.
 
 A session belongs to an ENI and a 5-tuple in either orientation (semantics.md §5).
-An entry of the table is keyed by the 5-tuple and two ENIs, one per endpoint; it
-stores the 5-tuple as the packet that opened it saw it, when its last packet
-passed, and its home: the slot where its probe starts, from a hash that gives both
-orientations the same value.
+An entry is keyed by the 5-tuple and two ENIs, one per endpoint; it stores the
+5-tuple as the packet that opened it saw it, and when its last packet passed.
 
 The session of ENI e alone is the entry (e, e). When the ENIs of a record's two
 sides are a function of its flow (captures and flow tables that name no ENI or
@@ -13,20 +11,32 @@ together, and the `merged` entry (source ENI, destination ENI) holds the two:
 one probe per record instead of two. A packet in the reverse orientation of a
 live session passes that ENI without rules. Only allowed packets open or refresh
 sessions.
+
+The table is two arrays. Entries (64 bytes, SESSION) sit in the `arena` in the
+order they were opened; a `directory` of 8-byte words, a linear-probing hash
+table, points at them: word = tag << 32 | (index + 1), 0 for a free slot, where
+the tag is the top half of the key's hash, the same for both orientations (it
+also gives the slot where the key's probe starts). A probe reads the directory,
+which is an eighth of the size of the entries and stays in cache, and reads an
+entry only where the tags agree: a key not in the table (most records open a
+session or are denied) costs no read of the large arena, and a new entry is
+written at the arena's end, in order. Expired entries stay until the arena is
+full; then the live ones are moved to its front and the directory is rebuilt
+from their tags.
 """
 import numba as nb
 import numpy as np
 
 from .evaluate import NO_RULE
 from .intrinsics import prefetch
-from .probing import next_slot, remove_where
+from .probing import next_slot
 
-PREFETCH_AHEAD = 8  # records: the session pass asks for the slots of a record this far ahead
-_RING = 16  # home slots kept for the records between the one being decided and the one asked for
+HASH_AHEAD = 16  # records: the session pass hashes a record this far ahead and asks for its directory line
+ENTRY_AHEAD = 8  # records: ... and reads the directory of a record this far ahead, asking for the entry it names
+_RING = 32  # tags kept for the records between the one being decided and the one hashed
 SESSION = np.dtype([("shi", np.uint64), ("slo", np.uint64), ("dhi", np.uint64), ("dlo", np.uint64),
                     ("last", np.float64), ("seni", np.int32), ("deni", np.int32), ("sport", np.int32),
-                    ("dport", np.int32), ("proto", np.int16), ("fam", np.uint8), ("used", np.bool_),
-                    ("home", np.int32)],
+                    ("dport", np.int32), ("proto", np.int16), ("fam", np.uint8), ("tag", np.uint32)],
                    align=True)
 
 
@@ -37,14 +47,30 @@ def _mix(h, v):
 
 
 @nb.njit(cache=True, inline="always")
-def _home(size, fam, proto, seni, shi, slo, sport, deni, dhi, dlo, dport):
-    """The slot where a key's probe starts; the same for both orientations. Any table size works
-    (the top 32 bits of the hash, scaled), so that tables grow by less than doubling."""
+def _tag(fam, proto, seni, shi, slo, sport, deni, dhi, dlo, dport):
+    """The top 32 bits of the key's hash, the same for both orientations."""
     x = _mix(_mix(np.uint64(sport) ^ (np.uint64(seni + 1) << np.uint64(16)), shi), slo)
     y = _mix(_mix(np.uint64(dport) ^ (np.uint64(deni + 1) << np.uint64(16)), dhi), dlo)
     h = (x + y) ^ (x * y) ^ (np.uint64(proto) << np.uint64(32)) ^ (np.uint64(fam) << np.uint64(48))
     h = (h ^ (h >> np.uint64(31))) * np.uint64(0x9E3779B97F4A7C15)
-    return np.int64(((h >> np.uint64(32)) * np.uint64(size)) >> np.uint64(32))
+    return h >> np.uint64(32)
+
+
+@nb.njit(cache=True, inline="always")
+def _home(tag, size):
+    """The directory slot where a tag's probe starts: any directory size works (the tag, scaled), so
+    that tables grow by less than doubling."""
+    return np.int64((tag * np.uint64(size)) >> np.uint64(32))
+
+
+@nb.njit(cache=True, inline="always")
+def _word(tag, index):
+    return (tag << np.uint64(32)) | np.uint64(index + 1)
+
+
+@nb.njit(cache=True, inline="always")
+def _index(word):
+    return np.int64(word & np.uint64(0xFFFFFFFF)) - 1
 
 
 @nb.njit(cache=True, inline="always")
@@ -75,7 +101,7 @@ def _match(t, f, p, a, shi, slo, sport, b, dhi, dlo, dport):
 
 @nb.njit(cache=True)
 def apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, src_eni, dst_eni,
-                   egress_code, ingress_code, code_allows, verdict, table, used, timeout, merged,
+                   egress_code, ingress_code, code_allows, verdict, directory, arena, count, timeout, merged,
                    egress_by_state, ingress_by_state):
     """Replay records in `order`; rewrites `verdict` (0 allow, 1 deny) where sessions decide.
 
@@ -83,28 +109,41 @@ def apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, sr
     where code_allows says so, or NO_RULE: allowed); a side a live session lets through has
     its code set to NO_RULE. Records with a NaN time, a verdict past deny or no ENI side are
     left as they are. egress_by_state and ingress_by_state come zero-filled and are set on the
-    sides a live session let through. `used` is the number of slots in use. Returns (slots in
-    use, sessions opened, one per ENI).
+    sides a live session let through. `count` entries of the arena are in use; the caller
+    leaves room for every entry the records may open, and keeps the directory at most half
+    full. Returns (entries in use, sessions opened, one per ENI).
     """
     opened = 0
-    size = table.shape[0]
+    size = directory.shape[0]
     n = order.shape[0]
-    homes = np.empty((_RING, 2), np.int64)
-    base = table.ctypes.data
-    found = np.empty(2, np.int64)
-    for j in range(-PREFETCH_AHEAD, n):
-        ahead = j + PREFETCH_AHEAD
+    tags = np.empty((_RING, 2), np.uint64)
+    pairs = np.empty(_RING, np.int64)
+    directory_at, arena_at = directory.ctypes.data, arena.ctypes.data
+    slot = np.empty(2, np.int64)
+    index = np.empty(2, np.int64)
+    for j in range(-HASH_AHEAD, n):
+        # each record costs a directory read and, where its tag is there, an entry read: both are asked
+        # for records ahead, in two stages, so that their cache misses overlap
+        ahead = j + HASH_AHEAD
         if ahead < n:
-            # each probe is a memory miss; asking for the slots of a record some records ahead overlaps them
             k = order[ahead]
             a0, b0, a1, b1 = _keys(src_eni[k], dst_eni[k], merged)
-            h = _home(size, fam[k], proto[k], a0, shi[k], slo[k], sport[k], b0, dhi[k], dlo[k], dport[k])
-            prefetch(base + h * table.itemsize)
-            homes[ahead % _RING, 0] = h
-            if a1 >= 0:
-                h = _home(size, fam[k], proto[k], a1, shi[k], slo[k], sport[k], b1, dhi[k], dlo[k], dport[k])
-                prefetch(base + h * table.itemsize)
-                homes[ahead % _RING, 1] = h
+            pairs[ahead % _RING] = 2 if a1 >= 0 else 1
+            for e in range(pairs[ahead % _RING]):
+                a, b = (a0, b0) if e == 0 else (a1, b1)
+                t = _tag(fam[k], proto[k], a, shi[k], slo[k], sport[k], b, dhi[k], dlo[k], dport[k])
+                tags[ahead % _RING, e] = t
+                prefetch(directory_at + _home(t, size) * 8)
+        near = j + ENTRY_AHEAD
+        if 0 <= near < n:
+            for e in range(pairs[near % _RING]):
+                t = tags[near % _RING, e]
+                s = _home(t, size)
+                while directory[s] != 0:
+                    if directory[s] >> np.uint64(32) == t:
+                        prefetch(arena_at + _index(directory[s]) * arena.itemsize)
+                        break
+                    s = next_slot(s, size)
         if j < 0:
             continue
         i = order[j]
@@ -114,19 +153,24 @@ def apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, sr
             continue
         f, p = fam[i], proto[i]
         a0, b0, a1, b1 = _keys(se, de, merged)
-        entries = 2 if a1 >= 0 else 1
+        entries = pairs[j % _RING]
         for e in range(entries):
             a, b = (a0, b0) if e == 0 else (a1, b1)
-            # the key's entry, or the free slot that ends its probe
-            s = homes[j % _RING, e]
+            # the key's entry, or the free directory slot that ends its probe
+            t = tags[j % _RING, e]
+            s = _home(t, size)
+            x = -1
             m = 0
-            while table[s].used:
-                m = _match(table[s], f, p, a, shi[i], slo[i], sport[i], b, dhi[i], dlo[i], dport[i])
-                if m != 0:
-                    break
+            while directory[s] != 0:
+                if directory[s] >> np.uint64(32) == t:
+                    x = _index(directory[s])
+                    m = _match(arena[x], f, p, a, shi[i], slo[i], sport[i], b, dhi[i], dlo[i], dport[i])
+                    if m != 0:
+                        break
+                    x = -1
                 s = next_slot(s, size)
-            found[e] = s
-            if m == 2 and now - table[s].last <= timeout:
+            slot[e], index[e] = s, x
+            if m == 2 and now - arena[x].last <= timeout:
                 # the entry is the session of ENI a (b) on the source (destination) side
                 if se >= 0 and (entries == 1 or e == 0):
                     egress_by_state[i] = True
@@ -147,64 +191,46 @@ def apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, sr
             continue
         for e in range(entries):
             a, b = (a0, b0) if e == 0 else (a1, b1)
-            s = found[e]
-            if e == 1 and s == found[0]:  # both probes ended at one free slot, which the first entry took
-                while table[s].used:  # go on to the next free slot: the key is not in the table
+            x = index[e]
+            if x >= 0:
+                if now - arena[x].last <= timeout:
+                    if now > arena[x].last:
+                        arena[x].last = now
+                    continue
+            else:
+                s = slot[e]
+                while directory[s] != 0:  # the first entry took the free slot both probes ended at
                     s = next_slot(s, size)
-            t = table[s]
-            if t.used and now - t.last <= timeout:
-                if now > t.last:
-                    t.last = now
-                continue
-            if not t.used:
-                used += 1
+                x = count
+                count += 1
+                directory[s] = _word(tags[j % _RING, e], x)
             opened += 1 if a == b else 2
-            t.used = True
-            t.fam, t.proto = f, p
+            t = arena[x]
+            t.fam, t.proto, t.tag = f, p, tags[j % _RING, e]
             t.seni, t.shi, t.slo, t.sport = a, shi[i], slo[i], sport[i]
             t.deni, t.dhi, t.dlo, t.dport = b, dhi[i], dlo[i], dport[i]
-            t.last, t.home = now, homes[j % _RING, e]
-    return used, opened
-
-
-@nb.njit(cache=True, inline="always")
-def _entry_home(t, size):
-    """The home of session entry t in a table of `size` slots."""
-    return _home(size, t.fam, t.proto, t.seni, t.shi, t.slo, t.sport, t.deni, t.dhi, t.dlo, t.dport)
-
-
-@nb.njit(cache=True, inline="always")
-def _stored_home(t, size):
-    """The home of session entry t in its own table, as stored there: removal moves many entries, and
-    hashing each key again measured about half of clearing the table."""
-    return t.home
+            t.last = now
+    return count, opened
 
 
 @nb.njit(cache=True)
-def rehash_live(table, new_table, now, timeout):
-    """Copy the sessions still alive at `now` into an empty table; returns how many."""
+def keep_live(arena, count, now, timeout, new_arena, new_directory):
+    """Copy the entries of arena[:count] still alive at `now` to the front of `new_arena`, in order,
+    and point the zero-filled `new_directory` at them; returns how many. `new_arena` may be `arena`
+    itself: an entry only moves towards the front."""
     kept = 0
-    size = new_table.shape[0]
-    for s in range(table.shape[0]):
-        if table[s].used and now - table[s].last <= timeout:
-            # live keys are distinct: each goes to the first free slot from its home
-            home = _entry_home(table[s], size)
-            d = home
-            while new_table[d].used:
-                d = next_slot(d, size)
-            new_table[d] = table[s]
-            new_table[d].home = home
+    size = new_directory.shape[0]
+    directory_at = new_directory.ctypes.data
+    for x in range(count):
+        if x + HASH_AHEAD < count:
+            prefetch(directory_at + _home(np.uint64(arena[x + HASH_AHEAD].tag), size) * 8)
+        if now - arena[x].last <= timeout:
+            if kept != x or new_arena.ctypes.data != arena.ctypes.data:
+                new_arena[kept] = arena[x]
+            tag = np.uint64(arena[x].tag)
+            s = _home(tag, size)
+            while new_directory[s] != 0:  # live keys are distinct: each goes to the first free slot
+                s = next_slot(s, size)
+            new_directory[s] = _word(tag, kept)
             kept += 1
     return kept
-
-
-@nb.njit(cache=True)
-def _expired(t, horizon):
-    now, timeout = horizon
-    return now - t.last > timeout
-
-
-@nb.njit(cache=True)
-def expire_sessions(table, now, timeout):
-    """Remove, in place, the sessions expired at `now`; returns how many remain."""
-    return remove_where(table, _stored_home, _expired, (now, timeout))
