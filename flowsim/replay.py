@@ -193,7 +193,8 @@ class Replayer:
         tables = engine.tables
         self.code_allows = tables.code_allows
         self.hits = np.zeros(len(tables.rule_names) + 1, dtype=np.int64)
-        self.denied = np.zeros(2 * _DISTINCT_COUNTED, FLOW_COUNT)
+        self.denied_directory = np.zeros(2 * _DISTINCT_COUNTED, np.uint64)
+        self.denied = np.zeros(_DISTINCT_COUNTED, FLOW_COUNT)
         self.denied_used = 0
 
     def _infer_directions(self, flows: FlowArrays) -> None:
@@ -254,7 +255,8 @@ class Replayer:
             # a piece of rows that cannot add more flows than there is room for
             piece, denied = denied[: _DISTINCT_COUNTED - self.denied_used], denied[_DISTINCT_COUNTED - self.denied_used:]
             self.denied_used = add_flows(piece, _ONCE, flows.sfam, flows.shi, flows.slo, flows.dhi, flows.dlo,
-                                         flows.proto, flows.dport, self.denied, self.denied_used)
+                                         flows.proto, flows.dport, self.denied_directory, self.denied,
+                                         self.denied_used)
         if chunk.action is not None:
             recorded = chunk.action
             comparable = valid & (recorded > 0) & (raw.verdict <= K.DENY)
@@ -275,7 +277,7 @@ class Replayer:
         """Keep counting only the _TOP_KEPT most frequent denied flows (the top list becomes approximate):
         the table stays the same size however many distinct flows a trace denies."""
         self.summary.top_denied_exact = False
-        self.denied_used = keep_most_counted(self.denied, _TOP_KEPT)
+        self.denied_used = keep_most_counted(self.denied_directory, self.denied, self.denied_used, _TOP_KEPT)
 
     def finish(self, invalid_reasons: Counter) -> None:
         s = self.summary
@@ -283,7 +285,7 @@ class Replayer:
         s.rule_hits = {name: int(self.hits[code + 1]) for code, name in enumerate(names)}
         for reason, count in invalid_reasons.items():
             s.skipped[reason] = s.skipped.get(reason, 0) + count
-        flows = self.denied[self.denied["used"]]
+        flows = self.denied[:self.denied_used]
         top = np.lexsort([flows[name] for name in ("dport", "proto", "dlo", "dhi", "slo", "shi", "fam")] + [-flows["count"]])
         for f in flows[top[:20]]:
             s.top_denied.append({"flow": _flow_text(f["fam"], f["shi"], f["slo"], f["dhi"], f["dlo"], f["proto"], 0,

@@ -17,8 +17,8 @@ flow = st.tuples(st.sampled_from([4, 6]), st.integers(0, 2) | st.integers(0, 2**
                  st.integers(0, 65535))
 
 
-def counted(table: np.ndarray) -> Counter:
-    return Counter({tuple(int(row[f]) for f in FIELDS): int(row["count"]) for row in table[table["used"]]})
+def counted(arena: np.ndarray, used: int) -> Counter:
+    return Counter({tuple(int(row[f]) for f in FIELDS): int(row["count"]) for row in arena[:used]})
 
 
 @settings(max_examples=80, deadline=None)
@@ -27,39 +27,41 @@ def test_counts_equal_a_counter(flows, weights, data):
     columns = [np.array([f[k] for f in flows], dtype=t) for k, t in enumerate(DTYPES)]
     rows = np.array(data.draw(st.lists(st.integers(0, max(0, len(flows) - 1)), max_size=len(flows)))
                     if flows else [], np.int64)
-    table = np.zeros(1024, FLOW_COUNT)
-    used = add_flows(rows, np.zeros(0, np.int64), *columns, table, 0)
+    directory, arena = np.zeros(1024, np.uint64), np.zeros(512, FLOW_COUNT)
+    used = add_flows(rows, np.zeros(0, np.int64), *columns, directory, arena, 0)
     expected = Counter(flows[i] for i in rows.tolist())
-    assert counted(table) == expected and used == len(expected)
+    assert counted(arena, used) == expected and used == len(expected)
     # weighted rows add their weight, onto what is there
     w = np.array(weights[: len(rows)], np.int64)
-    used = add_flows(rows, w, *columns, table, used)
+    used = add_flows(rows, w, *columns, directory, arena, used)
     for i, weight in zip(rows.tolist(), w.tolist()):
         expected[flows[i]] += weight
-    assert counted(table) == expected and used == len(expected)
+    assert counted(arena, used) == expected and used == len(expected)
 
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(flow, st.integers(1, 5)), max_size=31, unique_by=lambda fw: fw[0]), st.integers(0, 31),
        st.sampled_from([32, 64]))
 def test_pruning_keeps_the_most_counted_flows_where_they_are_found(weighted, keep, slots):
-    # tables at most half full, small enough that runs wrap past their last slot
+    # directories at least twice the arena, small enough that probe runs wrap past their last slot
     flows = [f for f, _ in weighted][: slots // 2]
     columns = [np.array([f[k] for f in flows], dtype=t) for k, t in enumerate(DTYPES)]
     weights = np.array([w for _, w in weighted][: len(flows)], np.int64)
-    table = np.zeros(slots, FLOW_COUNT)
+    directory, arena = np.zeros(slots, np.uint64), np.zeros(slots // 2, FLOW_COUNT)
     rows = np.arange(len(flows), dtype=np.int64)
-    add_flows(rows, weights, *columns, table, 0)
-    before = counted(table)
-    used = keep_most_counted(table, keep)
-    after = counted(table)
+    used = add_flows(rows, weights, *columns, directory, arena, 0)
+    before = counted(arena, used)
+    used = keep_most_counted(directory, arena, used, keep)
+    after = counted(arena, used)
     assert used == len(after) == min(keep, len(before))
     assert all(before[f] == c for f, c in after.items())
-    dropped = [c for f, c in before.items() if f not in after]
-    assert not after or not dropped or min(after.values()) >= max(dropped)
-    # every kept flow is reachable: counting it again by zero adds no slot and changes no count
-    assert add_flows(rows, np.zeros(len(rows), np.int64), *columns, table, used) == used + len(dropped)
-    assert Counter({f: c for f, c in counted(table).items() if c}) == after
+    # the most counted stay, and among equal counts those counted first, in the order they came
+    expected = sorted(range(len(flows)), key=lambda k: (-weights[k], k))[: len(after)]
+    assert [tuple(int(row[f]) for f in FIELDS) for row in arena[:used]] == [flows[k] for k in sorted(expected)]
+    # every kept flow is reachable: counting it again by zero adds an entry only for the dropped ones
+    dropped = len(before) - len(after)
+    assert add_flows(rows, np.zeros(len(rows), np.int64), *columns, directory, arena, used) == used + dropped
+    assert Counter({f: c for f, c in counted(arena, used + dropped).items() if c}) == after
 
 
 @settings(max_examples=100, deadline=None)

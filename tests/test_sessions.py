@@ -12,7 +12,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowsim.kernels.sessions import SESSION, _home, _tag, keep_live
+from flowsim.kernels.probing import home
+from flowsim.kernels.sessions import SESSION, _tag, keep_live
 from flowsim.replay import SessionTable
 
 TIMEOUT = 910.0
@@ -164,7 +165,7 @@ def test_clearing_keeps_every_live_session_in_order_and_reachable(table_and_entr
         if directory[s]:
             x = int(directory[s]) & 0xFFFFFFFF
             assert int(directory[s]) >> 32 == int(target[x - 1]["tag"]), f"slot {s} carries a wrong tag"
-            k = _home(np.uint64(target[x - 1]["tag"]), n)
+            k = home(np.uint64(target[x - 1]["tag"]), n)
             while k != s:
                 assert directory[k], f"slot {s} is cut off from its home {k}"
                 k = (k + 1) % n
@@ -175,11 +176,11 @@ def test_a_record_s_two_sessions_whose_probes_end_at_one_free_slot_both_stay_rea
     # directory slot, the second must take the next one, or the first session is lost for the reply
     u64, i32 = np.uint64, np.int32
 
-    def home(eni, sport):
-        return _home(_tag(np.uint8(4), np.int16(6), i32(eni), u64(0), u64(1), i32(sport), i32(eni), u64(0), u64(2),
+    def start(eni, sport):
+        return home(_tag(np.uint8(4), np.int16(6), i32(eni), u64(0), u64(1), i32(sport), i32(eni), u64(0), u64(2),
                           i32(443)), 16)
 
-    sport = next(p for p in range(1024, 65536) if home(0, p) == home(1, p))
+    sport = next(p for p in range(1024, 65536) if start(0, p) == start(1, p))
     opener = {"time": 0.0, "fam": 4, "shi": 0, "slo": 1, "dhi": 0, "dlo": 2, "proto": 6, "sport": sport, "dport": 443,
               "se": 0, "de": 1, "egress_ok": True, "ingress_ok": True, "verdict": 0}
     reply = dict(opener, time=1.0, slo=2, dlo=1, sport=443, dport=sport, se=1, de=0, egress_ok=False,

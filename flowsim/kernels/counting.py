@@ -1,20 +1,19 @@
 """Counting for replay summaries: a chunk's verdicts and rule hits in one pass, and the most denied
-flows in an open-addressing table kept across chunks, pruned in place to the most counted ones when
-it fills."""
+flows in a hash table kept across chunks (a directory over an arena, kernels.probing), pruned to the
+most counted ones when it fills."""
 import numba as nb
 import numpy as np
 
 from .evaluate import ALLOW, DENY, UNMANAGED
 from .intrinsics import prefetch
-from .probing import remove_where
+from .probing import home, next_slot, point_at, word, word_index, word_tag
 
-PREFETCH_AHEAD = 8  # rows: the slot of a row this far ahead is asked for while this one is counted
-_RING = 16
+HASH_AHEAD = 16  # rows: a row this far ahead is hashed and its directory line asked for
+ENTRY_AHEAD = 8  # rows: ... and the entry its tag names, this far ahead
+_RING = 32
 
-# one flow per 48-byte slot, so that a probe touches one cache line
 FLOW_COUNT = np.dtype([("shi", np.uint64), ("slo", np.uint64), ("dhi", np.uint64), ("dlo", np.uint64),
-                       ("count", np.int64), ("dport", np.int32), ("proto", np.int16), ("fam", np.uint8),
-                       ("used", np.bool_)], align=True)
+                       ("count", np.int64), ("dport", np.int32), ("proto", np.int16), ("fam", np.uint8)], align=True)
 
 
 TALLIES = ("evaluated", "allowed", "denied", "unmanaged", "stateful", "stateless")  # what tally counts, in order
@@ -48,79 +47,88 @@ def tally(valid, timed, verdict, stateful, egress_code, ingress_code, counts, hi
 
 
 @nb.njit(cache=True, inline="always")
-def _slot(mask, fam, shi, slo, dhi, dlo, proto, dport):
+def _tag(fam, shi, slo, dhi, dlo, proto, dport):
+    """The top 32 bits of the flow's hash."""
     h = np.uint64(fam) | (np.uint64(proto) << np.uint64(8)) | (np.uint64(dport) << np.uint64(24))
     for v in (shi, slo, dhi, dlo):
         h = (h ^ v) * np.uint64(0x100000001B3)
         h ^= h >> np.uint64(29)
     h *= np.uint64(0x9E3779B97F4A7C15)
-    return np.int64((h >> np.uint64(20)) & np.uint64(mask))
+    return h >> np.uint64(32)
 
 
 @nb.njit(cache=True)
-def add_flows(rows, weights, fam, shi, slo, dhi, dlo, proto, dport, table, used):
-    """Count the flows (fam, src, dst, protocol, destination port) of `rows` into `table`, by `weights`
-    (an empty array counts each row once); returns the slots in use. The caller keeps the table, whose
-    size is a power of two, under half full."""
-    mask = table.shape[0] - 1
+def add_flows(rows, weights, fam, shi, slo, dhi, dlo, proto, dport, directory, arena, used):
+    """Count the flows (fam, src, dst, protocol, destination port) of `rows` into the table, by `weights`
+    (an empty array counts each row once); returns the entries in use. The caller leaves room in the
+    arena for every row and keeps the directory at least twice the arena's size."""
+    size = directory.shape[0]
     n = rows.shape[0]
-    slots = np.empty(_RING, np.int64)
-    base = table.ctypes.data
-    for j in range(-PREFETCH_AHEAD, n):
-        ahead = j + PREFETCH_AHEAD
+    tags = np.empty(_RING, np.uint64)
+    directory_at, arena_at = directory.ctypes.data, arena.ctypes.data
+    for j in range(-HASH_AHEAD, n):
+        ahead = j + HASH_AHEAD
         if ahead < n:
             k = rows[ahead]
-            slots[ahead % _RING] = _slot(mask, fam[k], shi[k], slo[k], dhi[k], dlo[k], proto[k], dport[k])
-            prefetch(base + slots[ahead % _RING] * table.itemsize)
+            t = _tag(fam[k], shi[k], slo[k], dhi[k], dlo[k], proto[k], dport[k])
+            tags[ahead % _RING] = t
+            prefetch(directory_at + home(t, size) * 8)
+        near = j + ENTRY_AHEAD
+        if 0 <= near < n:
+            t = tags[near % _RING]
+            s = home(t, size)
+            while directory[s] != 0:
+                if word_tag(directory[s]) == t:
+                    prefetch(arena_at + word_index(directory[s]) * arena.itemsize)
+                    break
+                s = next_slot(s, size)
         if j < 0:
             continue
         i = rows[j]
-        s = slots[j % _RING]
-        while table[s].used and not (table[s].slo == slo[i] and table[s].dlo == dlo[i] and table[s].shi == shi[i]
-                                     and table[s].dhi == dhi[i] and table[s].dport == dport[i]
-                                     and table[s].proto == proto[i] and table[s].fam == fam[i]):
-            s = (s + 1) & mask
-        t = table[s]
-        if not t.used:
-            t.used = True
-            t.fam, t.shi, t.slo, t.dhi, t.dlo, t.proto, t.dport = fam[i], shi[i], slo[i], dhi[i], dlo[i], proto[i], dport[i]
-            t.count = 0  # a slot freed by pruning keeps its old count
+        t = tags[j % _RING]
+        s = home(t, size)
+        x = -1
+        while directory[s] != 0:
+            if word_tag(directory[s]) == t:
+                x = word_index(directory[s])
+                e = arena[x]
+                if (e.slo == slo[i] and e.dlo == dlo[i] and e.shi == shi[i] and e.dhi == dhi[i] and e.dport == dport[i]
+                        and e.proto == proto[i] and e.fam == fam[i]):
+                    break
+                x = -1
+            s = next_slot(s, size)
+        if x < 0:
+            x = used
             used += 1
-        t.count += weights[j] if weights.shape[0] else 1
+            directory[s] = word(t, x)
+            e = arena[x]
+            e.fam, e.shi, e.slo, e.dhi, e.dlo, e.proto, e.dport = fam[i], shi[i], slo[i], dhi[i], dlo[i], proto[i], dport[i]
+            e.count = 0
+        arena[x].count += weights[j] if weights.shape[0] else 1
     return used
 
 
 @nb.njit(cache=True)
-def _entry_slot(t, size):
-    return _slot(size - 1, t.fam, t.shi, t.slo, t.dhi, t.dlo, t.proto, t.dport)
-
-
-@nb.njit(cache=True)
-def _below(t, cut):
-    """Whether entry t falls below the cut (threshold count, equal counts still to keep); keeping an
-    entry of the threshold count uses one of those."""
-    threshold, ties = cut
-    count = t.count
-    if count > threshold:
-        return False
-    if count == threshold and ties[0] > 0:
-        ties[0] -= 1
-        return False
-    return True
-
-
-@nb.njit(cache=True)
-def keep_most_counted(table, keep):
-    """Remove, in place, all but the `keep` most counted flows (among equal counts, those met first);
-    returns the slots in use."""
-    counts = np.empty(table.shape[0], np.int64)
-    m = 0
-    for s in range(table.shape[0]):
-        if table[s].used:
-            counts[m] = table[s].count
-            m += 1
-    if m <= keep:
-        return m
-    threshold = np.partition(counts[:m], m - keep)[m - keep] if keep > 0 else counts[:m].max() + 1
-    ties = np.full(1, keep - (counts[:m] > threshold).sum())
-    return remove_where(table, _entry_slot, _below, (threshold, ties))
+def keep_most_counted(directory, arena, used, keep):
+    """Keep the `keep` most counted of the arena's first `used` flows (among equal counts, those counted
+    first), moved to its front in order, the cleared directory pointing at them; returns how many."""
+    if used <= keep:
+        return used
+    counts = np.empty(used, np.int64)
+    for x in range(used):
+        counts[x] = arena[x].count
+    threshold = np.partition(counts, used - keep)[used - keep] if keep > 0 else counts.max() + 1
+    ties = keep - (counts > threshold).sum()  # flows of the threshold count still to keep
+    directory[:] = 0
+    kept = 0
+    for x in range(used):
+        if counts[x] < threshold or (counts[x] == threshold and ties == 0):
+            continue
+        if counts[x] == threshold:
+            ties -= 1
+        if kept != x:
+            arena[kept] = arena[x]
+        e = arena[kept]
+        point_at(directory, _tag(e.fam, e.shi, e.slo, e.dhi, e.dlo, e.proto, e.dport), kept)
+        kept += 1
+    return kept

@@ -1,48 +1,53 @@
-"""Removal from linear-probing hash tables (the flow counter) without tombstones, and their probe order.
+"""Hash tables as a directory of tagged words over an arena of entries (the session table, the flow counter).
 
-A table is a structured array whose records have a `used` flag; `home(entry, size)` is the slot
-where the probe for the entry's key starts in a table of `size` slots. Removing an entry shifts
-back the later entries of its run that may live in the freed slot, so every key stays reachable
-from its home.
+Entries sit in the arena in the order they were added. The directory, a linear-probing
+hash table of uint64 words, points at them: word = tag << 32 | (index + 1), 0 for a free
+slot, where the tag is the top 32 bits of the key's hash; scaled to the directory's size
+it is also the slot where the key's probe starts, so any size works. A probe reads the
+directory, an eighth of the entries' size or less and so mostly in cache, and reads an
+entry only where the tags agree: a key not in the table costs no read of the arena, and
+its new entry is written at the arena's end, in order. Removing entries is compacting the
+arena and pointing a cleared directory at what is left (`point_at`, per entry).
 """
 import numba as nb
+import numpy as np
+
+
+@nb.njit(cache=True, inline="always")
+def home(tag, size):
+    """The directory slot where a tag's probe starts."""
+    return np.int64((tag * np.uint64(size)) >> np.uint64(32))
 
 
 @nb.njit(cache=True, inline="always")
 def next_slot(s, size):
-    """The slot after s, wrapping to 0: the probe order of a table of any size."""
+    """The slot after s, wrapping to 0: the probe order of a directory of any size."""
     return s + 1 if s + 1 < size else 0
 
 
 @nb.njit(cache=True, inline="always")
-def remove_where(table, home, doomed, arg):
-    """Remove in place every entry for which doomed(entry, arg) is true; returns how many remain.
+def word(tag, index):
+    """The directory word for the entry at `index` with key tag `tag`."""
+    return (tag << np.uint64(32)) | np.uint64(index + 1)
 
-    The sweep starts after an empty slot, so no run wraps past its end; an entry shifted back into
-    the slot being swept is judged there, one shifted elsewhere when the sweep reaches it: each entry
-    is judged once. A full table (no empty slot) is not supported: callers keep theirs under half full.
-    The callbacks take an entry, not the table: numba reference-counts an array handed to a function
-    (atomic operations, once per entry here)."""
-    n = table.shape[0]
-    start = 0
-    while start < n and table[start].used:
-        start += 1
-    live = 0
-    for step in range(1, n + 1):
-        s = (start + step) % n
-        while table[s].used and doomed(table[s], arg):
-            hole = s
-            k = s
-            while True:
-                k = next_slot(k, n)
-                if not table[k].used:
-                    break
-                h = home(table[k], n)
-                # table[k] may move to the hole unless its home lies cyclically in (hole, k]
-                if (hole < k and (h <= hole or h > k)) or (hole > k and h <= hole and h > k):
-                    table[hole] = table[k]
-                    hole = k
-            table[hole].used = False
-        if table[s].used:
-            live += 1
-    return live
+
+@nb.njit(cache=True, inline="always")
+def word_tag(w):
+    return w >> np.uint64(32)
+
+
+@nb.njit(cache=True, inline="always")
+def word_index(w):
+    return np.int64(w & np.uint64(0xFFFFFFFF)) - 1
+
+
+@nb.njit(cache=True, inline="always")
+def point_at(directory, tag, index):
+    """Point the first free slot of the tag's probe at entry `index`: for keys not in the directory
+    (rebuilding it after compaction, where keys are distinct). Not for per-record loops: numba
+    reference-counts an array handed to a function."""
+    size = directory.shape[0]
+    s = home(tag, size)
+    while directory[s] != 0:
+        s = next_slot(s, size)
+    directory[s] = word(tag, index)

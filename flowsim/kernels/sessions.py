@@ -12,24 +12,16 @@ one probe per record instead of two. A packet in the reverse orientation of a
 live session passes that ENI without rules. Only allowed packets open or refresh
 sessions.
 
-The table is two arrays. Entries (64 bytes, SESSION) sit in the `arena` in the
-order they were opened; a `directory` of 8-byte words, a linear-probing hash
-table, points at them: word = tag << 32 | (index + 1), 0 for a free slot, where
-the tag is the top half of the key's hash, the same for both orientations (it
-also gives the slot where the key's probe starts). A probe reads the directory,
-which is an eighth of the size of the entries and stays in cache, and reads an
-entry only where the tags agree: a key not in the table (most records open a
-session or are denied) costs no read of the large arena, and a new entry is
-written at the arena's end, in order. Expired entries stay until the arena is
-full; then the live ones are moved to its front and the directory is rebuilt
-from their tags.
+The table is a directory over an arena of entries (kernels.probing); an entry
+keeps its tag, the same for both orientations, for rebuilding the directory after
+expired entries are cleared, which happens when the arena is full.
 """
 import numba as nb
 import numpy as np
 
 from .evaluate import NO_RULE
 from .intrinsics import prefetch
-from .probing import next_slot
+from .probing import home, next_slot, point_at, word, word_index, word_tag
 
 HASH_AHEAD = 16  # records: the session pass hashes a record this far ahead and asks for its directory line
 ENTRY_AHEAD = 8  # records: ... and reads the directory of a record this far ahead, asking for the entry it names
@@ -54,23 +46,6 @@ def _tag(fam, proto, seni, shi, slo, sport, deni, dhi, dlo, dport):
     h = (x + y) ^ (x * y) ^ (np.uint64(proto) << np.uint64(32)) ^ (np.uint64(fam) << np.uint64(48))
     h = (h ^ (h >> np.uint64(31))) * np.uint64(0x9E3779B97F4A7C15)
     return h >> np.uint64(32)
-
-
-@nb.njit(cache=True, inline="always")
-def _home(tag, size):
-    """The directory slot where a tag's probe starts: any directory size works (the tag, scaled), so
-    that tables grow by less than doubling."""
-    return np.int64((tag * np.uint64(size)) >> np.uint64(32))
-
-
-@nb.njit(cache=True, inline="always")
-def _word(tag, index):
-    return (tag << np.uint64(32)) | np.uint64(index + 1)
-
-
-@nb.njit(cache=True, inline="always")
-def _index(word):
-    return np.int64(word & np.uint64(0xFFFFFFFF)) - 1
 
 
 @nb.njit(cache=True, inline="always")
@@ -133,15 +108,15 @@ def apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, sr
                 a, b = (a0, b0) if e == 0 else (a1, b1)
                 t = _tag(fam[k], proto[k], a, shi[k], slo[k], sport[k], b, dhi[k], dlo[k], dport[k])
                 tags[ahead % _RING, e] = t
-                prefetch(directory_at + _home(t, size) * 8)
+                prefetch(directory_at + home(t, size) * 8)
         near = j + ENTRY_AHEAD
         if 0 <= near < n:
             for e in range(pairs[near % _RING]):
                 t = tags[near % _RING, e]
-                s = _home(t, size)
+                s = home(t, size)
                 while directory[s] != 0:
-                    if directory[s] >> np.uint64(32) == t:
-                        prefetch(arena_at + _index(directory[s]) * arena.itemsize)
+                    if word_tag(directory[s]) == t:
+                        prefetch(arena_at + word_index(directory[s]) * arena.itemsize)
                         break
                     s = next_slot(s, size)
         if j < 0:
@@ -158,12 +133,12 @@ def apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, sr
             a, b = (a0, b0) if e == 0 else (a1, b1)
             # the key's entry, or the free directory slot that ends its probe
             t = tags[j % _RING, e]
-            s = _home(t, size)
+            s = home(t, size)
             x = -1
             m = 0
             while directory[s] != 0:
-                if directory[s] >> np.uint64(32) == t:
-                    x = _index(directory[s])
+                if word_tag(directory[s]) == t:
+                    x = word_index(directory[s])
                     m = _match(arena[x], f, p, a, shi[i], slo[i], sport[i], b, dhi[i], dlo[i], dport[i])
                     if m != 0:
                         break
@@ -203,7 +178,7 @@ def apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, sr
                     s = next_slot(s, size)
                 x = count
                 count += 1
-                directory[s] = _word(tags[j % _RING, e], x)
+                directory[s] = word(tags[j % _RING, e], x)
             opened += 1 if a == b else 2
             t = arena[x]
             t.fam, t.proto, t.tag = f, p, tags[j % _RING, e]
@@ -223,14 +198,10 @@ def keep_live(arena, count, now, timeout, new_arena, new_directory):
     directory_at = new_directory.ctypes.data
     for x in range(count):
         if x + HASH_AHEAD < count:
-            prefetch(directory_at + _home(np.uint64(arena[x + HASH_AHEAD].tag), size) * 8)
+            prefetch(directory_at + home(np.uint64(arena[x + HASH_AHEAD].tag), size) * 8)
         if now - arena[x].last <= timeout:
             if kept != x or new_arena.ctypes.data != arena.ctypes.data:
                 new_arena[kept] = arena[x]
-            tag = np.uint64(arena[x].tag)
-            s = _home(tag, size)
-            while new_directory[s] != 0:  # live keys are distinct: each goes to the first free slot
-                s = next_slot(s, size)
-            new_directory[s] = _word(tag, kept)
+            point_at(new_directory, np.uint64(arena[x].tag), kept)
             kept += 1
     return kept
