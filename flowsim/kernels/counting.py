@@ -6,7 +6,7 @@ import numpy as np
 
 from .evaluate import ALLOW, DENY, UNMANAGED
 from .intrinsics import prefetch
-from .probing import home, next_slot, point_at, word, word_index, word_tag
+from .probing import ask_for_entry, home, next_slot, point_at, word, word_index, word_tag
 
 HASH_AHEAD = 16  # rows: a row this far ahead is hashed and its directory line asked for
 ENTRY_AHEAD = 8  # rows: ... and the entry its tag names, this far ahead
@@ -75,13 +75,7 @@ def add_flows(rows, weights, fam, shi, slo, dhi, dlo, proto, dport, directory, a
             prefetch(directory_at + home(t, size) * 8)
         near = j + ENTRY_AHEAD
         if 0 <= near < n:
-            t = tags[near % _RING]
-            s = home(t, size)
-            while directory[s] != 0:
-                if word_tag(directory[s]) == t:
-                    prefetch(arena_at + word_index(directory[s]) * arena.itemsize)
-                    break
-                s = next_slot(s, size)
+            ask_for_entry(directory, tags[near % _RING], arena_at, arena.itemsize)
         if j < 0:
             continue
         i = rows[j]

@@ -12,6 +12,8 @@ arena and pointing a cleared directory at what is left (`point_at`, per entry).
 import numba as nb
 import numpy as np
 
+from .intrinsics import prefetch
+
 
 @nb.njit(cache=True, inline="always")
 def home(tag, size):
@@ -51,3 +53,16 @@ def point_at(directory, tag, index):
     while directory[s] != 0:
         s = next_slot(s, size)
     directory[s] = word(tag, index)
+
+
+@nb.njit(cache=True, inline="always")
+def ask_for_entry(directory, tag, arena_at, itemsize):
+    """Prefetch the first arena entry (at address arena_at, `itemsize` bytes each) that the tag's probe
+    names: a stage ahead of the probe itself, once the directory line is in cache."""
+    size = directory.shape[0]
+    s = home(tag, size)
+    while directory[s] != 0:
+        if word_tag(directory[s]) == tag:
+            prefetch(arena_at + word_index(directory[s]) * itemsize)
+            return
+        s = next_slot(s, size)

@@ -21,7 +21,7 @@ import numpy as np
 
 from .evaluate import NO_RULE
 from .intrinsics import prefetch
-from .probing import home, next_slot, point_at, word, word_index, word_tag
+from .probing import ask_for_entry, home, next_slot, point_at, word, word_index, word_tag
 
 HASH_AHEAD = 16  # records: the session pass hashes a record this far ahead and asks for its directory line
 ENTRY_AHEAD = 8  # records: ... and reads the directory of a record this far ahead, asking for the entry it names
@@ -112,13 +112,7 @@ def apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, sr
         near = j + ENTRY_AHEAD
         if 0 <= near < n:
             for e in range(pairs[near % _RING]):
-                t = tags[near % _RING, e]
-                s = home(t, size)
-                while directory[s] != 0:
-                    if word_tag(directory[s]) == t:
-                        prefetch(arena_at + word_index(directory[s]) * arena.itemsize)
-                        break
-                    s = next_slot(s, size)
+                ask_for_entry(directory, tags[near % _RING, e], arena_at, arena.itemsize)
         if j < 0:
             continue
         i = order[j]
