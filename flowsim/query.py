@@ -95,19 +95,22 @@ def open_flow_table(path: str | os.PathLike, chunk_rows: int = CHUNK_ROWS) -> Fl
 
 
 @contextmanager
-def arrow_threads(threads: int | None) -> Iterator[None]:
-    """Let Arrow decode with at most `threads` threads while inside (None: as it is), so that --threads
-    bounds the reading as well as the evaluation."""
-    if threads is None:
-        yield
-        return
-    set_threads(threads)  # checks the number, and numba follows it too
-    previous = pa.cpu_count()
-    pa.set_cpu_count(threads)
+def arrow_settings(threads: int | None) -> Iterator[None]:
+    """Arrow as a command wants it while inside: at most `threads` decoding threads (None: as it is), so
+    that --threads bounds the reading as well as the evaluation; and the system allocator for what is
+    opened inside. Arrow's default (mimalloc) hands freed chunk buffers back to the kernel and faults
+    them in again for the next chunk; page faults are dear on virtual machines."""
+    if threads is not None:
+        set_threads(threads)  # checks the number, and numba follows it too
+    previous_threads, previous_pool = pa.cpu_count(), pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
+    if threads is not None:
+        pa.set_cpu_count(threads)
     try:
         yield
     finally:
-        pa.set_cpu_count(previous)
+        pa.set_cpu_count(previous_threads)
+        pa.set_memory_pool(previous_pool)
 
 
 class _Progress:
@@ -202,11 +205,11 @@ class _Writer:
 def run_query(engine: Engine, flows_path: str, output: str | None, threads: int | None = None,
               skip_invalid: bool = False, progress: bool = False) -> QueryStats:
     """Evaluate every flow of a file and write input columns plus verdicts."""
-    flows = open_flow_table(flows_path)
-    stats, meter, writer = QueryStats(), _Progress(progress, flows.total_rows), _Writer(output)
-    started, done = time.perf_counter(), False
-    try:
-        with arrow_threads(threads):
+    with arrow_settings(threads):
+        flows = open_flow_table(flows_path)
+        stats, meter, writer = QueryStats(), _Progress(progress, flows.total_rows), _Writer(output)
+        started, done = time.perf_counter(), False
+        try:
             for batch in flows.batches:
                 table = pa.Table.from_batches([batch])
                 prepared = prepare_flows(table)
@@ -226,10 +229,10 @@ def run_query(engine: Engine, flows_path: str, output: str | None, threads: int 
                 for code, name in enumerate(VERDICT_NAMES):
                     stats.counts[name] += int(counts[code])
                 meter.update(stats.rows + stats.skipped)
-        done = True
-    finally:
-        meter.close()
-        writer.close(keep=done)
+            done = True
+        finally:
+            meter.close()
+            writer.close(keep=done)
     stats.seconds = time.perf_counter() - started
     return stats
 

@@ -353,7 +353,7 @@ def in_time_order(chunks: Iterable, chunk_rows: int) -> Iterator:
 def replay(engine: Engine, trace: str, output: str | None = None, fmt: str | None = None, threads: int | None = None,
            progress: bool = False, chunk_rows: int = 1 << 18, timeout: float = SESSION_TIMEOUT) -> ReplaySummary:
     """Replay a trace file statefully; write per-record verdicts to `output` (CSV or Parquet) if given."""
-    from .query import _Progress, _Writer, arrow_threads
+    from .query import _Progress, _Writer, arrow_settings
     from .traces import open_trace
 
     reader = open_trace(trace, fmt, chunk_rows=chunk_rows)
@@ -364,7 +364,7 @@ def replay(engine: Engine, trace: str, output: str | None = None, fmt: str | Non
     invalid: Counter = Counter()
     started, done = clock.perf_counter(), False
     try:
-        with arrow_threads(threads):
+        with arrow_settings(threads):
             for chunk in in_time_order(reader, chunk_rows):
                 raw, stateful, valid = replayer.process(chunk)
                 flows_invalid = ~valid

@@ -363,15 +363,15 @@ def test_bad_thread_count(tmp_path, capsys, command, threads):
     assert code == 2 and "--threads" in err and "internal error" not in err
 
 
-def test_thread_count_bounds_arrow_while_reading_and_is_restored():
+def test_arrow_settings_bound_threads_choose_the_allocator_and_are_restored():
     import pyarrow as pa
 
-    from flowsim.query import arrow_threads
+    from flowsim.query import arrow_settings
 
-    before = pa.cpu_count()
-    with arrow_threads(1):
-        assert pa.cpu_count() == 1
-    assert pa.cpu_count() == before
+    threads, pool = pa.cpu_count(), pa.default_memory_pool().backend_name
+    with arrow_settings(1):
+        assert pa.cpu_count() == 1 and pa.default_memory_pool().backend_name == "system"
+    assert pa.cpu_count() == threads and pa.default_memory_pool().backend_name == pool
 
 
 def test_query_unwritable_output_is_bad_input(tmp_path, capsys):
