@@ -25,9 +25,12 @@ class Shape:
     prefix_list_share: float = 0.1
     quintuple_share: float = 0.15
     priorities: int = 5
+    prefix_share: float = 0.3  # ENIs with assigned IPv4 prefixes, and (separately) with IPv6 prefixes
+    near_share: float = 0.5  # rule and prefix-list CIDRs drawn around an owned address rather than at random
 
 
 _PROTOCOLS = ["tcp", "udp", "icmp", "icmpv6", "gre", "all", 132]
+_V6_PREFIX_LENGTHS = [56, 60, 64, 72, 80, 96, 112, 120]
 
 
 def _v4(rng: random.Random) -> str:
@@ -48,11 +51,56 @@ def _ports(rng: random.Random) -> str:
     return f"{lo}/{hi}"
 
 
+def eni_addresses(k: int, rng: random.Random, shape: Shape) -> dict[str, list[str]]:
+    """Every address kind for the k-th ENI of a VPC, disjoint from every other k: primary and secondary
+    IPv4, IPv4 prefixes inside 10.(100 + k/256).(k%256).0/24, IPv6 addresses and prefixes of /56 to /120
+    inside 2001:db8:k::/48. About one ENI in ten owns prefixes only."""
+    host = f"{k // 250 % 256}.{k % 250 + 1}"
+    out: dict[str, list[str]] = {}
+    prefix_only = rng.random() < 0.1
+    if not prefix_only:
+        out["ips"] = [f"10.0.{host}"] + [f"10.{1 + j}.{host}" for j in range(rng.choice([0, 0, 1, 2]))]
+    if rng.random() < shape.prefix_share or prefix_only:
+        base = f"10.{100 + k // 256 % 100}.{k % 256}"
+        out["ipv4_prefixes"] = [f"{base}.0/{rng.randint(25, 32)}"] + \
+            ([f"{base}.128/{rng.randint(26, 32)}"] if rng.random() < 0.5 else [])
+    if rng.random() < shape.ipv6_share and not prefix_only:
+        out["ipv6"] = [f"2001:db8:{k:x}::{j + 1:x}" for j in range(rng.randint(1, 2))]
+    if rng.random() < shape.prefix_share or prefix_only:
+        out["ipv6_prefixes"] = [f"2001:db8:{k:x}:{j + 1:x}00::/{rng.choice(_V6_PREFIX_LENGTHS)}"
+                                for j in range(rng.randint(1, 3))]
+    return out
+
+
+def _near(rng: random.Random, anchors: list[str], version: int) -> str:
+    """A CIDR of random length that contains an owned address or prefix of the family (or touches it)."""
+    pool = [a for a in anchors if (":" in a) == (version == 6)]
+    if not pool:
+        return _v6(rng) if version == 6 else _v4(rng)
+    net = ipaddress.ip_network(rng.choice(pool), strict=False)
+    point = net.network_address + rng.randrange(net.num_addresses) if rng.random() < 0.7 else net.network_address
+    length = rng.randint(max(0, net.prefixlen - 24), net.max_prefixlen)
+    return str(ipaddress.ip_network(f"{point}/{length}", strict=False))
+
+
 def random_config(seed: int, shape: Shape = Shape()) -> dict:
-    """A configuration mapping (interfaces.md §1) that passes validation."""
+    """A configuration mapping (interfaces.md §1) that passes validation.
+
+    Several VPCs reuse one address plan, so that flows need their `vpc` to be resolved."""
     rng = random.Random(seed)
     vpcs = [f"vpc-{i}" for i in range(shape.vpcs)]
-    prefix_lists = {f"pl-{i}": [_v4(rng) if rng.random() > shape.ipv6_share else _v6(rng) for _ in range(rng.randint(1, 4))]
+    plans = [eni_addresses(e // len(vpcs), rng, shape) for e in range(shape.enis)]
+    anchors = [a for plan in plans for items in plan.values() for a in items]
+
+    def cidr(version: int) -> str:
+        if rng.random() < shape.near_share:
+            return _near(rng, anchors, version)
+        return _v6(rng) if version == 6 else _v4(rng)
+
+    def family() -> int:
+        return 6 if rng.random() < shape.ipv6_share else 4
+
+    prefix_lists = {f"pl-{i}": [cidr(family()) for _ in range(rng.randint(1, 4))]
                     for i in range(max(1, shape.groups // 3))}
     groups: dict[str, dict] = {}
     for g in range(shape.groups):
@@ -74,17 +122,17 @@ def random_config(seed: int, shape: Shape = Shape()) -> dict:
             elif roll < shape.group_peer_share + shape.prefix_list_share:
                 rule["peer"] = rng.choice(list(prefix_lists))
             else:
-                rule["peer"] = _v6(rng) if rng.random() < shape.ipv6_share else _v4(rng)
+                rule["peer"] = cidr(family())
             if rng.random() < shape.quintuple_share:
                 if proto in ("tcp", "udp"):
                     rule["source_ports"] = _ports(rng)
                 if rng.random() < 0.5:
-                    rule["local"] = _v4(rng) if rng.random() > shape.ipv6_share else _v6(rng)
+                    rule["local"] = cidr(family())
             if rng.random() < 0.5:
                 rule["id"] = f"r{r}"
             group["rules"].append(rule)
     interfaces = {}
-    for e in range(shape.enis):
+    for e, plan in enumerate(plans):
         vpc = vpcs[e % len(vpcs)]
         in_vpc = [gid for gid, g in groups.items() if g["vpc"] == vpc]
         kind = rng.choice(sorted({groups[g]["type"] for g in in_vpc})) if in_vpc else "basic"
@@ -92,41 +140,52 @@ def random_config(seed: int, shape: Shape = Shape()) -> dict:
         if not pool:
             continue
         chosen = rng.sample(pool, min(len(pool), rng.randint(1, shape.groups_per_eni)))
-        eni: dict = {"vpc": vpc, "security_groups": chosen,
-                     "ips": [f"10.{e // 64000}.{e // 250 % 256}.{e % 250 + 1}"]}
-        if rng.random() < 0.3:
-            eni["ips"].append(f"10.{3 + e // 64000}.{e // 250 % 256}.{e % 250 + 1}")
-        if rng.random() < shape.ipv6_share:
-            eni["ipv6"] = [f"2001:db8:{e % 3:x}::{e + 1:x}"]
-        if rng.random() < 0.2:
-            eni["ipv4_prefixes"] = [f"10.{200 + e // 4096}.{e // 16 % 256}.{e % 16 * 16}/28"]
-        if rng.random() < 0.1:
-            eni["ipv6_prefixes"] = [f"2001:db8:ff:{e:x}::/80"]
-        interfaces[f"eni-{e}"] = eni
+        interfaces[f"eni-{e}"] = {"vpc": vpc, "security_groups": chosen, **plan}
     return {"security_groups": groups, "prefix_lists": prefix_lists, "interfaces": interfaces,
             "limits": {"rules_per_eni": 100_000, "groups_per_eni": 100, "group_rules_per_group": 100_000,
                        "addresses_per_basic_group": 10**9}}
 
 
+def _points_in(net: ipaddress.IPv4Network | ipaddress.IPv6Network, rng: random.Random) -> list[str]:
+    """A block's first and last address, one inside at random, and the two just outside it."""
+    first, last = int(net.network_address), int(net.broadcast_address)
+    top = (1 << net.max_prefixlen) - 1
+    make = ipaddress.IPv4Address if net.version == 4 else ipaddress.IPv6Address
+    values = {first, last, rng.randint(first, last), max(0, first - 1), min(top, last + 1)}
+    return [str(make(v)) for v in sorted(values)]
+
+
 def random_flows(config: dict, n: int, seed: int) -> dict[str, list]:
-    """Flow columns mixing owned addresses, rule-boundary addresses and outsiders."""
+    """Flow columns mixing owned addresses (points inside, at the edges of and just outside every owned
+    prefix), rule-boundary addresses and outsiders; with a `vpc` column when the configuration has
+    several VPCs."""
     rng = random.Random(seed)
-    owned = [a for e in config["interfaces"].values() for a in e.get("ips", []) + e.get("ipv6", [])]
-    owned += [str(ipaddress.ip_network(p).network_address + 5) for e in config["interfaces"].values()
-              for p in e.get("ipv4_prefixes", []) + e.get("ipv6_prefixes", [])]
+    enis = config["interfaces"].values()
+    owned = [a for e in enis for a in e.get("ips", []) + e.get("ipv6", [])]
+    owned += [p for e in enis for net in e.get("ipv4_prefixes", []) + e.get("ipv6_prefixes", [])
+              for p in _points_in(ipaddress.ip_network(net), rng)]
+    cidrs = [r["peer"] for g in config["security_groups"].values() for r in g["rules"] if "/" in str(r["peer"])]
+    cidrs += [r["local"] for g in config["security_groups"].values() for r in g["rules"] if "local" in r]
+    cidrs += [c for entries in config.get("prefix_lists", {}).values() for c in entries]
+    edges = [p for c in rng.sample(cidrs, min(len(cidrs), 40)) for p in _points_in(ipaddress.ip_network(c, strict=False), rng)]
     outsiders = ["10.0.0.0", "10.255.255.255", "0.0.0.0", "255.255.255.255", "8.8.8.8", "10.1.2.3",
-                 "2001:db8::", "2001:db8:1::1", "::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "2001:db8:2::fff"]
+                 "2001:db8::", "2001:db8:1::1", "::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "2001:db8:2::fff",
+                 *edges]
+    vpcs = sorted({e.get("vpc", "default") for e in enis} | {g.get("vpc", "default") for g in config["security_groups"].values()})
     cols: dict[str, list] = {"src_ip": [], "dst_ip": [], "protocol": [], "src_port": [], "dst_port": []}
+    if len(vpcs) > 1:
+        cols["vpc"] = []
     protos = ["tcp", "udp", "icmp", "icmpv6", "gre", "132", "6", "17"]
+    by_family = {fam: [a for a in owned + outsiders if (":" in a) == fam] for fam in (False, True)}
     for _ in range(n):
-        src = rng.choice(owned if rng.random() < 0.7 else outsiders)
-        family = ":" in src
-        candidates = [a for a in owned + outsiders if (":" in a) == family]
-        dst = rng.choice(candidates)
+        src = rng.choice(owned if owned and rng.random() < 0.7 else outsiders)
+        dst = rng.choice(by_family[":" in src])
         proto = rng.choice(protos)
         cols["src_ip"].append(src)
         cols["dst_ip"].append(dst)
         cols["protocol"].append(proto)
         cols["src_port"].append(rng.choice([0, 1, 1023, 1024, 20000, 65535]))
         cols["dst_port"].append(rng.choice([0, 1, 21, 22, 23, 79, 80, 443, 444, 1000, 1010, 8000, 65534, 65535]))
+        if "vpc" in cols:
+            cols["vpc"].append(rng.choice(vpcs))
     return cols

@@ -25,7 +25,7 @@ def reference_columns(config, cols: dict[str, list], endpoint: bool = False) -> 
         direction = {"in": "ingress", "out": "egress"}.get(cols["direction"][i]) if endpoint else None
         v = ref.evaluate(Flow(ipaddress.ip_address(cols["src_ip"][i]), ipaddress.ip_address(cols["dst_ip"][i]), proto,
                               cols["src_port"][i] if ported else 0, cols["dst_port"][i] if ported else 0,
-                              eni=eni, direction=direction))
+                              vpc=cols["vpc"][i] if "vpc" in cols else None, eni=eni, direction=direction))
         out.append((v.verdict, v.egress_rule, v.ingress_rule))
     return out
 
@@ -52,7 +52,7 @@ def assert_same(config_map: dict, cols: dict, endpoint: bool = False) -> None:
 @given(seed=st.integers(0, 2**32 - 1), vpcs=st.integers(1, 2), groups=st.integers(1, 6),
        rules=st.integers(0, 12), enis=st.integers(1, 10), per_eni=st.integers(1, 4))
 def test_path_mode_matches_reference(seed, vpcs, groups, rules, enis, per_eni):
-    config = random_config(seed, Shape(vpcs=1, groups=groups, rules_per_group=rules, enis=enis, groups_per_eni=per_eni))
+    config = random_config(seed, Shape(vpcs=vpcs, groups=groups, rules_per_group=rules, enis=enis, groups_per_eni=per_eni))
     assert_same(config, random_flows(config, 80, seed))
 
 
