@@ -28,7 +28,7 @@ def reference(records: list[dict]) -> tuple[list[tuple[int, bool, bool]], int]:
     for r in records:
         src, dst = (r["shi"], r["slo"], r["sport"]), (r["dhi"], r["dlo"], r["dport"])
         sides = [(side, eni, ok) for side, eni, ok in ((0, r["se"], r["egress_ok"]), (1, r["de"], r["ingress_ok"]))
-                 if eni >= 0]
+                 if eni >= 0 and r["se"] != r["de"]]  # one ENI on both ends: the traffic never leaves it
         if math.isnan(r["time"]) or r["verdict"] > 1 or not sides:
             out.append((r["verdict"], False, False))
             continue

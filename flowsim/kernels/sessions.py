@@ -80,12 +80,12 @@ def apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, sr
                    egress_by_state, ingress_by_state):
     """Replay records in `order`; rewrites `verdict` (0 allow, 1 deny) where sessions decide.
 
-    egress_code/ingress_code are the stateless decisions of each side (a rule code, allowing
-    where code_allows says so, or NO_RULE: allowed); a side a live session lets through has
-    its code set to NO_RULE. Records with a NaN time, a verdict past deny or no ENI side are
-    left as they are. egress_by_state and ingress_by_state come zero-filled and are set on the
-    sides a live session let through. `count` entries of the arena are in use; the caller
-    leaves room for every entry the records may open, and keeps the directory at most half
+    egress_code/ingress_code are the stateless decisions of each side (a rule code, allowing where
+    code_allows says so, or NO_RULE: allowed); a side a live session lets through has its code set to
+    NO_RULE. Records with a NaN time, a verdict past deny or no ENI side are left as they are, and so
+    are those between two addresses of one ENI. egress_by_state and ingress_by_state come zero-filled
+    and are set on the sides a live session let through. `count` entries of the arena are in use; the
+    caller leaves room for every entry the records may open, and keeps the directory at most half
     full. Returns (entries in use, sessions opened, one per ENI).
     """
     opened = 0
@@ -118,7 +118,7 @@ def apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, sr
         i = order[j]
         now = time[i]
         se, de = src_eni[i], dst_eni[i]
-        if np.isnan(now) or verdict[i] > 1 or (se < 0 and de < 0):
+        if np.isnan(now) or verdict[i] > 1 or se == de:  # no ENI side, or one ENI whose traffic never leaves it
             continue
         f, p = fam[i], proto[i]
         a0, b0, a1, b1 = _keys(se, de, merged)
