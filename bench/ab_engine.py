@@ -3,7 +3,7 @@
 This machine's speed drifts by a third over minutes, so two benchmark runs taken
 apart cannot tell a 10% change from noise. This imports the other checkout's
 package under another name, compiles the same configuration with both, checks
-that their verdicts agree, and times them alternately on the same flows.
+that their verdicts agree, and times them alternately on the same flows, the order swapped each round.
 
 Run: `python bench/ab_engine.py OTHER_CHECKOUT [--rules 100] [--threads 1] [--rounds 15]`
 (for instance a `git worktree add /tmp/base main~3`).
@@ -51,8 +51,9 @@ def main() -> None:
     for field in ("verdict", "egress_code", "ingress_code"):
         assert np.array_equal(getattr(a, field), getattr(b, field)), f"the two versions disagree on {field}"
     times: dict[str, list[float]] = {"other": [], "this": []}
-    for _ in range(args.rounds):
-        for name, engine, flows in (("other", there, flows_there), ("this", here, flows_here)):
+    pair = [("other", there, flows_there), ("this", here, flows_here)]
+    for r in range(args.rounds):  # the order alternates: whichever runs second in a round runs on warmer caches
+        for name, engine, flows in (pair if r % 2 == 0 else pair[::-1]):
             started = time.perf_counter()
             engine.evaluate_arrays(flows)
             times[name].append(time.perf_counter() - started)
