@@ -202,3 +202,32 @@ def test_replay_sessions_over_every_address_kind(tmp_path, endpoint):
     for g, w in zip(got, want):
         assert g == w, (rows[w[0] - 1], g, w)
     assert not math.isnan(rows[-1]["time"])
+
+
+@pytest.mark.parametrize("version", [4, 6])
+def test_an_owned_prefix_of_every_length_owns_exactly_its_addresses(version):
+    """For every prefix length, the first, the last and random addresses of an owned block resolve to
+    its ENI and the addresses just outside do not (masks at every word boundary: /32, /63, /64, /65, /127...)."""
+    bits = 32 if version == 4 else 128
+    base = ipaddress.ip_address("10.128.0.0" if version == 4 else "2001:db8:8000::")
+    for length in range(1, bits + 1):  # /0 owns the other end too: such a flow never leaves the ENI
+        net = ipaddress.ip_network(f"{base}/{length}", strict=False)
+        mapping = {"security_groups": {"sg-a": {"internal_policy": "drop", "rules": [
+                       {"id": "out", "direction": "egress", "action": "drop", "protocol": "all",
+                        "peer": "::/0" if version == 6 else "0.0.0.0/0"}]}},
+                   "interfaces": {"eni-a": {"security_groups": ["sg-a"], f"ipv{version}_prefixes": [str(net)]},
+                                  "eni-b": {"security_groups": ["sg-a"], "ips": ["192.0.2.1"], "ipv6": ["ffff::1"]}}}
+        rng = random.Random(length)
+        points = [str(a) for a in {net.network_address, net.broadcast_address,
+                                   *(net.network_address + rng.randrange(net.num_addresses) for _ in range(4))}]
+        points += [str(net.network_address - 1)] if int(net.network_address) > 0 else []
+        points += [str(net.broadcast_address + 1)] if int(net.broadcast_address) < 2 ** bits - 1 else []
+        outside = str(net.network_address - 1 if int(net.network_address) > 0 else net.broadcast_address + 1)
+        owned_b = "192.0.2.1" if version == 4 else "ffff::1"
+        cols = {"src_ip": points * 2, "dst_ip": [outside] * len(points) + [owned_b] * len(points),
+                "protocol": ["udp"] * 2 * len(points), "src_port": [1] * 2 * len(points),
+                "dst_port": [53] * 2 * len(points)}
+        inside = [ipaddress.ip_address(p) in net for p in points]
+        want = [("deny", "sg-a/out", "") if i else ("unmanaged", "", "") for i in inside]
+        want += [("deny", "sg-a/out" if i else "", "default:inbound-deny") for i in inside]
+        assert engine_columns(flowsim.compile(flowsim.load_config(mapping)), cols) == want, length

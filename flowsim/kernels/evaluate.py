@@ -35,17 +35,16 @@ def _slot(fam, hi, lo, mask):
 
 @nb.njit(cache=True, inline="always")
 def _mask_address(hi, lo, plen):
-    """The address with every bit after the first plen of 128 cleared (IPv4 lives in bits 96..127)."""
-    # each shift stays below 64 bits: x << 64 is undefined (x86 shifts by 0, keeping every bit)
+    """The address with every bit after the first plen of 128 cleared (IPv4 lives in bits 96..127).
+
+    Masks are made by shifting all-ones right by 0..63 bits: a shift by 64 is undefined (x86 shifts
+    by 0), which once kept every low bit of a /64."""
+    ones = np.uint64(0xFFFFFFFFFFFFFFFF)
     if plen >= 128:
         return hi, lo
-    if plen > 64:
-        return hi, lo & ~((np.uint64(1) << np.uint64(128 - plen)) - np.uint64(1))
-    if plen == 64:
-        return hi, np.uint64(0)
-    if plen == 0:
-        return np.uint64(0), np.uint64(0)
-    return hi & ~((np.uint64(1) << np.uint64(64 - plen)) - np.uint64(1)), np.uint64(0)
+    if plen >= 64:
+        return hi, lo & ~(ones >> np.uint64(plen - 64))
+    return hi & ~(ones >> np.uint64(plen)), np.uint64(0)
 
 
 OWNER_SLOT = np.dtype([("hi", np.uint64), ("lo", np.uint64), ("vpc", np.int32), ("eni", np.int32),
