@@ -13,7 +13,7 @@ import mmap
 import time as clock
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -181,6 +181,38 @@ class SessionTable:
         self.directory, self.arena = directory, arena
 
 
+class FlowCounter:
+    """Counts of flows (family, addresses, protocol, destination port) kept across chunks: exact up to
+    _DISTINCT_COUNTED distinct flows, then only the _TOP_KEPT most frequent go on being counted."""
+
+    def __init__(self) -> None:
+        self.directory = np.zeros(2 * _DISTINCT_COUNTED, np.uint64)
+        self.arena = np.zeros(_DISTINCT_COUNTED, FLOW_COUNT)
+        self.used = 0
+        self.exact = True
+
+    def add(self, rows: np.ndarray, fam: np.ndarray, shi: np.ndarray, slo: np.ndarray, dhi: np.ndarray,
+            dlo: np.ndarray, proto: np.ndarray, dport: np.ndarray) -> None:
+        """Count the flows of `rows` (indices into the arrays) once each."""
+        while len(rows):
+            if self.used == _DISTINCT_COUNTED:
+                self.exact = False
+                self.used = keep_most_counted(self.directory, self.arena, self.used, _TOP_KEPT)
+            # a piece of rows that cannot add more flows than there is room for
+            room = _DISTINCT_COUNTED - self.used
+            piece, rows = rows[:room], rows[room:]
+            self.used = add_flows(piece, _ONCE, fam, shi, slo, dhi, dlo, proto, dport, self.directory, self.arena,
+                                  self.used)
+
+    def top(self, n: int) -> list[dict[str, Any]]:
+        """The n most counted flows as {"flow": text, "count": n}, ties in address order."""
+        flows = self.arena[:self.used]
+        order = np.lexsort([flows[name] for name in ("dport", "proto", "dlo", "dhi", "slo", "shi", "fam")] + [-flows["count"]])
+        return [{"flow": _flow_text(f["fam"], f["shi"], f["slo"], f["dhi"], f["dlo"], f["proto"], 0,
+                                    f["dport"]).replace(":0 ->", " ->"), "count": int(f["count"])}
+                for f in flows[order[:n]]]
+
+
 class Replayer:
     """Holds the connection table across chunks and accumulates the summary."""
 
@@ -193,9 +225,7 @@ class Replayer:
         tables = engine.tables
         self.code_allows = tables.code_allows
         self.hits = np.zeros(len(tables.rule_names) + 1, dtype=np.int64)
-        self.denied_directory = np.zeros(2 * _DISTINCT_COUNTED, np.uint64)
-        self.denied = np.zeros(_DISTINCT_COUNTED, FLOW_COUNT)
-        self.denied_used = 0
+        self.denied = FlowCounter()
 
     def _infer_directions(self, flows: FlowArrays) -> None:
         """Records of an ENI without a direction: out if the ENI owns the source, in if it owns the destination."""
@@ -249,14 +279,7 @@ class Replayer:
                                self.hits, denied)]
         for name, count in zip(TALLIES, counts.tolist()):
             setattr(s, name, getattr(s, name) + count)
-        while len(denied):
-            if self.denied_used == _DISTINCT_COUNTED:
-                self._keep_top_denied()
-            # a piece of rows that cannot add more flows than there is room for
-            piece, denied = denied[: _DISTINCT_COUNTED - self.denied_used], denied[_DISTINCT_COUNTED - self.denied_used:]
-            self.denied_used = add_flows(piece, _ONCE, flows.sfam, flows.shi, flows.slo, flows.dhi, flows.dlo,
-                                         flows.proto, flows.dport, self.denied_directory, self.denied,
-                                         self.denied_used)
+        self.denied.add(denied, flows.sfam, flows.shi, flows.slo, flows.dhi, flows.dlo, flows.proto, flows.dport)
         if chunk.action is not None:
             recorded = chunk.action
             comparable = valid & (recorded > 0) & (raw.verdict <= K.DENY)
@@ -273,23 +296,14 @@ class Replayer:
                     "egress_rule": names[raw.egress_code[i]] if raw.egress_code[i] >= 0 else "",
                     "ingress_rule": names[raw.ingress_code[i]] if raw.ingress_code[i] >= 0 else ""})
 
-    def _keep_top_denied(self) -> None:
-        """Keep counting only the _TOP_KEPT most frequent denied flows (the top list becomes approximate):
-        the table stays the same size however many distinct flows a trace denies."""
-        self.summary.top_denied_exact = False
-        self.denied_used = keep_most_counted(self.denied_directory, self.denied, self.denied_used, _TOP_KEPT)
-
     def finish(self, invalid_reasons: Counter) -> None:
         s = self.summary
         names = self.engine.tables.rule_names
         s.rule_hits = {name: int(self.hits[code + 1]) for code, name in enumerate(names)}
         for reason, count in invalid_reasons.items():
             s.skipped[reason] = s.skipped.get(reason, 0) + count
-        flows = self.denied[:self.denied_used]
-        top = np.lexsort([flows[name] for name in ("dport", "proto", "dlo", "dhi", "slo", "shi", "fam")] + [-flows["count"]])
-        for f in flows[top[:20]]:
-            s.top_denied.append({"flow": _flow_text(f["fam"], f["shi"], f["slo"], f["dhi"], f["dlo"], f["proto"], 0,
-                                                    f["dport"]).replace(":0 ->", " ->"), "count": int(f["count"])})
+        s.top_denied = self.denied.top(20)
+        s.top_denied_exact = self.denied.exact
 
 
 def _address_column(fam: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> pa.Array:
@@ -351,8 +365,11 @@ def in_time_order(chunks: Iterable, chunk_rows: int) -> Iterator:
 
 
 def replay(engine: Engine, trace: str, output: str | None = None, fmt: str | None = None, threads: int | None = None,
-           progress: bool = False, chunk_rows: int = 1 << 18, timeout: float = SESSION_TIMEOUT) -> ReplaySummary:
-    """Replay a trace file statefully; write per-record verdicts to `output` (CSV or Parquet) if given."""
+           progress: bool = False, chunk_rows: int = 1 << 18, timeout: float = SESSION_TIMEOUT,
+           observe: Callable[[Any, RawVerdicts, np.ndarray, np.ndarray], None] | None = None) -> ReplaySummary:
+    """Replay a trace file statefully; write per-record verdicts to `output` (CSV or Parquet) if given.
+
+    `observe(chunk, verdicts, stateful, valid)` sees every chunk once it is decided (a report's recorder)."""
     from .query import _Progress, _Writer, arrow_settings
     from .traces import open_trace
 
@@ -367,6 +384,8 @@ def replay(engine: Engine, trace: str, output: str | None = None, fmt: str | Non
         with arrow_settings(threads):
             for chunk in in_time_order(reader, chunk_rows):
                 raw, stateful, valid = replayer.process(chunk)
+                if observe is not None:
+                    observe(chunk, raw, stateful, valid)
                 flows_invalid = ~valid
                 if flows_invalid.any():
                     invalid["invalid record (address, direction or VPC)"] += int(flows_invalid.sum())
