@@ -22,12 +22,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from flowsim.classbench import read_rules, read_trace  # noqa: E402
-from flowsim.benchmark import best_rate  # noqa: E402
+from flowsim.benchmark import C_BEST_1_THREAD, best_rate  # noqa: E402
 from flowsim.classifier import build  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "classbench"
 SETS = ["acl1_1k", "fw1_1k", "ipc1_1k", "acl1_10k", "fw1_10k", "ipc1_10k", "acl1_100k"]
-C_BEST = {"acl1_1k": 21.7, "acl1_10k": 7.1, "fw1_10k": 20.6, "ipc1_10k": 8.7, "acl1_100k": 6.6}
+C_BEST = C_BEST_1_THREAD
 REPEAT_MIN = 1_000_000
 _cache: dict = {}
 

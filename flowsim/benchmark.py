@@ -7,17 +7,22 @@ fastest of several rounds is reported (the one least disturbed by other work).
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 MIN_ITEMS = 1_000_000
+# The best of the published C classifiers (HyperSplit, CutSplit, PartitionSort, TupleMerge; -O3, one
+# thread) on the ClassBench sets, in M lookups/s, measured on this project's machines.
+C_BEST_1_THREAD = {"acl1_1k": 21.7, "acl1_10k": 7.1, "fw1_10k": 20.6, "ipc1_10k": 8.7, "acl1_100k": 6.6}
+SWEEP_FRACTIONS = (0.125, 0.25, 0.5, 1.0)  # of the rules, for a report's throughput-against-rules figure
 
 
 @dataclass
 class BenchResult:
-    """One measurement, with the names `--json` promises."""
+    """One measurement, with the names `--json` promises; `sweep` is filled for a report."""
 
     kind: str
     rules: int
@@ -27,13 +32,16 @@ class BenchResult:
     threads: int
     rounds: int
     structure_bytes: int
+    name: str = ""
+    by_threads: list[tuple[int, float]] = field(default_factory=list)  # (threads, lookups/s)
+    by_rules: list[tuple[int, float]] = field(default_factory=list)  # (rules, lookups/s on one thread)
 
     @property
     def per_core(self) -> float:
         return self.lookups_per_s / self.threads
 
     def to_dict(self) -> dict:
-        out = asdict(self)
+        out = {k: v for k, v in asdict(self).items() if k not in ("by_threads", "by_rules") or v}
         out["lookups_per_s_per_core"] = self.per_core
         if self.kind == "classbench":
             out["packets"] = self.flows
@@ -61,8 +69,10 @@ def best_rate(run: Callable[[], object], items: int, rounds: int) -> float:
     return items / best
 
 
-def bench_config(config_path: str, flows: int, threads: int | None, rounds: int, seed: int = 0) -> BenchResult:
-    """Path-mode throughput of a configuration on synthetic flows aimed at it."""
+def bench_config(config_path: str, flows: int, threads: int | None, rounds: int, seed: int = 0,
+                 sweep: bool = False) -> BenchResult:
+    """Path-mode throughput of a configuration on synthetic flows aimed at it; with `sweep`, also on
+    1..threads threads and on the first 1/8, 1/4, 1/2 of every group's rules (one thread)."""
     from .compiler import compile_tables
     from .config import load_config
     from .engine import Engine, set_threads
@@ -79,12 +89,26 @@ def bench_config(config_path: str, flows: int, threads: int | None, rounds: int,
     threads = set_threads(threads)
     reps = max(1, -(-MIN_ITEMS // max(1, flows)))
     rate = best_rate(lambda: [engine.evaluate_arrays(prepared) for _ in range(reps)], reps * flows, rounds)
-    return BenchResult("config", config.rule_count, flows, build_s, rate, threads, rounds, tables.nbytes)
+    result = BenchResult("config", config.rule_count, flows, build_s, rate, threads, rounds, tables.nbytes,
+                         name=Path(config_path).name)
+    if sweep:
+        def timed(eng: Engine, t: int) -> float:
+            set_threads(t)
+            return best_rate(lambda: [eng.evaluate_arrays(prepared) for _ in range(reps)], reps * flows, rounds)
+
+        result.by_threads = [(t, rate if t == threads else timed(engine, t)) for t in range(1, threads + 1)]
+        for fraction in SWEEP_FRACTIONS:
+            part = replace(config, groups={gid: replace(g, rules=g.rules[:max(1, round(len(g.rules) * fraction))]
+                                                        if g.rules else ()) for gid, g in config.groups.items()})
+            result.by_rules.append((part.rule_count, timed(Engine(part, compile_tables(part)), 1)))
+        set_threads(threads)
+    return result
 
 
 def bench_classbench(rules_path: str, trace_path: str, threads: int | None, rounds: int,
-                     matches: str | None = None) -> BenchResult:
-    """First-match throughput on a ClassBench filter set and trace; optionally writes each packet's match."""
+                     matches: str | None = None, sweep: bool = False) -> BenchResult:
+    """First-match throughput on a ClassBench filter set and trace; optionally writes each packet's match.
+    With `sweep`, also on 1..threads threads and on the set's first 1/8, 1/4, 1/2 rules (one thread)."""
     from .classbench import read_rules, read_trace
     from .classifier import build
     from .engine import set_threads
@@ -104,4 +128,16 @@ def bench_classbench(rules_path: str, trace_path: str, threads: int | None, roun
             np.savetxt(matches, clf.lookup(keys), fmt="%d")
         except OSError as exc:
             raise InputError(Problem(f"cannot write matches: {exc.strerror or exc}", source=matches)) from None
-    return BenchResult("classbench", clf.n_rules, len(keys), clf.build_seconds, rate, threads, rounds, clf.nbytes)
+    result = BenchResult("classbench", clf.n_rules, len(keys), clf.build_seconds, rate, threads, rounds, clf.nbytes,
+                         name=Path(rules_path).name)
+    if sweep:
+        def timed(c, t: int) -> float:
+            set_threads(t)
+            return best_rate(lambda: c.lookup(repeated, out=out), len(repeated), rounds)
+
+        result.by_threads = [(t, rate if t == threads else timed(clf, t)) for t in range(1, threads + 1)]
+        for fraction in SWEEP_FRACTIONS:
+            k = max(1, round(len(lo) * fraction))
+            result.by_rules.append((k, timed(build(lo[:k], hi[:k]), 1)))
+        set_threads(threads)
+    return result

@@ -124,8 +124,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from .cache import load_engine
     from .replay import replay
 
-    summary = replay(load_engine(args.config), args.trace, args.output, fmt=args.format, threads=args.threads,
-                     progress=sys.stderr.isatty() and not args.quiet)
+    engine = load_engine(args.config)
+    recorder = None
+    if args.report:
+        from .report import ReplayRecorder
+
+        recorder = ReplayRecorder(engine)
+    summary = replay(engine, args.trace, args.output, fmt=args.format, threads=args.threads,
+                     progress=sys.stderr.isatty() and not args.quiet, observe=recorder and recorder.observe)
+    if recorder is not None:
+        from .report import replay_report, write_report
+
+        write_report(args.report, replay_report(summary, recorder))
     if args.summary:
         try:
             with open(args.summary, "w", encoding="utf-8") as fh:
@@ -146,7 +156,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.classbench:
         if args.config is not None:
             raise InputError(Problem("give either CONFIG or --classbench RULES TRACE, not both", subject="bench"))
-        result = bench_classbench(args.classbench[0], args.classbench[1], args.threads, args.rounds, args.matches)
+        result = bench_classbench(args.classbench[0], args.classbench[1], args.threads, args.rounds, args.matches,
+                                  sweep=bool(args.report))
     else:
         if args.config is None:
             raise InputError(Problem("needs CONFIG, or --classbench RULES TRACE", subject="bench"))
@@ -154,7 +165,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise InputError(Problem("--matches is for --classbench", subject="--matches"))
         if args.flows < 1:
             raise InputError(Problem("must be at least 1", subject="--flows"))
-        result = bench_config(args.config, args.flows, args.threads, args.rounds)
+        result = bench_config(args.config, args.flows, args.threads, args.rounds, sweep=bool(args.report))
+    if args.report:
+        from .report import bench_report, write_report
+
+        write_report(args.report, bench_report(result))
     print(json.dumps(result.to_dict()) if args.json else result)
     return ExitStatus.OK
 
@@ -245,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("trace", help="flow log (Alibaba CSV/JSON lines, AWS), capture (pcap, pcapng) or flow table")
     p.add_argument("-o", "--output", default=None, help="per-record verdicts; .parquet writes Parquet, else CSV")
     p.add_argument("--summary", default=None, metavar="JSON", help="write the summary as JSON")
+    p.add_argument("--report", default=None, metavar="FILE.html", help="write a self-contained HTML report")
     p.add_argument("--format", default=None, choices=["native", "alibaba-flowlog", "aws-flowlog", "pcap", "pcapng"],
                    help="trace format (default: detected from the content)")
     p.add_argument("--threads", type=int, default=None)
@@ -267,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--matches", default=None, metavar="OUT", help="with --classbench: write each packet's matching "
                    "rule (0-based, -1 for none), one per line")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--report", default=None, metavar="FILE.html",
+                   help="also measure 1..T threads and fewer rules, and write a self-contained HTML report")
 
     p = sub.add_parser("synth", help="generate flows aimed at a configuration")
     p.add_argument("config")

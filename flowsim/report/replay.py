@@ -1,0 +1,158 @@
+"""The replay report: what a replay allowed and denied, over time, per rule, per ENI and per flow."""
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from typing import Any
+
+import numpy as np
+
+from . import page, svg
+
+MAX_BUCKETS = 4096  # kept while replaying; merged pairwise past it
+SHOWN_BUCKETS = 96  # at most, in the figure
+_EPOCH_2001 = 978_307_200  # times past this are read as unix seconds and printed as dates
+
+
+class ReplayRecorder:
+    """Collects, chunk by chunk, what the summary does not keep: counts per time bucket, the busiest
+    allowed flows and records per ENI. Pass its `observe` to `flowsim.replay.replay`."""
+
+    def __init__(self, engine: Any) -> None:
+        from ..replay import FlowCounter
+
+        self.engine = engine
+        self.width = 1.0  # seconds per bucket, doubled when the span needs more than MAX_BUCKETS
+        self.buckets: dict[int, np.ndarray] = {}  # bucket -> (allowed by rules, allowed by a session, denied, unmanaged)
+        self.allowed = FlowCounter()
+        n_enis = len(engine.tables.eni_ids)
+        self.eni_records = np.zeros(n_enis, np.int64)
+        self.eni_denied = np.zeros(n_enis, np.int64)
+
+    def observe(self, chunk: Any, raw: Any, stateful: np.ndarray, valid: np.ndarray) -> None:
+        from ..kernels import evaluate as K
+
+        verdict = raw.verdict
+        allowed = valid & (verdict == K.ALLOW)
+        denied = valid & (verdict == K.DENY)
+        self.allowed.add(np.flatnonzero(allowed), chunk.src_fam, chunk.src_hi, chunk.src_lo, chunk.dst_hi,
+                         chunk.dst_lo, chunk.protocol.astype(np.int16, copy=False),
+                         chunk.dst_port.astype(np.int32, copy=False))
+        for eni in (raw.src_eni, raw.dst_eni):
+            seen = valid & (eni >= 0)
+            self.eni_records += np.bincount(eni[seen], minlength=len(self.eni_records))
+            self.eni_denied += np.bincount(eni[seen & denied], minlength=len(self.eni_records))
+        timed = valid & ~np.isnan(chunk.time)
+        if not timed.any():
+            return
+        kind = np.select([allowed & ~stateful, allowed & stateful, denied], [0, 1, 2], 3)[timed]
+        keys = np.floor(chunk.time[timed] / self.width).astype(np.int64)
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        counts = np.zeros((len(uniq), 4), np.int64)
+        np.add.at(counts, (inverse, kind), 1)
+        for key, row in zip(uniq.tolist(), counts):
+            have = self.buckets.get(key)
+            self.buckets[key] = row if have is None else have + row
+        while max(self.buckets) - min(self.buckets) >= MAX_BUCKETS:
+            self._coarsen()
+
+    def _coarsen(self) -> None:
+        merged: dict[int, np.ndarray] = {}
+        for key, row in self.buckets.items():
+            k = key // 2
+            merged[k] = merged[k] + row if k in merged else row.copy()
+        self.buckets, self.width = merged, self.width * 2
+
+    def series(self) -> tuple[list[str], dict[str, list[int]], float]:
+        """Bucket labels, the counts per category and the bucket width, at most SHOWN_BUCKETS buckets."""
+        if not self.buckets:
+            return [], {}, self.width
+        lo, hi = min(self.buckets), max(self.buckets)
+        factor = max(1, math.ceil((hi - lo + 1) / SHOWN_BUCKETS))
+        n = (hi - lo) // factor + 1
+        grid = np.zeros((n, 4), np.int64)
+        for key, row in self.buckets.items():
+            grid[(key - lo) // factor] += row
+        width = self.width * factor
+        start = lo * self.width
+        labels = [_time_label(start + i * width, start, width) for i in range(n)]
+        names = ("allowed", "stateful", "denied", "unmanaged")
+        return labels, {name: grid[:, k].tolist() for k, name in enumerate(names) if grid[:, k].any()}, width
+
+
+def _time_label(t: float, start: float, width: float) -> str:
+    if start > _EPOCH_2001:
+        stamp = _dt.datetime.fromtimestamp(t, _dt.timezone.utc)
+        return stamp.strftime("%H:%M:%S" if width < 60 else "%m-%d %H:%M")
+    return f"{t - start:g}s"
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:g} {unit}"
+    return f"{seconds:g} s"
+
+
+def replay_report(summary: Any, recorder: ReplayRecorder) -> str:
+    """The report's HTML for a finished replay."""
+    s = summary
+    sections: list[tuple[str, str]] = []
+    skipped = sum(s.skipped.values())
+    totals = page.tiles([("records", s.records), ("evaluated", s.evaluated), ("allowed", s.allowed),
+                         ("by a live session", s.stateful), ("denied", s.denied), ("unmanaged", s.unmanaged),
+                         ("skipped", skipped), ("sessions opened", s.sessions)])
+    if skipped:
+        totals += page.table(["reason", "records"], sorted(s.skipped.items(), key=lambda kv: -kv[1]), numeric=[1])
+    if not s.records:
+        totals += page.empty("The trace holds no records: there is nothing to show.")
+    sections.append(("Totals", totals))
+
+    labels, series, width = recorder.series()
+    if series:
+        chart = svg.stacked_columns(labels, series, "Records over time")
+        sections.append(("Over time", page.figure(chart, f"records per {_duration(width)}, stacked: allowed by the "
+                                                         "rules, allowed by a live session, denied, unmanaged")))
+    else:
+        sections.append(("Over time", page.empty("No record carries a timestamp, so there is no time axis.")))
+
+    denied = page.table(["flow", "records"], [(d["flow"], d["count"]) for d in s.top_denied[:20]], numeric=[1],
+                        empty="No record was denied.")
+    if s.top_denied and not s.top_denied_exact:
+        denied += page.empty("Approximate: the trace denied too many distinct flows to count them all.")
+    busiest = recorder.allowed.top(20)
+    allowed = page.table(["flow", "records"], [(d["flow"], d["count"]) for d in busiest], numeric=[1],
+                         empty="No record was allowed.")
+    sections.append(("Most denied flows", denied))
+    sections.append(("Busiest allowed flows", allowed))
+
+    hits = [(name, count) for name, count in sorted(s.rule_hits.items(), key=lambda kv: -kv[1]) if count]
+    rules_html = page.figure(svg.bars(hits[:40], "Records decided per rule"),
+                             "records decided per rule (both sides of a path count)") if hits else \
+        page.empty("No rule decided any record.")
+    never: dict[str, list[str]] = {}
+    for name in s.never_hit:
+        group, _, rule = name.partition("/")
+        never.setdefault(group, []).append(rule)
+    rules_html += "<h3>Rules never hit</h3>" + page.table(
+        ["group", "rules", "never hit"], [(g, len(r), ", ".join(r)) for g, r in sorted(never.items())], numeric=[1],
+        empty="Every custom rule decided at least one record.")
+    sections.append(("Hits per rule", rules_html))
+
+    if s.compared:
+        agree = page.tiles([("compared", s.compared), ("agree", s.agree), ("disagree", s.compared - s.agree),
+                            ("agreement", f"{s.agree / s.compared:.1%}")])
+        agree += page.table(["record", "ENI", "flow", "recorded", "flowsim", "egress rule", "ingress rule"],
+                            [(d["record"], d["eni"] or "", d["flow"], d["recorded"], d["verdict"],
+                              d["egress_rule"] or "-", d["ingress_rule"] or "-") for d in s.disagreements],
+                            numeric=[0], empty="flowsim agrees with every recorded action.")
+        sections.append(("Agreement with the recorded actions", agree))
+
+    ids = recorder.engine.tables.eni_ids
+    order = np.argsort(-recorder.eni_records, kind="stable")
+    rows = [(ids[i], int(recorder.eni_records[i]), int(recorder.eni_denied[i]),
+             f"{recorder.eni_denied[i] / recorder.eni_records[i]:.1%}") for i in order if recorder.eni_records[i]]
+    sections.append(("Per interface", page.table(["ENI", "records", "denied", "denied share"], rows, numeric=[1, 2, 3],
+                                                 empty="No record touched a modelled interface.")))
+    subtitle = f"replay of {s.trace} ({s.format}), {s.records:,} records in {s.seconds:.2f} s"
+    return page.document("flowsim replay report", subtitle, sections)
