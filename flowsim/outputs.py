@@ -32,8 +32,9 @@ class Terminated(BaseException):
 @contextmanager
 def sigterm_raises() -> Iterator[None]:
     """Inside, SIGTERM raises :class:`Terminated` in the main thread (once: a second SIGTERM during the
-    clean-up is ignored). Elsewhere than in the main thread, signals cannot be handled: nothing changes."""
-    if threading.current_thread() is not threading.main_thread():
+    clean-up is ignored). A SIGTERM the process was told to ignore stays ignored; outside the main
+    thread signals cannot be handled: nothing changes."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
         yield
         return
 

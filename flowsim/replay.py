@@ -386,7 +386,7 @@ def _replay(engine: Engine, trace: str, output: Output | None, fmt: str | None, 
                 summary.records = reader.records_read or summary.records + len(chunk)
                 meter.update(summary.evaluated)
             if writer is not None and writer.empty:  # every record skipped: the file still has its columns
-                none = reader.layout or TraceChunk.empty()
+                none = TraceChunk.empty() if reader.layout is None else reader.layout
                 raw = engine.evaluate_arrays(_flow_arrays(none), threads)
                 writer.write(verdict_table(engine, none, raw, np.zeros(0, bool), np.ones(0, bool)))
         done = True
