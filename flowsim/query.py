@@ -194,10 +194,15 @@ class _Writer:
         if self.thread is not None:
             self.queue.put(None)
             self.thread.join()
-        if self.writer is not None:
-            self.writer.close()
-        if self.sink is not None and self.sink is not sys.stdout.buffer:
-            self.sink.close()
+        try:
+            try:
+                if self.writer is not None:
+                    self.writer.close()  # writes what is buffered (a Parquet footer)
+            finally:
+                if self.sink is not None and self.sink is not sys.stdout.buffer:
+                    self.sink.close()
+        except OSError as exc:
+            self.failure = self.failure or exc
         if keep:
             self._check()
 
