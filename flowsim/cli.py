@@ -128,15 +128,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     summary = replay(load_engine(args.config), args.trace, args.files["-o"] if args.output else None, fmt=args.format,
                      threads=args.threads, progress=sys.stderr.isatty() and not args.quiet)
     if args.summary:
-        out, text = args.files["--summary"], json.dumps(summary.to_dict(), indent=2, default=str)
-        if out.stdout:
-            print(text)
-        else:
-            try:
-                with open(out.path, "w", encoding="utf-8") as fh:
-                    fh.write(text)
-            except OSError as exc:
-                raise InputError(out.problem(f"cannot write summary: {exc.strerror or exc}")) from None
+        args.files["--summary"].write_text(json.dumps(summary.to_dict(), indent=2, default=str) + "\n", "summary")
     if not args.quiet:
         print(summary)
     return ExitStatus.OK
@@ -196,14 +188,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         _err(f"note: {note}")
     text = yaml.safe_dump(result.config, sort_keys=False, allow_unicode=True)
     out = args.files["-o"]
-    if out.stdout:
-        sys.stdout.write(text)
-    else:
-        try:
-            with open(out.path, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        except OSError as exc:
-            raise InputError(out.problem(f"cannot write output: {exc.strerror or exc}")) from None
+    out.write_text(text)
     try:
         config = load_config(result.config)
     except ConfigError as exc:

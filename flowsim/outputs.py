@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import stat
+import sys
 import tempfile
 import threading
 from contextlib import contextmanager
@@ -73,6 +74,20 @@ class Output:
     def suffix(self) -> str:
         """The target's suffix, lower case: what decides the format (the temporary file's is not its own)."""
         return Path(self.target).suffix.lower() if self.target else ""
+
+    def write_text(self, text: str, what: str = "output") -> None:
+        """Write the whole of a small text output (a summary, a report, a configuration) at once."""
+        try:
+            if self.stdout:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+                return
+            with open(self.path, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise InputError(self.problem(f"cannot write {what}: {exc.strerror or exc}")) from None
 
     def problem(self, message: str) -> Problem:
         """A Problem about this output, naming the target (not the temporary file)."""
