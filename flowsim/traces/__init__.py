@@ -64,8 +64,10 @@ class TraceChunk:
     @classmethod
     def empty(cls) -> TraceChunk:
         """No records, with only the fields every trace has (a capture's)."""
-        f64, u8, u64, i32 = np.float64, np.uint8, np.uint64, np.int32
-        return cls(*(np.zeros(0, t) for t in (f64, u8, u64, u64, u8, u64, u64, np.int16, i32, i32, np.int64)))
+        types = {"time": np.float64, "src_fam": np.uint8, "src_hi": np.uint64, "src_lo": np.uint64,
+                 "dst_fam": np.uint8, "dst_hi": np.uint64, "dst_lo": np.uint64, "protocol": np.int16,
+                 "src_port": np.int32, "dst_port": np.int32, "record": np.int64}
+        return cls(**{name: np.zeros(0, t) for name, t in types.items()})
 
     def take(self, mask: np.ndarray) -> TraceChunk:
         """The records where ``mask`` is true."""
