@@ -6,12 +6,15 @@ fastest of several rounds is reported (the one least disturbed by other work).
 """
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+from .outputs import Output, writing
 
 MIN_ITEMS = 1_000_000
 # The best of the published C classifiers (HyperSplit, CutSplit, PartitionSort, TupleMerge; -O3, one
@@ -106,13 +109,13 @@ def bench_config(config_path: str, flows: int, threads: int | None, rounds: int,
 
 
 def bench_classbench(rules_path: str, trace_path: str, threads: int | None, rounds: int,
-                     matches: str | None = None, sweep: bool = False) -> BenchResult:
+                     matches: str | Output | None = None, sweep: bool = False) -> BenchResult:
     """First-match throughput on a ClassBench filter set and trace; optionally writes each packet's match.
     With `sweep`, also on 1..threads threads and on the set's first 1/8, 1/4, 1/2 rules (one thread)."""
     from .classbench import read_rules, read_trace
     from .classifier import build
     from .engine import set_threads
-    from .errors import InputError, Problem
+    from .errors import InputError
 
     lo, hi = read_rules(rules_path)
     keys = read_trace(trace_path)
@@ -124,10 +127,11 @@ def bench_classbench(rules_path: str, trace_path: str, threads: int | None, roun
     out = np.empty(len(repeated), np.int32)
     rate = best_rate(lambda: clf.lookup(repeated, out=out), len(repeated), rounds)
     if matches:
-        try:
-            np.savetxt(matches, clf.lookup(keys), fmt="%d")
-        except OSError as exc:
-            raise InputError(Problem(f"cannot write matches: {exc.strerror or exc}", source=matches)) from None
+        with writing(matches, "--matches", [("rules", rules_path), ("trace", trace_path)]) as target:
+            try:
+                np.savetxt(sys.stdout.buffer if target.stdout else target.path, clf.lookup(keys), fmt="%d")
+            except OSError as exc:
+                raise InputError(target.problem(f"cannot write matches: {exc.strerror or exc}")) from None
     result = BenchResult("classbench", clf.n_rules, len(keys), clf.build_seconds, rate, threads, rounds, clf.nbytes,
                          name=Path(rules_path).name)
     if sweep:

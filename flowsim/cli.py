@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 
 from . import __version__
 from .errors import ExitStatus, InputError, Problem
+from .outputs import SIGTERM_STATUS, RunFiles, Terminated, sigterm_raises
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 MAX_PROBLEMS_SHOWN = 100
@@ -111,7 +112,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     from .query import run_query
 
     engine = load_engine(args.config)
-    stats = run_query(engine, args.flows, args.output, threads=args.threads, skip_invalid=args.skip_invalid,
+    stats = run_query(engine, args.flows, args.files["-o"], threads=args.threads, skip_invalid=args.skip_invalid,
                       progress=sys.stderr.isatty() and not args.quiet)
     if not args.quiet:
         summary = ", ".join(f"{n} {k}" for k, n in stats.counts.items())
@@ -130,18 +131,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
         from .report import ReplayRecorder
 
         recorder = ReplayRecorder(engine)
-    summary = replay(engine, args.trace, args.output, fmt=args.format, threads=args.threads,
-                     progress=sys.stderr.isatty() and not args.quiet, observe=recorder and recorder.observe)
+    summary = replay(engine, args.trace, args.files["-o"] if args.output else None, fmt=args.format,
+                     threads=args.threads, progress=sys.stderr.isatty() and not args.quiet,
+                     observe=recorder and recorder.observe)
     if recorder is not None:
-        from .report import replay_report, write_report
+        from .report import replay_report
 
-        write_report(args.report, replay_report(summary, recorder))
+        args.files["--report"].write_text(replay_report(summary, recorder), "report")
     if args.summary:
-        try:
-            with open(args.summary, "w", encoding="utf-8") as fh:
-                json.dump(summary.to_dict(), fh, indent=2, default=str)
-        except OSError as exc:
-            raise InputError(Problem(f"cannot write summary: {exc.strerror or exc}", source=args.summary)) from None
+        args.files["--summary"].write_text(json.dumps(summary.to_dict(), indent=2, default=str) + "\n", "summary")
     if not args.quiet:
         print(summary)
     return ExitStatus.OK
@@ -156,8 +154,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.classbench:
         if args.config is not None:
             raise InputError(Problem("give either CONFIG or --classbench RULES TRACE, not both", subject="bench"))
-        result = bench_classbench(args.classbench[0], args.classbench[1], args.threads, args.rounds, args.matches,
-                                  sweep=bool(args.report))
+        result = bench_classbench(args.classbench[0], args.classbench[1], args.threads, args.rounds,
+                                  args.files["--matches"] if args.matches else None, sweep=bool(args.report))
     else:
         if args.config is None:
             raise InputError(Problem("needs CONFIG, or --classbench RULES TRACE", subject="bench"))
@@ -167,9 +165,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise InputError(Problem("must be at least 1", subject="--flows"))
         result = bench_config(args.config, args.flows, args.threads, args.rounds, sweep=bool(args.report))
     if args.report:
-        from .report import bench_report, write_report
+        from .report import bench_report
 
-        write_report(args.report, bench_report(result))
+        args.files["--report"].write_text(bench_report(result), "report")
     print(json.dumps(result.to_dict()) if args.json else result)
     return ExitStatus.OK
 
@@ -182,7 +180,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.n < 0:
         raise InputError(Problem("must be 0 or more", subject="-n"))
-    write_synthetic_flows(config, args.n, args.output, seed=args.seed)
+    write_synthetic_flows(config, args.n, args.files["-o"], seed=args.seed)
     return ExitStatus.OK
 
 
@@ -204,21 +202,18 @@ def cmd_import(args: argparse.Namespace) -> int:
     for note in result.notes:
         _err(f"note: {note}")
     text = yaml.safe_dump(result.config, sort_keys=False, allow_unicode=True)
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    else:
-        sys.stdout.write(text)
+    out = args.files["-o"]
+    out.write_text(text)
     try:
         config = load_config(result.config)
     except ConfigError as exc:
         for problem in exc.problems:
             _err(f"error: imported configuration: {problem}")
         _err(f"the imported configuration breaks {len(exc.problems)} cloud rule(s)"
-             + (f"; written to {args.output} for inspection" if args.output else ""))
+             + (f"; written to {out.target} for inspection" if not out.stdout else ""))
         return ExitStatus.BAD_INPUT
     _err(f"imported {len(config.groups)} security groups, {config.rule_count} rules, {len(config.prefix_lists)} prefix lists, "
-         f"{len(config.interfaces)} interfaces ({len(result.notes)} notes)" + (f" into {args.output}" if args.output else ""))
+         f"{len(config.interfaces)} interfaces ({len(result.notes)} notes)" + (f" into {out.target}" if not out.stdout else ""))
     return ExitStatus.OK
 
 
@@ -254,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="worker threads (default: all cores)")
     p.add_argument("--skip-invalid", action="store_true", help="skip malformed rows (counted) instead of failing")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary or progress on stderr")
+    p.set_defaults(reads=(("configuration", "config"), ("flow table", "flows")), writes=(("-o", "output"),))
 
     p = sub.add_parser("replay", help="replay a timestamped trace statefully and report what was allowed and why")
     p.add_argument("config")
@@ -265,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="trace format (default: detected from the content)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("-q", "--quiet", action="store_true", help="no summary or progress")
+    p.set_defaults(reads=(("configuration", "config"), ("trace", "trace")),
+                   writes=(("-o", "output"), ("--summary", "summary"), ("--report", "report")))
 
     p = sub.add_parser("import", help="convert an existing cloud configuration into flowsim's format")
     p.add_argument("format", choices=["alibaba-api", "terraform", "ros"],
@@ -273,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default=None, help="configuration to write (default: stdout)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="Terraform variable or ROS parameter value (repeatable)")
+    p.set_defaults(reads=(_import_inputs,), writes=(("-o", "output"),))
 
     p = sub.add_parser("bench", help="measure classification speed on a configuration or a ClassBench rule set")
     p.add_argument("config", nargs="?", default=None, help="configuration (synthetic flows aimed at it are timed)")
@@ -285,13 +284,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--report", default=None, metavar="FILE.html",
                    help="also measure 1..T threads and fewer rules, and write a self-contained HTML report")
+    p.set_defaults(reads=(("configuration", "config"), ("ClassBench file", "classbench")),
+                   writes=(("--matches", "matches"), ("--report", "report")))
 
     p = sub.add_parser("synth", help="generate flows aimed at a configuration")
     p.add_argument("config")
     p.add_argument("-n", type=int, required=True, help="number of flows")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("-o", "--output", required=True, help=".parquet or .csv")
+    p.add_argument("-o", "--output", required=True, help=".parquet or .csv (- for CSV on stdout)")
+    p.set_defaults(reads=(("configuration", "config"),), writes=(("-o", "output"),))
     return parser
+
+
+def _import_inputs(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The files `import` reads: those named and those it picks from the directories named."""
+    from .importers import collect_files
+
+    return [("input", str(path)) for path in collect_files(args.format, args.inputs)]
+
+
+def run_files(args: argparse.Namespace) -> RunFiles:
+    """The run's inputs and outputs, from the `reads` and `writes` its sub-command declares: (what, dest)
+    pairs or functions of the arguments giving (what, path) pairs, and (flag, dest) pairs."""
+    inputs: list[tuple[str, str]] = []
+    for item in getattr(args, "reads", ()):
+        if callable(item):
+            inputs.extend(item(args))
+            continue
+        what, dest = item
+        value = getattr(args, dest)
+        inputs.extend((what, path) for path in (value if isinstance(value, list) else [value]) if path is not None)
+    return RunFiles(inputs, [(flag, getattr(args, dest)) for flag, dest in getattr(args, "writes", ())])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -305,7 +328,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return ExitStatus.BAD_INPUT
     try:
-        return int(COMMANDS[args.command](args))
+        with sigterm_raises(), run_files(args) as args.files:
+            return int(COMMANDS[args.command](args))
     except InputError as exc:
         for problem in exc.problems[:MAX_PROBLEMS_SHOWN]:
             _err(f"error: {problem}")
@@ -321,6 +345,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("interrupted")
         return 130
+    except Terminated:
+        _err("terminated")
+        return SIGTERM_STATUS
     except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
         if os.environ.get("FLOWSIM_DEBUG"):
             raise

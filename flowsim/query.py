@@ -14,7 +14,6 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -23,6 +22,8 @@ import pyarrow as pa
 from .engine import VERDICT_NAMES, Engine, invalid_row_problems, set_threads
 from .errors import InputError, Problem
 from .flows import check_columns, prepare_flows
+from .inputs import Input
+from .outputs import Output, writing
 
 CHUNK_ROWS = 1 << 20
 # Arrow's CSV reader reads up to 32 blocks ahead: 4 MiB blocks bound that to 128 MiB and parse as fast
@@ -41,32 +42,26 @@ class QueryStats:
     seconds: float = 0.0
 
 
-def is_parquet(path: str | os.PathLike) -> bool:
-    """Parquet files start with the magic bytes PAR1."""
-    with open(path, "rb") as fh:
-        return fh.read(4) == b"PAR1"
-
-
 @dataclass
 class FlowTable:
-    """An open flow table: its kind, its row count when known, and its batches."""
+    """An open flow table: its kind, its columns, its row count when known, and its batches."""
 
     source: str
     parquet: bool
     total_rows: int | None
+    schema: pa.Schema
     batches: Iterator[pa.RecordBatch]
 
 
 def open_flow_table(path: str | os.PathLike, chunk_rows: int = CHUNK_ROWS) -> FlowTable:
-    """Open a CSV (with header) or Parquet flow table for streaming; errors name the file."""
+    """Open a CSV (with header) or Parquet flow table for streaming: a file, ``-`` (standard input), a pipe
+    or FIFO, gzip-compressed or not; errors name the file."""
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    source = "<stdin>" if str(path) == "-" else str(path)
-    try:
-        parquet = str(path) != "-" and is_parquet(path)
-    except OSError as exc:
-        raise InputError(Problem(f"cannot read file: {exc.strerror or exc}", source=source)) from None
+    flows = Input(path, "flow table")
+    source = flows.name
+    parquet = flows.head[:4] == b"PAR1"
     kind = "Parquet" if parquet else "CSV"
 
     def guarded(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -79,17 +74,19 @@ def open_flow_table(path: str | os.PathLike, chunk_rows: int = CHUNK_ROWS) -> Fl
 
     try:
         if parquet:
-            names = pq.read_schema(path).names
+            data = flows.random_access()
+            names = pq.read_schema(data).names
             check_columns(names, source)
             # text columns come dictionary-encoded: each distinct address or name is parsed once;
             # pre-buffering would keep every row group read so far in memory
-            pf = pq.ParquetFile(path, read_dictionary=[c for c in _TEXT_COLUMNS if c in names], pre_buffer=False)
-            return FlowTable(source, True, pf.metadata.num_rows, guarded(pf.iter_batches(batch_size=chunk_rows)))
+            pf = pq.ParquetFile(data, read_dictionary=[c for c in _TEXT_COLUMNS if c in names], pre_buffer=False)
+            return FlowTable(source, True, pf.metadata.num_rows, pf.schema_arrow,
+                             guarded(pf.iter_batches(batch_size=chunk_rows)))
         types = {c: pa.dictionary(pa.int32(), pa.string()) for c in _TEXT_COLUMNS}
-        reader = pacsv.open_csv(sys.stdin.buffer if str(path) == "-" else path, read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+        reader = pacsv.open_csv(flows.arrow(), read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
                                 convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True))
         check_columns(reader.schema.names, source)
-        return FlowTable(source, False, None, guarded(iter(reader)))
+        return FlowTable(source, False, None, reader.schema, guarded(iter(reader)))
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(Problem(f"not a readable {kind} flow table: {exc}", source=source)) from None
 
@@ -132,15 +129,16 @@ class _Progress:
 
 
 class _Writer:
-    """CSV or Parquet output, chosen by suffix; stdout CSV when no path is given.
+    """CSV or Parquet output, chosen by the target's suffix; CSV on stdout for standard output.
 
     Tables are encoded by a background thread (pyarrow releases the GIL), so writing one chunk
-    overlaps evaluating the next; at most two chunks wait, which keeps memory bounded.
+    overlaps evaluating the next; at most two chunks wait, which keeps memory bounded. The file is
+    the output's temporary file: what becomes of it when the run ends is the run's business.
     """
 
-    def __init__(self, path: str | None):
-        self.path, self.writer, self.sink = path, None, None
-        self.parquet = path is not None and Path(path).suffix.lower() in (".parquet", ".pq")
+    def __init__(self, output: Output):
+        self.output, self.writer, self.sink = output, None, None
+        self.parquet = not output.stdout and output.suffix in (".parquet", ".pq")
         self.queue: queue.Queue = queue.Queue(maxsize=2)
         self.failure: BaseException | None = None
         self.thread: threading.Thread | None = None
@@ -155,13 +153,13 @@ class _Writer:
                 # indices, which compress little; the rest is left to snappy. Statistics are not written:
                 # computing them costs more than all the encoding.
                 dicts = [f.name for f in schema if pa.types.is_dictionary(f.type)]
-                self.writer = pq.ParquetWriter(self.path, schema, write_statistics=False, use_dictionary=dicts,
+                self.writer = pq.ParquetWriter(self.output.path, schema, write_statistics=False, use_dictionary=dicts,
                                                compression={f.name: "none" if f.name in dicts else "snappy" for f in schema})
             else:
-                self.sink = open(self.path, "wb") if self.path else sys.stdout.buffer
+                self.sink = sys.stdout.buffer if self.output.stdout else open(self.output.path, "wb")
                 self.writer = pacsv.CSVWriter(self.sink, schema)
         except OSError as exc:
-            raise InputError(Problem(f"cannot write output: {exc.strerror or exc}", source=self.path)) from None
+            raise InputError(self.output.problem(f"cannot write output: {exc.strerror or exc}")) from None
 
     def _drain(self) -> None:
         while (table := self.queue.get()) is not None:
@@ -175,7 +173,7 @@ class _Writer:
         if self.failure is not None:
             failure, self.failure = self.failure, None
             if isinstance(failure, OSError) and not isinstance(failure, BrokenPipeError):
-                raise InputError(Problem(f"cannot write output: {failure.strerror or failure}", source=self.path))
+                raise InputError(self.output.problem(f"cannot write output: {failure.strerror or failure}"))
             raise failure
 
     def write(self, table: pa.Table) -> None:
@@ -186,49 +184,49 @@ class _Writer:
         self._check()
         self.queue.put(table)
 
+    @property
+    def empty(self) -> bool:
+        """Nothing written yet: the file does not even have its header."""
+        return self.writer is None
+
     def close(self, keep: bool) -> None:
+        """Finish writing; ``keep``: the run succeeded, so a late write failure is reported."""
         if self.thread is not None:
             self.queue.put(None)
             self.thread.join()
         try:
-            if self.writer is not None:
-                self.writer.close()
-            if self.sink is not None and self.sink is not sys.stdout.buffer:
-                self.sink.close()
-        finally:
-            if not keep and self.path and os.path.exists(self.path):
-                os.remove(self.path)
+            try:
+                if self.writer is not None:
+                    self.writer.close()  # writes what is buffered (a Parquet footer)
+            finally:
+                if self.sink is not None and self.sink is not sys.stdout.buffer:
+                    self.sink.close()
+        except OSError as exc:
+            self.failure = self.failure or exc
         if keep:
             self._check()
 
 
-def run_query(engine: Engine, flows_path: str, output: str | None, threads: int | None = None,
+def _empty_batch(schema: pa.Schema) -> pa.RecordBatch:
+    """A batch of no rows with the table's columns: an empty table still gives its output a header (schema)."""
+    return pa.RecordBatch.from_arrays([pa.array([], type=f.type) for f in schema], schema=schema)
+
+
+def run_query(engine: Engine, flows_path: str, output: str | Output | None, threads: int | None = None,
               skip_invalid: bool = False, progress: bool = False) -> QueryStats:
-    """Evaluate every flow of a file and write input columns plus verdicts."""
-    with arrow_settings(threads):
+    """Evaluate every flow of a file and write input columns plus verdicts (``output`` None: stdout).
+
+    The output appears at its path only when the whole run succeeded (flowsim.outputs)."""
+    with writing(output, inputs=[("flow table", flows_path)]) as target, arrow_settings(threads):
         flows = open_flow_table(flows_path)
-        stats, meter, writer = QueryStats(), _Progress(progress, flows.total_rows), _Writer(output)
+        stats, meter, writer = QueryStats(), _Progress(progress, flows.total_rows), _Writer(target)
         started, done = time.perf_counter(), False
         try:
             for batch in flows.batches:
-                table = pa.Table.from_batches([batch])
-                prepared = prepare_flows(table)
-                raw = engine.evaluate_arrays(prepared, threads)
-                if prepared.invalid.any():
-                    if not skip_invalid:
-                        first_line = None if flows.parquet else stats.rows + stats.skipped + 2
-                        raise InputError(invalid_row_problems(prepared, flows.source, first_line))
-                    keep = ~prepared.invalid
-                    stats.skipped += int((~keep).sum())
-                    table = table.filter(pa.array(keep))
-                    raw = raw.take(keep)
-                table = engine.with_verdicts(table, raw)
-                writer.write(table)
-                stats.rows += table.num_rows
-                counts = np.bincount(raw.verdict, minlength=len(VERDICT_NAMES))
-                for code, name in enumerate(VERDICT_NAMES):
-                    stats.counts[name] += int(counts[code])
+                _evaluate_batch(engine, flows, batch, writer, stats, threads, skip_invalid)
                 meter.update(stats.rows + stats.skipped)
+            if writer.empty:
+                _evaluate_batch(engine, flows, _empty_batch(flows.schema), writer, stats, threads, skip_invalid)
             done = True
         finally:
             meter.close()
@@ -236,3 +234,23 @@ def run_query(engine: Engine, flows_path: str, output: str | None, threads: int 
     stats.seconds = time.perf_counter() - started
     return stats
 
+
+def _evaluate_batch(engine: Engine, flows: FlowTable, batch: pa.RecordBatch, writer: _Writer, stats: QueryStats,
+                    threads: int | None, skip_invalid: bool) -> None:
+    table = pa.Table.from_batches([batch])
+    prepared = prepare_flows(table)
+    raw = engine.evaluate_arrays(prepared, threads)
+    if prepared.invalid.any():
+        if not skip_invalid:
+            first_line = None if flows.parquet else stats.rows + stats.skipped + 2
+            raise InputError(invalid_row_problems(prepared, flows.source, first_line))
+        keep = ~prepared.invalid
+        stats.skipped += int((~keep).sum())
+        table = table.filter(pa.array(keep))
+        raw = raw.take(keep)
+    table = engine.with_verdicts(table, raw)
+    writer.write(table)
+    stats.rows += table.num_rows
+    counts = np.bincount(raw.verdict, minlength=len(VERDICT_NAMES))
+    for code, name in enumerate(VERDICT_NAMES):
+        stats.counts[name] += int(counts[code])

@@ -25,6 +25,7 @@ from .kernels import evaluate as K
 from .kernels.counting import FLOW_COUNT, TALLIES, add_flows, keep_most_counted, tally
 from .kernels.sessions import SESSION, apply_sessions, keep_live
 from .model import protocol_name
+from .outputs import Output, writing
 
 SESSION_TIMEOUT = 910.0
 MIN_SESSION_SLOTS = 1 << 16
@@ -364,19 +365,30 @@ def in_time_order(chunks: Iterable, chunk_rows: int) -> Iterator:
         yield pending
 
 
-def replay(engine: Engine, trace: str, output: str | None = None, fmt: str | None = None, threads: int | None = None,
-           progress: bool = False, chunk_rows: int = 1 << 18, timeout: float = SESSION_TIMEOUT,
+def replay(engine: Engine, trace: str, output: str | Output | None = None, fmt: str | None = None,
+           threads: int | None = None, progress: bool = False, chunk_rows: int = 1 << 18,
+           timeout: float = SESSION_TIMEOUT,
            observe: Callable[[Any, RawVerdicts, np.ndarray, np.ndarray], None] | None = None) -> ReplaySummary:
-    """Replay a trace file statefully; write per-record verdicts to `output` (CSV or Parquet) if given.
+    """Replay a trace statefully (a file, ``-`` for standard input, a pipe or FIFO, gzip-compressed or not);
+    write per-record verdicts to `output` (CSV or Parquet) if given, once the whole replay has succeeded.
 
     `observe(chunk, verdicts, stateful, valid)` sees every chunk once it is decided (a report's recorder)."""
+    if output is None:
+        return _replay(engine, trace, None, fmt, threads, progress, chunk_rows, timeout, observe)
+    with writing(output, inputs=[("trace", trace)]) as target:
+        return _replay(engine, trace, target, fmt, threads, progress, chunk_rows, timeout, observe)
+
+
+def _replay(engine: Engine, trace: str, output: Output | None, fmt: str | None, threads: int | None,
+            progress: bool, chunk_rows: int, timeout: float,
+            observe: Callable[[Any, RawVerdicts, np.ndarray, np.ndarray], None] | None) -> ReplaySummary:
     from .query import _Progress, _Writer, arrow_settings
-    from .traces import open_trace
+    from .traces import TraceChunk, open_trace
 
     reader = open_trace(trace, fmt, chunk_rows=chunk_rows)
-    summary = ReplaySummary(trace=str(trace), format=reader.format)
+    summary = ReplaySummary(trace=reader.source.name, format=reader.format)
     replayer = Replayer(engine, summary, threads, timeout)
-    writer = _Writer(output) if output else None
+    writer = _Writer(output) if output is not None else None
     meter = _Progress(progress, None)
     invalid: Counter = Counter()
     started, done = clock.perf_counter(), False
@@ -393,6 +405,10 @@ def replay(engine: Engine, trace: str, output: str | None = None, fmt: str | Non
                     writer.write(verdict_table(engine, chunk, raw, stateful, valid))
                 summary.records = reader.records_read or summary.records + len(chunk)
                 meter.update(summary.evaluated)
+            if writer is not None and writer.empty:  # every record skipped: the file still has its columns
+                none = TraceChunk.empty() if reader.layout is None else reader.layout
+                raw = engine.evaluate_arrays(_flow_arrays(none), threads)
+                writer.write(verdict_table(engine, none, raw, np.zeros(0, bool), np.ones(0, bool)))
         done = True
     finally:
         meter.close()

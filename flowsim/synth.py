@@ -10,13 +10,13 @@ from __future__ import annotations
 import ipaddress
 import os
 import random
-from pathlib import Path
 
 import numpy as np
 
 from .addresses import IPAddress, IPNetwork
-from .errors import InputError, Problem
+from .errors import InputError
 from .model import ICMP, ICMPV6, PORTED_PROTOCOLS, TCP, UDP, Config, Interface, Rule, protocol_name
+from .outputs import Output, writing
 
 Template = tuple[str, str, int, int, int]  # src, dst, protocol, src_port (-1: random), dst_port
 
@@ -130,16 +130,21 @@ def synthesize(config: Config, n: int, seed: int = 0):
     })
 
 
-def write_synthetic_flows(config: Config, n: int, output: str | os.PathLike, seed: int = 0) -> None:
-    """Write `n` synthetic flows to Parquet or CSV (by suffix)."""
+def write_synthetic_flows(config: Config, n: int, output: str | os.PathLike | Output, seed: int = 0) -> None:
+    """Write `n` synthetic flows to Parquet or CSV (by the target's suffix; CSV for standard output)."""
+    import sys
+
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
     table = synthesize(config, n, seed)
-    try:
-        if Path(output).suffix.lower() in (".parquet", ".pq"):
-            pq.write_table(table, output)
-        else:
-            pacsv.write_csv(table, output)
-    except OSError as exc:
-        raise InputError(Problem(f"cannot write output: {exc.strerror or exc}", source=str(output))) from None
+    with writing(output) as out:
+        try:
+            if out.stdout:
+                pacsv.write_csv(table, sys.stdout.buffer)
+            elif out.suffix in (".parquet", ".pq"):
+                pq.write_table(table, out.path)
+            else:
+                pacsv.write_csv(table, out.path)
+        except OSError as exc:
+            raise InputError(out.problem(f"cannot write output: {exc.strerror or exc}")) from None

@@ -236,7 +236,7 @@ def test_garbage_is_an_input_error_naming_the_file(tmp_path: Path) -> None:
 
 
 def test_missing_file_is_an_input_error(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="nothere.log: cannot read trace"):
+    with pytest.raises(InputError, match="nothere.log: no such trace file"):
         open_trace(tmp_path / "nothere.log")
     with pytest.raises(InputError, match="nothere.log: no such trace file"):
         open_trace(tmp_path / "nothere.log", format="aws-flowlog")

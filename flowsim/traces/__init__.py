@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import InputError, Problem
+from ..inputs import Input
 
 FORMATS = ("native", "alibaba-flowlog", "aws-flowlog", "pcap", "pcapng")
 
@@ -59,6 +60,14 @@ class TraceChunk:
 
     def __len__(self) -> int:
         return len(self.record)
+
+    @classmethod
+    def empty(cls) -> TraceChunk:
+        """No records, with only the fields every trace has (a capture's)."""
+        types = {"time": np.float64, "src_fam": np.uint8, "src_hi": np.uint64, "src_lo": np.uint64,
+                 "dst_fam": np.uint8, "dst_hi": np.uint64, "dst_lo": np.uint64, "protocol": np.int16,
+                 "src_port": np.int32, "dst_port": np.int32, "record": np.int64}
+        return cls(**{name: np.zeros(0, t) for name, t in types.items()})
 
     def take(self, mask: np.ndarray) -> TraceChunk:
         """The records where ``mask`` is true."""
@@ -122,22 +131,28 @@ class SkipCounts(dict):
 
 
 class TraceReader:
-    """Iterable of :class:`TraceChunk`; ``skipped`` and ``records_read`` are complete after iteration."""
+    """Iterable of :class:`TraceChunk`; ``skipped`` and ``records_read`` are complete after iteration, and
+    ``layout`` holds a chunk of no records with the fields of the first chunk read (None if there was none)."""
 
     format: str = ""
 
-    def __init__(self, path: str | Path, chunk_rows: int = 1_000_000) -> None:
+    def __init__(self, path: str | Path | Input, chunk_rows: int = 1_000_000) -> None:
+        """``path``: a file, ``-`` (standard input), a pipe or FIFO, gzip-compressed or not."""
         if chunk_rows < 1:
             raise ValueError("chunk_rows must be at least 1")
-        self.path = Path(path)
+        self.source = path if isinstance(path, Input) else Input(path, "trace file")
+        self.path = Path(self.source.name)
         self.chunk_rows = chunk_rows
         self.skipped = SkipCounts()
         self.records_read = 0
+        self.layout: TraceChunk | None = None
 
     def __iter__(self) -> Iterator[TraceChunk]:
         self.skipped = SkipCounts()
         self.records_read = 0
         for chunk in self._chunks():
+            if self.layout is None:
+                self.layout = chunk.take(np.zeros(len(chunk), bool))
             if len(chunk):
                 yield chunk
 
@@ -158,16 +173,12 @@ def _first_line(head: bytes) -> tuple[int, str]:
     return 1, ""
 
 
-def detect_format(path: str | Path) -> str:
+def detect_format(path: str | Path | Input) -> str:
     """The trace format of a file, judged by its content (magic numbers, header line)."""
     from .flowlogs import is_aws_line
 
-    path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            head = f.read(1 << 16)
-    except OSError as exc:
-        raise InputError(Problem(f"cannot read trace: {exc.strerror}", source=str(path))) from None
+    source = path if isinstance(path, Input) else Input(path, "trace file")
+    head = source.head
     if head[:4] in PCAP_MAGICS:
         return "pcap"
     if head[:4] == PCAPNG_MAGIC:
@@ -186,24 +197,24 @@ def detect_format(path: str | Path) -> str:
     if is_aws_line(line):
         return "aws-flowlog"
     what = "an empty file" if not line else "not a packet capture, flow log or flow table"
-    raise InputError(Problem(what, "cannot detect trace format", str(path), number))
+    raise InputError(Problem(what, "cannot detect trace format", source.name, number))
 
 
 def open_trace(path: str | Path, format: str | None = None, chunk_rows: int = 1_000_000) -> TraceReader:
-    """A reader for the trace at ``path``; ``format`` (one of FORMATS) overrides detection."""
+    """A reader for the trace at ``path`` (a file, ``-`` for standard input, a pipe or FIFO, gzip-compressed
+    or not); ``format`` (one of FORMATS) overrides detection."""
     from .flowlogs import AlibabaFlowLogReader, AwsFlowLogReader
     from .native import NativeReader
     from .pcap import CaptureReader
 
-    fmt = format or detect_format(path)
     readers = {"native": NativeReader, "alibaba-flowlog": AlibabaFlowLogReader,
                "aws-flowlog": AwsFlowLogReader, "pcap": CaptureReader, "pcapng": CaptureReader}
-    if fmt not in readers:
-        raise InputError(Problem(f"unknown trace format {fmt!r} (expected one of {', '.join(FORMATS)})",
+    if format is not None and format not in readers:
+        raise InputError(Problem(f"unknown trace format {format!r} (expected one of {', '.join(FORMATS)})",
                                  source=str(path)))
-    if not Path(path).is_file():
-        raise InputError(Problem("no such trace file", source=str(path)))
-    reader = readers[fmt](path, chunk_rows)
+    source = Input(path, "trace file")
+    fmt = format or detect_format(source)
+    reader = readers[fmt](source, chunk_rows)
     reader.format = fmt
     return reader
 

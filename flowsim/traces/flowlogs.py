@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import re
-from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -21,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.json as pj
 
+from ..inputs import Input
 from . import SkipCounts, TraceChunk, TraceReader
 from .tables import ChunkBuilder, batch_chunks, csv_batches, csv_header, sliced_chunks
 
@@ -79,11 +79,11 @@ def _mapping(names: list[str] | tuple[str, ...], fields: dict[str, str]) -> dict
     return out
 
 
-def _text_blocks(path: Path, block_bytes: int = TEXT_BLOCK_BYTES) -> Iterator[tuple[bytes, int]]:
+def _text_blocks(source: Input, block_bytes: int = TEXT_BLOCK_BYTES) -> Iterator[tuple[bytes, int]]:
     """Line-aligned blocks of a text file, each with the 1-based number of its first line."""
     line = 1
     rest = b""
-    with open(path, "rb") as f:
+    with source.open() as f:
         while True:
             data = f.read(block_bytes)
             if not data:
@@ -128,7 +128,7 @@ class AwsFlowLogReader(TraceReader):
         self._header: tuple[str, ...] | None = None
         self._layouts: dict[tuple[str, ...], ChunkBuilder] = {}
         self._checked = False
-        for block, first_line in _text_blocks(self.path, min(TEXT_BLOCK_BYTES, self.chunk_rows * 64)):
+        for block, first_line in _text_blocks(self.source, min(TEXT_BLOCK_BYTES, self.chunk_rows * 64)):
             _check_utf8(self, block, first_line)
             table = self._plain_block(block) if self._checked else None
             if table is None:
@@ -227,9 +227,7 @@ class AlibabaFlowLogReader(TraceReader):
     """
 
     def _chunks(self) -> Iterator[TraceChunk]:
-        with open(self.path, "rb") as f:
-            head = f.read(1 << 16)
-        first = head.lstrip()[:1]
+        first = self.source.head.lstrip()[:1]
         yield from (self._json() if first == b"{" else self._csv())
 
     def _builder(self, names: list[str], unit: str, line: int = 1) -> ChunkBuilder:
@@ -239,12 +237,12 @@ class AlibabaFlowLogReader(TraceReader):
         return ChunkBuilder(mapping, self.skipped, MALFORMED, unit, endpoint=True)
 
     def _csv(self) -> Iterator[TraceChunk]:
-        names = csv_header(self.path)
+        names = csv_header(self.source.head)
         self._builder(names, "row")
         yield from batch_chunks(self, csv_batches(self, names, MALFORMED), lambda n: self._builder(n, "row"))
 
     def _json(self) -> Iterator[TraceChunk]:
-        for block, first_line in _text_blocks(self.path):
+        for block, first_line in _text_blocks(self.source):
             _check_utf8(self, block, first_line)
             lines = _lines(block)
             nonblank = pc.match_substring_regex(lines, r"\S").to_numpy(zero_copy_only=False)

@@ -23,8 +23,7 @@ class NativeReader(TraceReader):
     """
 
     def _chunks(self) -> Iterator[TraceChunk]:
-        with open(self.path, "rb") as f:
-            parquet = f.read(4) == PARQUET_MAGIC
+        parquet = self.source.head[:4] == PARQUET_MAGIC
         yield from batch_chunks(self, self._parquet() if parquet else self._csv(), self._builder)
 
     def _builder(self, names: list[str]) -> ChunkBuilder:
@@ -37,17 +36,18 @@ class NativeReader(TraceReader):
         return ChunkBuilder(mapping, self.skipped, MALFORMED, "row", endpoint=False)
 
     def _parquet(self) -> Iterator[pa.RecordBatch]:
+        source = self.source.random_access()
         try:
-            schema = pq.read_schema(self.path)
+            schema = pq.read_schema(source)
             self._builder(schema.names)
             text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
             # Text columns come dictionary-encoded, to be parsed once per distinct value.
-            parquet = pq.ParquetFile(self.path, read_dictionary=text, pre_buffer=False)  # pre-buffering keeps every row group
+            parquet = pq.ParquetFile(source, read_dictionary=text, pre_buffer=False)  # pre-buffering keeps every row group
             yield from parquet.iter_batches(batch_size=self.chunk_rows)
         except (pa.ArrowInvalid, OSError) as exc:
             raise self.error(f"unreadable Parquet file: {exc}") from None
 
     def _csv(self) -> Iterator[pa.RecordBatch]:
-        names = csv_header(self.path)
+        names = csv_header(self.source.head)
         self._builder(names)
         yield from csv_batches(self, names, MALFORMED)

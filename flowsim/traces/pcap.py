@@ -39,10 +39,8 @@ class CaptureReader(TraceReader):
     block_bytes = BLOCK_BYTES
 
     def _chunks(self) -> Iterator[TraceChunk]:
-        with open(self.path, "rb") as f:
-            head = f.read(PCAP_HEADER_BYTES)
-            f.seek(0)
-            framer, start = self._framer(head)
+        framer, start = self._framer(self.source.head[:PCAP_HEADER_BYTES])
+        with self.source.open() as f:
             yield from self._walk(f, framer, start)
 
     def _framer(self, head: bytes) -> tuple[Framer, int]:

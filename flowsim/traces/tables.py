@@ -7,7 +7,6 @@ Values that cannot be parsed make the record malformed (counted, never fatal).
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
@@ -227,10 +226,10 @@ class ChunkBuilder:
         keep &= ~any_bad
 
 
-def csv_header(path: Path) -> list[str]:
-    """Column names from a CSV file's header row."""
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
-        return next(csv.reader([f.readline()]), [])
+def csv_header(head: bytes) -> list[str]:
+    """Column names from the header row at the start of a CSV file's first bytes."""
+    line = head.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8-sig", errors="replace")
+    return next(csv.reader([line]), [])
 
 
 def csv_batches(reader: TraceReader, names: list[str], malformed: str) -> Iterator[pa.RecordBatch]:
@@ -248,7 +247,7 @@ def csv_batches(reader: TraceReader, names: list[str], malformed: str) -> Iterat
 
     try:
         yield from pcsv.open_csv(
-            reader.path, read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=False),
+            reader.source.arrow(), read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=False),
             parse_options=pcsv.ParseOptions(invalid_row_handler=invalid),
             convert_options=pcsv.ConvertOptions(column_types={n: TEXT for n in names}))
     except pa.ArrowInvalid as exc:
