@@ -460,7 +460,7 @@ def parse_config(document: Any, source: str = "") -> tuple[Config, list[Problem]
         out.add("", f"the configuration must be a mapping with security_groups and interfaces, not {_kind(document)}", getattr(document, "line", 1))
         return Config({}, {}, {}, source=source), out.problems
     _check_keys(document, _TOP_KEYS, "configuration", out)
-    for key, value in document.items():
+    for key in document:
         if not isinstance(key, str):
             out.add("configuration", f"key {key!r} must be text", _line_of(document, key))
     limits = _parse_limits(document.get("limits"), out)
