@@ -98,12 +98,38 @@ def cmd_check(args: argparse.Namespace) -> int:
     # against, deciding rule included) answers without starting numba.
     config = load_config(args.config)
     flow = _flow_from_args(args)
-    explanation = explain(config, flow, ReferenceEvaluator(config).evaluate(flow))
+    verdict = ReferenceEvaluator(config).evaluate(flow)
+    explanation = explain(config, flow, verdict)
     if args.json:
         print(json.dumps(explanation.to_dict(), indent=2))
     else:
         print(explanation)
+    if args.expect and verdict.verdict != args.expect:
+        _err(f"expected {args.expect}, got {verdict.verdict}")
+        return ExitStatus.POLICY_FAILED
     return ExitStatus.OK
+
+
+@command("test")
+def cmd_test(args: argparse.Namespace) -> int:
+    import time
+
+    from .cache import load_engine
+    from .policytest import junit_xml, load_cases, run_cases
+
+    engine = load_engine(args.config)
+    cases = load_cases(args.cases)
+    started = time.perf_counter()
+    results = run_cases(engine, cases)
+    seconds = time.perf_counter() - started
+    failed = [r for r in results if not r.passed]
+    for r in (results if args.verbose else failed):
+        print(r)
+    print(f"{len(results)} {'case' if len(results) == 1 else 'cases'}: {len(results) - len(failed)} passed, "
+          f"{len(failed)} failed")
+    if args.junit:
+        args.files["--junit"].write_text(junit_xml(results, os.path.basename(args.cases), seconds), "JUnit report")
+    return ExitStatus.POLICY_FAILED if failed else ExitStatus.OK
 
 
 @command("query")
@@ -241,6 +267,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eni", default=None, help="endpoint mode: evaluate only this interface")
     p.add_argument("--direction", choices=["in", "out", "ingress", "egress"], default=None, help="endpoint mode direction")
     p.add_argument("--json", action="store_true", help="print the explanation as JSON")
+    p.add_argument("--expect", choices=["allow", "deny", "unmanaged"], default=None,
+                   help="exit 3 when the verdict is another (a policy test for CI pipelines)")
+
+    p = sub.add_parser("test", help="policy tests: flows with the verdicts they must get (exit 3 when one fails)")
+    p.add_argument("config")
+    p.add_argument("cases", help="YAML list of cases: flow columns, expect: allow|deny|unmanaged, "
+                                 "optional egress_rule / ingress_rule and name")
+    p.add_argument("--junit", default=None, metavar="FILE.xml", help="write a JUnit XML report for CI systems")
+    p.add_argument("-v", "--verbose", action="store_true", help="print every case, not only the failures")
+    p.set_defaults(reads=(("configuration", "config"), ("cases file", "cases")), writes=(("--junit", "junit"),))
 
     p = sub.add_parser("query", help="verdicts for a batch of flows (CSV or Parquet)")
     p.add_argument("config")

@@ -11,6 +11,7 @@ class ExitStatus(enum.IntEnum):
     OK = 0
     ERROR = 1
     BAD_INPUT = 2
+    POLICY_FAILED = 3  # a check --expect, a policy test or a lint --fail-on found what it was told to fail on
 
 
 @dataclass(frozen=True)
