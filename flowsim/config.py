@@ -102,6 +102,11 @@ def read_document(path: str | os.PathLike) -> Any:
         raise ConfigError(Problem(f"not UTF-8 text (byte {exc.start})", source=source)) from None
     try:
         return _parse_text(text, source)
+    except RecursionError:
+        raise ConfigError(Problem("nested too deeply to be a configuration", source=source)) from None
+    except ValueError as exc:  # a number of thousands of digits (Python refuses to convert it), a bad date
+        what = "a number of more than 4,300 digits" if "digits" in str(exc) else f"unreadable value: {str(exc)[:100]}"
+        raise ConfigError(Problem(what, source=source)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         if source.endswith(".json"):

@@ -171,11 +171,11 @@ class Engine:
         return SideDecision(eni_id, direction, allowed, rule.name, rule.priority, rule.group, rule)
 
 
-def invalid_row_problems(flows: FlowArrays, source: str = "", first_line: int | None = None) -> list[Problem]:
-    """Problems naming the first invalid rows (by line when the source is a CSV file)."""
+def invalid_row_problems(flows: FlowArrays, source: str = "", line_of: Callable[[int], int] | None = None) -> list[Problem]:
+    """Problems naming the first invalid rows (by the file line `line_of(row)` gives, for a CSV file)."""
     problems = []
     for row, reason in flows.reasons:
-        line = first_line + row if first_line is not None else None
+        line = line_of(row) if line_of is not None else None
         problems.append(Problem(reason, subject="" if line is not None else f"row {row}", source=source, line=line))
     count = int(flows.invalid.sum())
     if count > len(problems):

@@ -68,8 +68,22 @@ def to_table(flows: Any) -> pa.Table:
     raise InputError(f"flows must be a table (pyarrow, pandas) or a mapping of columns, not {type(flows).__name__}")
 
 
-def check_columns(names: list[str], source: str = "") -> None:
-    """Refuse a table that lacks a required column, naming what it has."""
+def check_columns(schema: pa.Schema | list[str], source: str = "") -> None:
+    """Refuse a table that lacks a required column, names a column twice, or holds a flow column of a
+    type that is not text or numbers (a list, a struct), naming the column."""
+    names = list(schema.names if isinstance(schema, pa.Schema) else schema)
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InputError(Problem(f"column {', '.join(twice)} appears more than once" if len(twice) == 1 else
+                                 f"columns {', '.join(twice)} appear more than once",
+                                 source=source))
+    if isinstance(schema, pa.Schema):
+        for field in schema:
+            kind = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
+            if field.name in REQUIRED + OPTIONAL and not (pa.types.is_string(kind) or pa.types.is_large_string(kind)
+                                                          or pa.types.is_integer(kind) or pa.types.is_floating(kind)
+                                                          or pa.types.is_null(kind)):
+                raise InputError(Problem(f"column {field.name} holds {field.type}, not text or numbers", source=source))
     missing = [c for c in REQUIRED if c not in names]
     if missing:
         raise InputError(Problem(f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
@@ -177,7 +191,7 @@ def _protocol_number(value: Any) -> int | None:
 
 def prepare_flows(table: pa.Table) -> FlowArrays:
     """Parse addresses, protocols, ports and directions of a flow table."""
-    check_columns(table.column_names)
+    check_columns(table.schema)
     n = table.num_rows
     sfam, shi, slo = _parse_ips(table.column("src_ip"))
     dfam, dhi, dlo = _parse_ips(table.column("dst_ip"))

@@ -51,11 +51,13 @@ class FlowTable:
     total_rows: int | None
     schema: pa.Schema
     batches: Iterator[pa.RecordBatch]
+    malformed: list[str] = field(default_factory=list)  # CSV lines with the wrong number of fields, skipped
 
 
-def open_flow_table(path: str | os.PathLike, chunk_rows: int = CHUNK_ROWS) -> FlowTable:
+def open_flow_table(path: str | os.PathLike, chunk_rows: int = CHUNK_ROWS, skip_invalid: bool = False) -> FlowTable:
     """Open a CSV (with header) or Parquet flow table for streaming: a file, ``-`` (standard input), a pipe
-    or FIFO, gzip-compressed or not; errors name the file."""
+    or FIFO, gzip-compressed or not; errors name the file. A CSV line with the wrong number of fields
+    fails naming it, or with `skip_invalid` is skipped and listed in `malformed`."""
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
@@ -64,19 +66,35 @@ def open_flow_table(path: str | os.PathLike, chunk_rows: int = CHUNK_ROWS) -> Fl
     parquet = flows.head[:4] == b"PAR1"
     kind = "Parquet" if parquet else "CSV"
 
+    malformed: list[str] = []
+    wrong: list[Problem] = []
+
+    def bad_row(row) -> str:
+        malformed.append(row.text)
+        if not skip_invalid and not wrong:
+            line = row.number if row.number is not None else _line_holding(flows, row.text)
+            wrong.append(Problem(f"expected {row.expected_columns} fields, found {row.actual_columns}", source=source,
+                                 line=line))
+        return "skip"
+
     def guarded(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         try:
             for batch in batches:
+                if wrong:
+                    raise InputError(wrong)
                 for start in range(0, batch.num_rows, chunk_rows):
                     yield batch.slice(start, chunk_rows)
+            if wrong:
+                raise InputError(wrong)
         except (pa.ArrowInvalid, OSError) as exc:
             raise InputError(Problem(f"not a readable {kind} flow table: {exc}", source=source)) from None
 
     try:
         if parquet:
             data = flows.random_access()
-            names = pq.read_schema(data).names
-            check_columns(names, source)
+            schema = pq.read_schema(data)
+            check_columns(schema, source)
+            names = schema.names
             # text columns come dictionary-encoded: each distinct address or name is parsed once;
             # pre-buffering would keep every row group read so far in memory
             pf = pq.ParquetFile(data, read_dictionary=[c for c in _TEXT_COLUMNS if c in names], pre_buffer=False)
@@ -84,11 +102,24 @@ def open_flow_table(path: str | os.PathLike, chunk_rows: int = CHUNK_ROWS) -> Fl
                              guarded(pf.iter_batches(batch_size=chunk_rows)))
         types = {c: pa.dictionary(pa.int32(), pa.string()) for c in _TEXT_COLUMNS}
         reader = pacsv.open_csv(flows.arrow(), read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+                                parse_options=pacsv.ParseOptions(invalid_row_handler=bad_row),
                                 convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True))
-        check_columns(reader.schema.names, source)
-        return FlowTable(source, False, None, reader.schema, guarded(iter(reader)))
+        check_columns(reader.schema, source)
+        return FlowTable(source, False, None, reader.schema, guarded(iter(reader)), malformed)
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(Problem(f"not a readable {kind} flow table: {exc}", source=source)) from None
+
+
+def _line_holding(flows: Input, text: str) -> int | None:
+    """The first line of a plain file that is `text` (pyarrow's streaming reader does not number the rows
+    it cannot parse); None for a stream or a compressed file, which cannot be read again."""
+    if not flows.regular or flows.compressed:
+        return None
+    with open(flows.path, "rb") as fh:
+        for number, line in enumerate(fh, 1):
+            if line.rstrip(b"\r\n").decode("utf-8", "replace") == text:
+                return number
+    return None
 
 
 @contextmanager
@@ -218,7 +249,7 @@ def run_query(engine: Engine, flows_path: str, output: str | Output | None, thre
 
     The output appears at its path only when the whole run succeeded (flowsim.outputs)."""
     with writing(output, inputs=[("flow table", flows_path)]) as target, arrow_settings(threads):
-        flows = open_flow_table(flows_path)
+        flows = open_flow_table(flows_path, skip_invalid=skip_invalid)
         stats, meter, writer = QueryStats(), _Progress(progress, flows.total_rows), _Writer(target)
         started, done = time.perf_counter(), False
         try:
@@ -227,6 +258,7 @@ def run_query(engine: Engine, flows_path: str, output: str | Output | None, thre
                 meter.update(stats.rows + stats.skipped)
             if writer.empty:
                 _evaluate_batch(engine, flows, _empty_batch(flows.schema), writer, stats, threads, skip_invalid)
+            stats.skipped += len(flows.malformed)
             done = True
         finally:
             meter.close()
@@ -242,8 +274,9 @@ def _evaluate_batch(engine: Engine, flows: FlowTable, batch: pa.RecordBatch, wri
     raw = engine.evaluate_arrays(prepared, threads)
     if prepared.invalid.any():
         if not skip_invalid:
-            first_line = None if flows.parquet else stats.rows + stats.skipped + 2
-            raise InputError(invalid_row_problems(prepared, flows.source, first_line))
+            before = stats.rows + stats.skipped + 2  # the header, and the data rows read before this batch
+            raise InputError(invalid_row_problems(prepared, flows.source,
+                                                  None if flows.parquet else lambda row: before + row))
         keep = ~prepared.invalid
         stats.skipped += int((~keep).sum())
         table = table.filter(pa.array(keep))

@@ -537,13 +537,22 @@ def test_not_a_capture_is_an_input_error(tmp_path: Path) -> None:
         list(open_trace(short))
 
 
-def test_corrupt_records_are_input_errors(tmp_path: Path) -> None:
-    pcap = write_pcap(tmp_path / "corrupt.pcap", [eth4(), eth4()])
+def test_a_corrupt_record_ends_the_capture_with_what_came_before_counted(tmp_path: Path) -> None:
+    pcap = write_pcap(tmp_path / "corrupt.pcap", [eth4(), eth4(), eth4()])
     blob = bytearray(pcap.read_bytes())
     blob[24 + 16 + 54 + 8:24 + 16 + 54 + 12] = struct.pack("<I", 10**8)  # second record's caplen
     pcap.write_bytes(bytes(blob))
-    with pytest.raises(InputError, match=r"corrupt.pcap: byte 94, packet 2: impossible record length"):
-        list(open_trace(pcap))
+    reader = open_trace(pcap)
+    assert sum(len(c) for c in reader) == 1 and reader.records_read == 2
+    (reason,) = reader.skipped
+    assert "impossible record length" in reason and "read up to byte 94" in reason
+    assert list(reader.skipped.examples[reason]) == ["byte 94, packet 2"]
+    first = write_pcap(tmp_path / "first.pcap", [eth4()])
+    blob = bytearray(first.read_bytes())
+    blob[24 + 8:24 + 12] = struct.pack("<I", 10**8)  # corrupt from the first record: not a capture to replay
+    first.write_bytes(bytes(blob))
+    with pytest.raises(InputError, match=r"first.pcap: byte 24, packet 1: impossible record length"):
+        list(open_trace(first))
     ng = tmp_path / "noif.pcapng"
     ng.write_bytes(shb("<") + epb("<", 3, 0, eth4()))
     with pytest.raises(InputError, match="noif.pcapng: .*packet on an interface"):

@@ -80,12 +80,33 @@ def read_text(path: Path) -> str:
         raise input_error(f"cannot read file: {exc}", str(path)) from None
 
 
+MAX_DEPTH = 100  # nesting levels: far past any real template or API response, well inside Python's stack
+
+
 def read_json(path: Path) -> Any:
-    """Parse a JSON file; malformed text raises InputError naming the file and line."""
+    """Parse a JSON file; malformed, too deeply nested or absurd text raises InputError naming the file."""
     try:
-        return json.loads(read_text(path))
+        return check_depth(json.loads(read_text(path)), str(path))
     except json.JSONDecodeError as exc:
         raise input_error(f"invalid JSON: {exc.msg}", str(path), line=exc.lineno) from None
+    except RecursionError:
+        raise input_error(f"invalid JSON: nested more than {MAX_DEPTH} levels deep", str(path)) from None
+    except ValueError:  # Python refuses to convert a number of thousands of digits
+        raise input_error("invalid JSON: a number of more than 4,300 digits", str(path)) from None
+
+
+def check_depth(document: Any, source: str) -> Any:
+    """The document, if no value in it is nested more than MAX_DEPTH levels deep (checked without recursion,
+    so that what processes it afterwards cannot exhaust the stack)."""
+    stack = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth > MAX_DEPTH:
+                raise input_error(f"nested more than {MAX_DEPTH} levels deep", source,
+                                  line=getattr(value, "line", None))
+            stack.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
+    return document
 
 
 class Notes:

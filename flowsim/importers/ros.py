@@ -21,8 +21,8 @@ from typing import Any
 import yaml
 
 from .common import (
-    PERMISSION_FIELDS, ConfigBuilder, ImportResult, Notes, Unknown, first_unknown, input_error, is_set,
-    permission_field_names, permission_rule, placeholder_id, read_json, read_text, readable_id,
+    MAX_DEPTH, PERMISSION_FIELDS, ConfigBuilder, ImportResult, Notes, Unknown, check_depth, first_unknown, input_error,
+    is_set, permission_field_names, permission_rule, placeholder_id, read_json, read_text, readable_id,
 )
 
 SG, INGRESS, EGRESS, CLONE = ("ALIYUN::ECS::SecurityGroup", "ALIYUN::ECS::SecurityGroupIngress",
@@ -89,11 +89,13 @@ def read_template(path: Path) -> Mapping:
     else:
         loader = RosLoader(read_text(path))
         try:
-            document = loader.get_single_data()
+            document = check_depth(loader.get_single_data(), source)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             raise input_error(f"invalid YAML: {getattr(exc, 'problem', None) or exc}", source,
                               line=mark.line + 1 if mark else None) from None
+        except RecursionError:
+            raise input_error(f"invalid YAML: nested more than {MAX_DEPTH} levels deep", source) from None
         finally:
             loader.dispose()
     if not isinstance(document, Mapping) or not ("ROSTemplateFormatVersion" in document or "Resources" in document):

@@ -27,6 +27,11 @@ class NativeReader(TraceReader):
         yield from batch_chunks(self, self._parquet() if parquet else self._csv(), self._builder)
 
     def _builder(self, names: list[str]) -> ChunkBuilder:
+        keys = [key for name in names if (key := name.strip().lower()) in NATIVE_FIELDS]
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        if twice:
+            raise self.error(f"column {', '.join(twice)} appears more than once" if len(twice) == 1 else
+                             f"columns {', '.join(twice)} appear more than once", line=1)
         mapping = {NATIVE_FIELDS[key]: name for name in names
                    if (key := name.strip().lower()) in NATIVE_FIELDS}
         missing = [c for c in REQUIRED if NATIVE_FIELDS[c] not in mapping]
@@ -40,6 +45,10 @@ class NativeReader(TraceReader):
         try:
             schema = pq.read_schema(source)
             self._builder(schema.names)
+            for f in schema:
+                kind = f.type.value_type if pa.types.is_dictionary(f.type) else f.type
+                if f.name.strip().lower() in NATIVE_FIELDS and pa.types.is_nested(kind):
+                    raise self.error(f"column {f.name} holds {f.type}, not text or numbers")
             text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
             # Text columns come dictionary-encoded, to be parsed once per distinct value.
             parquet = pq.ParquetFile(source, read_dictionary=text, pre_buffer=False)  # pre-buffering keeps every row group

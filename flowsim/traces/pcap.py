@@ -73,17 +73,21 @@ class CaptureReader(TraceReader):
         pos = start
         eof = end < len(buf)
         out, filled, framed = k.decoded_arrays(self.chunk_rows), 0, 0
+        corrupt_at = None
         while True:
             off, caplen, link, time, pos_next, status = framer(buf, pos, end, self.chunk_rows - framed)
-            if status != k.FRAME_OK:
-                raise self.error(FRAME_ERRORS[status],
-                                 subject=f"byte {base + pos_next}, packet {self.records_read + len(off) + 1}")
+            if status != k.FRAME_OK:  # the packets framed before it are read; nothing after it can be trusted
+                if self.records_read + len(off) == 0:  # corrupt from the start: it is not a capture to replay
+                    raise self.error(FRAME_ERRORS[status], subject=f"byte {base + pos_next}, packet 1")
+                corrupt_at = (FRAME_ERRORS[status], base + pos_next)
             if len(off):
                 filled, decoded = k.decode_packets(buf, off, caplen, link, time, self.records_read, out, filled)
                 self._count_skipped(decoded, link)
                 self.records_read += len(off)
                 framed += len(off)
             pos = pos_next
+            if corrupt_at is not None:
+                break
             if framed == self.chunk_rows:
                 yield _chunk(out, filled)
                 out, filled, framed = k.decoded_arrays(self.chunk_rows), 0, 0
@@ -101,7 +105,12 @@ class CaptureReader(TraceReader):
             end = kept + got
             eof = got == 0 or end < len(buf)
         yield _chunk(out, filled)
-        if pos < end:
+        if corrupt_at is not None:
+            reason, at = corrupt_at
+            self.records_read += 1
+            self.skipped.add(f"{reason} (read up to byte {at:,}; the rest of the file is not replayed)", 1,
+                             [f"byte {at}, packet {self.records_read}"])
+        elif pos < end:
             self.records_read += 1
             self.skipped.add("truncated record at end of file", 1, [f"byte {base + pos}"])
 
