@@ -38,7 +38,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     basic = sum(1 for g in config.groups.values() if g.type == "basic")
     print(f"{args.config}: valid: {len(config.groups)} security groups ({basic} basic, {len(config.groups) - basic} advanced), "
-          f"{config.rule_count} rules, {len(config.prefix_lists)} prefix lists, {len(config.interfaces)} interfaces in {len(config.vpcs)} VPCs")
+          f"{config.rule_count} rules, {len(config.prefix_lists)} prefix lists, {len(config.port_lists)} port lists, "
+          f"{len(config.interfaces)} interfaces in {len(config.vpcs)} VPCs")
     return ExitStatus.OK
 
 
@@ -203,7 +204,7 @@ def cmd_import(args: argparse.Namespace) -> int:
              + (f"; written to {args.output} for inspection" if args.output else ""))
         return ExitStatus.BAD_INPUT
     _err(f"imported {len(config.groups)} security groups, {config.rule_count} rules, {len(config.prefix_lists)} prefix lists, "
-         f"{len(config.interfaces)} interfaces ({len(result.notes)} notes)" + (f" into {args.output}" if args.output else ""))
+         f"{len(config.port_lists)} port lists, {len(config.interfaces)} interfaces ({len(result.notes)} notes)" + (f" into {args.output}" if args.output else ""))
     return ExitStatus.OK
 
 
