@@ -25,6 +25,11 @@ class Shape:
     prefix_list_share: float = 0.1
     quintuple_share: float = 0.15
     priorities: int = 5
+    # features off by default (0 draws no random numbers, so other shapes give the configurations they always gave)
+    port_list_share: float = 0.0  # of tcp/udp rules: name a port list instead of ports
+    legacy_share: float = 0.0  # of rules: the cloud's legacy priority 110, marked legacy
+    lb_backend_share: float = 0.0  # of ENIs: load_balancer_backend; some also own an address in 100.64.0.0/10
+    port_list_entries: int = 6  # at most this many ranges per port list
 
 
 _PROTOCOLS = ["tcp", "udp", "icmp", "icmpv6", "gre", "all", 132]
@@ -54,6 +59,7 @@ def random_config(seed: int, shape: Shape = Shape()) -> dict:
     vpcs = [f"vpc-{i}" for i in range(shape.vpcs)]
     prefix_lists = {f"pl-{i}": [_v4(rng) if rng.random() > shape.ipv6_share else _v6(rng) for _ in range(rng.randint(1, 4))]
                     for i in range(max(1, shape.groups // 3))}
+    port_lists = _port_lists(rng, shape) if shape.port_list_share else {}
     groups: dict[str, dict] = {}
     for g in range(shape.groups):
         advanced = rng.random() < shape.advanced_share
@@ -66,8 +72,12 @@ def random_config(seed: int, shape: Shape = Shape()) -> dict:
                           "priority": rng.randint(1, shape.priorities)}
             proto = rng.choice(_PROTOCOLS)
             rule["protocol"] = proto
-            if proto in ("tcp", "udp") and rng.random() < 0.8:
+            if proto in ("tcp", "udp") and port_lists and rng.random() < shape.port_list_share:
+                rule["port_list"] = rng.choice(list(port_lists))
+            elif proto in ("tcp", "udp") and rng.random() < 0.8:
                 rule["ports"] = _ports(rng)
+            if shape.legacy_share and rng.random() < shape.legacy_share:
+                rule["priority"], rule["legacy"] = 110, True
             roll = rng.random()
             if group["type"] == "basic" and basic_peers and roll < shape.group_peer_share:
                 rule["peer"] = rng.choice(basic_peers)
@@ -102,10 +112,35 @@ def random_config(seed: int, shape: Shape = Shape()) -> dict:
             eni["ipv4_prefixes"] = [f"10.{200 + e // 4096}.{e // 16 % 256}.{e % 16 * 16}/28"]
         if rng.random() < 0.1:
             eni["ipv6_prefixes"] = [f"2001:db8:ff:{e:x}::/80"]
+        if shape.lb_backend_share and rng.random() < shape.lb_backend_share:
+            eni["load_balancer_backend"] = True
+        if shape.lb_backend_share and rng.random() < 0.3:  # a sender inside the health-check network
+            eni["ips"].append(f"100.64.{e // 250 % 256}.{e % 250 + 1}")
         interfaces[f"eni-{e}"] = eni
-    return {"security_groups": groups, "prefix_lists": prefix_lists, "interfaces": interfaces,
+    return {"security_groups": groups, "prefix_lists": prefix_lists, "port_lists": port_lists, "interfaces": interfaces,
             "limits": {"rules_per_eni": 100_000, "groups_per_eni": 100, "group_rules_per_group": 100_000,
                        "addresses_per_basic_group": 10**9}}
+
+
+def _port_lists(rng: random.Random, shape: Shape) -> dict[str, dict]:
+    """A few port lists of one to `port_list_entries` ranges (some of them overlapping), max_entries at or above."""
+    lists = {}
+    for i in range(max(1, shape.groups // 3)):
+        entries = sorted({_ports(rng) for _ in range(rng.randint(1, shape.port_list_entries))})
+        lists[f"prl-{i}"] = {"entries": entries, "max_entries": len(entries) + rng.randrange(3)}
+    return lists
+
+
+def _feature_values(config: dict) -> tuple[list[str], list[int]]:
+    """Sources in and around 100.64.0.0/10 when an ENI is a load-balancer backend, and destination ports at
+    the edges of every port-list entry; both empty (no extra draws) when the configuration has neither."""
+    sources = []
+    if any(e.get("load_balancer_backend") for e in config["interfaces"].values()):
+        sources = ["100.64.0.0", "100.64.0.1", "100.100.0.1", "100.127.255.255", "100.63.255.255", "100.128.0.0"]
+    ports = sorted({p for pl in config.get("port_lists", {}).values() for entry in pl["entries"]
+                    for edge in map(int, str(entry).replace("-", "/").split("/")) for p in (edge - 1, edge, edge + 1)
+                    if 0 <= p <= 65535})
+    return sources, ports
 
 
 def random_flows(config: dict, n: int, seed: int) -> dict[str, list]:
@@ -116,6 +151,8 @@ def random_flows(config: dict, n: int, seed: int) -> dict[str, list]:
               for p in e.get("ipv4_prefixes", []) + e.get("ipv6_prefixes", [])]
     outsiders = ["10.0.0.0", "10.255.255.255", "0.0.0.0", "255.255.255.255", "8.8.8.8", "10.1.2.3",
                  "2001:db8::", "2001:db8:1::1", "::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "2001:db8:2::fff"]
+    extra_sources, extra_ports = _feature_values(config)
+    outsiders += extra_sources
     cols: dict[str, list] = {"src_ip": [], "dst_ip": [], "protocol": [], "src_port": [], "dst_port": []}
     protos = ["tcp", "udp", "icmp", "icmpv6", "gre", "132", "6", "17"]
     for _ in range(n):
@@ -128,5 +165,5 @@ def random_flows(config: dict, n: int, seed: int) -> dict[str, list]:
         cols["dst_ip"].append(dst)
         cols["protocol"].append(proto)
         cols["src_port"].append(rng.choice([0, 1, 1023, 1024, 20000, 65535]))
-        cols["dst_port"].append(rng.choice([0, 1, 21, 22, 23, 79, 80, 443, 444, 1000, 1010, 8000, 65534, 65535]))
+        cols["dst_port"].append(rng.choice([0, 1, 21, 22, 23, 79, 80, 443, 444, 1000, 1010, 8000, 65534, 65535] + extra_ports))
     return cols
