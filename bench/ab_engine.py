@@ -3,7 +3,9 @@
 This machine's speed drifts by a third over minutes, so two benchmark runs taken
 apart cannot tell a 10% change from noise. This imports the other checkout's
 package under another name, compiles the same configuration with both, checks
-that their verdicts agree, and times them alternately on the same flows.
+that their verdicts and deciding rules agree (by name: the versions may number rules
+differently), and times them alternately on the same flows, the order of the two
+swapped every round.
 
 Run: `python bench/ab_engine.py OTHER_CHECKOUT [--rules 100] [--threads 1] [--rounds 15]`
 (for instance a `git worktree add /tmp/base main~3`).
@@ -48,11 +50,14 @@ def main() -> None:
     flows_there = importlib.import_module("flowsim_other.flows").prepare_flows(table)
     set_threads(args.threads)
     a, b = there.evaluate_arrays(flows_there), here.evaluate_arrays(flows_here)
-    for field in ("verdict", "egress_code", "ingress_code"):
-        assert np.array_equal(getattr(a, field), getattr(b, field)), f"the two versions disagree on {field}"
+    assert np.array_equal(a.verdict, b.verdict), "the two versions disagree on verdicts"
+    for field in ("egress_code", "ingress_code"):
+        names_a, names_b = (np.array(("",) + e.tables.rule_names)[getattr(r, field) + 1] for e, r in ((there, a), (here, b)))
+        assert np.array_equal(names_a, names_b), f"the two versions disagree on {field.split('_')[0]} rules"
     times: dict[str, list[float]] = {"other": [], "this": []}
-    for _ in range(args.rounds):
-        for name, engine, flows in (("other", there, flows_there), ("this", here, flows_here)):
+    runs = [("other", there, flows_there), ("this", here, flows_here)]
+    for round_ in range(args.rounds):
+        for name, engine, flows in (runs if round_ % 2 == 0 else runs[::-1]):
             started = time.perf_counter()
             engine.evaluate_arrays(flows)
             times[name].append(time.perf_counter() - started)

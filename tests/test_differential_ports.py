@@ -94,3 +94,13 @@ def test_query_command_matches_reference(tmp_path, capsys):
     got = [(r["verdict"], r["egress_rule"], r["ingress_rule"]) for r in rows]
     assert got == reference_columns(flowsim.load_config(mapping), cols)
     assert any(r[2] == "default:health-check-allow" for r in got)
+
+
+def test_flows_probe_every_port_list_edge_and_the_health_check_network():
+    """The generator aims flows at both sides of each port-list entry's edges and of 100.64.0.0/10's."""
+    config = random_config(9, Shape(groups=6, rules_per_group=12, enis=20, **FEATURES))
+    cols = random_flows(config, 20000, 9)
+    edges = {p for pl in config["port_lists"].values() for entry in pl["entries"]
+             for lo, hi in [map(int, entry.split("/"))] for p in (lo - 1, lo, hi, hi + 1) if 0 <= p <= 65535}
+    assert edges and edges <= set(cols["dst_port"])
+    assert {"100.63.255.255", "100.64.0.0", "100.127.255.255", "100.128.0.0"} <= set(cols["src_ip"])

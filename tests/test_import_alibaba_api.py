@@ -276,7 +276,8 @@ def test_every_real_response_imports_and_validates(api_dir):
 
 _FIELDS = st.sampled_from(["SecurityGroupId", "VpcId", "Permissions", "Permission", "PortRange", "IpProtocol",
                            "Direction", "Priority", "SecurityGroups", "SecurityGroup", "NetworkInterfaceSets",
-                           "PrefixListId", "Entries", "SourceGroupId", "SourceCidrIp"])
+                           "PrefixListId", "Entries", "SourceGroupId", "SourceCidrIp", "PortRangeListId",
+                           "PortRangeLists"])
 _JSON = st.recursive(st.none() | st.booleans() | st.integers(-5, 200) | st.sampled_from(["", "x", "22/22", "sg-1", "tcp"]),
                      lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_FIELDS, inner, max_size=4),
                      max_leaves=12)
