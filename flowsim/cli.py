@@ -204,7 +204,8 @@ def cmd_import(args: argparse.Namespace) -> int:
              + (f"; written to {args.output} for inspection" if args.output else ""))
         return ExitStatus.BAD_INPUT
     _err(f"imported {len(config.groups)} security groups, {config.rule_count} rules, {len(config.prefix_lists)} prefix lists, "
-         f"{len(config.port_lists)} port lists, {len(config.interfaces)} interfaces ({len(result.notes)} notes)" + (f" into {args.output}" if args.output else ""))
+         f"{len(config.port_lists)} port lists, {len(config.interfaces)} interfaces ({len(result.notes)} notes)"
+         + (f" into {args.output}" if args.output else ""))
     return ExitStatus.OK
 
 

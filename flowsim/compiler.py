@@ -75,7 +75,8 @@ class CompiledTables:
     @property
     def nbytes(self) -> int:
         return int(sum(a.nbytes for a in (*self.owners[:2], *self.owners[3:], *self.scan, self.eni_profile, self.eni_groups,
-                                          self.eni_group_bits, self.eni_health_check, self.eni_vpc, self.prof_advanced, self.prof_open_groups,
+                                          self.eni_group_bits, self.eni_health_check, self.eni_vpc, self.prof_advanced,
+                                          self.prof_open_groups,
                                           self.prof_open_bits, self.seg, self.rows, self.list_set,
                                           *self.list_classifier)))
 
@@ -309,10 +310,12 @@ def compile_tables(config: Config, long_list: int = LONG_LIST) -> CompiledTables
     eni_groups = [[group_index[g] for g in e.security_groups] for e in config.interfaces.values()]
     return CompiledTables(
         vpc_names=vpc_names, eni_ids=eni_ids, group_ids=group_ids, rule_names=rule_names,
-        code_allows=np.array([allows for _, allows in DEFAULT_RULES] + [r.action == ACCEPT for r in rules], dtype=np.bool_),
+        code_allows=np.array([allows for _, allows in DEFAULT_RULES] + [r.action == ACCEPT for r in rules],
+                             dtype=np.bool_),
         owners=_ownership(config, vpc_index, eni_index), eni_profile=eni_profile,
         eni_groups=_padded(eni_groups), eni_group_bits=_group_bits(eni_groups),
-        eni_health_check=np.array([e.load_balancer_backend for e in config.interfaces.values()] or [False], dtype=np.bool_),
+        eni_health_check=np.array([e.load_balancer_backend for e in config.interfaces.values()] or [False],
+                                  dtype=np.bool_),
         eni_vpc=np.array([vpc_index[e.vpc] for e in config.interfaces.values()], dtype=np.int32),
         prof_advanced=prof_advanced, prof_open_groups=_padded(open_groups),
         prof_open_bits=np.where(prof_advanced, np.uint64(0), _group_bits(open_groups)), seg=seg,

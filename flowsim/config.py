@@ -410,20 +410,27 @@ def _parse_group(gid: str, raw: Any, order: int, line: int | None, known: dict[s
                  rules=tuple(rules), order=order, line=line)
 
 
-def _parse_prefix_list(pid: str, raw: Any, line: int | None, out: _Collector) -> PrefixList | None:
+def _list_entries(pid: str, raw: Any, line: int | None, out: _Collector, what: str, parse) -> tuple[list, Any]:
+    """A prefix or port list given as its entries or as {entries, max_entries, description}: the entries
+    `parse` accepts (each bad one reported) and max_entries as given (None when absent)."""
     max_entries = None
     container = raw
     if isinstance(raw, Mapping):
         _check_keys(raw, _PL_KEYS, pid, out)
         container = raw.get("entries")
         max_entries = raw.get("max_entries")
-    entries_raw = _as_list(container, pid, "prefix list entries", out, line)
+    entries_raw = _as_list(container, pid, f"{what} entries", out, line)
     entries = []
     for i, value in enumerate(entries_raw):
         try:
-            entries.append(parse_network(value))
+            entries.append(parse(value))
         except _Bad as exc:
             out.add(f"{pid} entry #{i + 1}", str(exc), _line_of(entries_raw, i))
+    return entries, max_entries
+
+
+def _parse_prefix_list(pid: str, raw: Any, line: int | None, out: _Collector) -> PrefixList | None:
+    entries, max_entries = _list_entries(pid, raw, line, out, "prefix list", parse_network)
     if max_entries is None:
         max_entries = len(entries)
     elif isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
@@ -434,22 +441,7 @@ def _parse_prefix_list(pid: str, raw: Any, line: int | None, out: _Collector) ->
 
 def _parse_port_list(pid: str, raw: Any, line: int | None, out: _Collector) -> PortList:
     """A port list: a list of port ranges, or {entries, max_entries (1..2000), description}."""
-    max_entries = None
-    container = raw
-    if isinstance(raw, Mapping):
-        _check_keys(raw, _PL_KEYS, pid, out)
-        container = raw.get("entries")
-        max_entries = raw.get("max_entries")
-    entries_raw = _as_list(container, pid, "port list entries", out, line)
-    entries = []
-    for i, value in enumerate(entries_raw):
-        try:
-            entry = parse_port_range(value)
-            if entry is None:
-                raise _Bad(f"a port list entry is a port range within 1..65535, not {value!r}")
-            entries.append(entry)
-        except _Bad as exc:
-            out.add(f"{pid} entry #{i + 1}", str(exc), _line_of(entries_raw, i))
+    entries, max_entries = _list_entries(pid, raw, line, out, "port list", _port_list_entry)
     if max_entries is None:
         max_entries = max(1, len(entries))
     elif (isinstance(max_entries, bool) or not isinstance(max_entries, int)
@@ -458,6 +450,13 @@ def _parse_port_list(pid: str, raw: Any, line: int | None, out: _Collector) -> P
                 _line_of(raw, "max_entries"))
         max_entries = max(1, len(entries))
     return PortList(id=pid, entries=tuple(entries), max_entries=max_entries, line=line)
+
+
+def _port_list_entry(value: Any) -> tuple[int, int]:
+    entry = parse_port_range(value)
+    if entry is None:
+        raise _Bad(f"a port list entry is a port range within 1..65535, not {value!r}")
+    return entry
 
 
 def _parse_interface(eid: str, raw: Any, line: int | None, out: _Collector) -> Interface | None:
@@ -539,7 +538,8 @@ def parse_config(document: Any, source: str = "") -> tuple[Config, list[Problem]
         pl = _parse_prefix_list(str(pid), raw, _line_of(pls_raw, pid), out)
         if pl is not None:
             prefix_lists[pl.id] = pl
-    port_lists = {str(pid): _parse_port_list(str(pid), raw, _line_of(ports_raw, pid), out) for pid, raw in ports_raw.items()}
+    port_lists = {str(pid): _parse_port_list(str(pid), raw, _line_of(ports_raw, pid), out)
+                  for pid, raw in ports_raw.items()}
     groups = {}
     for order, (gid, raw) in enumerate(groups_raw.items()):
         group = _parse_group(str(gid), raw, order, _line_of(groups_raw, gid), known, out)

@@ -117,9 +117,9 @@ def random_config(seed: int, shape: Shape = Shape()) -> dict:
         if shape.lb_backend_share and rng.random() < 0.3:  # a sender inside the health-check network
             eni["ips"].append(f"100.64.{e // 250 % 256}.{e % 250 + 1}")
         interfaces[f"eni-{e}"] = eni
-    return {"security_groups": groups, "prefix_lists": prefix_lists, "port_lists": port_lists, "interfaces": interfaces,
+    return {"security_groups": groups, "prefix_lists": prefix_lists, "interfaces": interfaces,
             "limits": {"rules_per_eni": 100_000, "groups_per_eni": 100, "group_rules_per_group": 100_000,
-                       "addresses_per_basic_group": 10**9}}
+                       "addresses_per_basic_group": 10**9}, **({"port_lists": port_lists} if port_lists else {})}
 
 
 def _port_lists(rng: random.Random, shape: Shape) -> dict[str, dict]:

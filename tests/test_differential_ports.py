@@ -48,10 +48,8 @@ def test_path_mode_matches_reference(seed, groups, rules, enis, per_eni):
 def test_endpoint_mode_matches_reference(seed, groups, rules, enis):
     config = random_config(seed, Shape(groups=groups, rules_per_group=rules, enis=enis, **FEATURES))
     cols = random_flows(config, 120, seed)
-    rng = random.Random(seed)
-    names = list(config["interfaces"]) + ["eni-not-there"]
-    cols["eni"] = [rng.choice(names) for _ in cols["src_ip"]]
-    cols["direction"] = [rng.choice(["in", "out"]) for _ in cols["src_ip"]]
+    rng, n = random.Random(seed), len(cols["src_ip"])
+    cols.update(eni=rng.choices([*config["interfaces"], "eni-not-there"], k=n), direction=rng.choices(["in", "out"], k=n))
     assert_same(config, cols, endpoint=True)
 
 

@@ -361,7 +361,7 @@ class ConfigBuilder:
         _merge_list(self.prefix_lists, pid, entries, max_entries)
 
     def add_port_list(self, pid: str, entries: list[str] | None, max_entries: Any = None) -> None:
-        """A port list (entries as `lo/hi`); entries None means unknown so far (DescribePortRangeLists gives only the size)."""
+        """A port list (entries `lo/hi`); entries None means unknown so far (DescribePortRangeLists gives only sizes)."""
         _merge_list(self.port_lists, pid, entries, max_entries)
 
     def add_interface(self, eid: str, source: str, *, vpc: Any, groups: Sequence[str], ips: Sequence[str],

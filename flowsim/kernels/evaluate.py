@@ -209,8 +209,8 @@ def _resolve_owners(first, last, sfam, shi, slo, dfam, dhi, dlo, vpc, eni, direc
 
 @nb.njit(cache=True)
 def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, vpc, eni, direction,
-                    plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups, eni_group_bits, eni_health_check, eni_vpc,
-                    prof_advanced, prof_open_groups, prof_open_bits, seg, list_set, scan_blocks, scan_hits, rows,
+                    plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups, eni_group_bits, eni_health_check,
+                    eni_vpc, prof_advanced, prof_open_groups, prof_open_bits, seg, list_set, scan_blocks, scan_hits, rows,
                     list_slot, set_ptr, part_min, part_tab, ctables, nodes, leaves,
                     verdict, egress_code, ingress_code, src_eni, dst_eni):
     """Flows first..last-1. Each applicable side (egress at the source ENI, ingress at the destination ENI)
@@ -394,13 +394,13 @@ def evaluate_flows_serial(sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, v
                           owners, tables, verdict, egress_code, ingress_code, src_eni, dst_eni):
     """`evaluate_flows` on one thread, for small batches (a single `flowsim check` skips starting threads)."""
     plens, slots, shared, v4_dir, v4_pages = owners
-    (eni_profile, eni_groups, eni_group_bits, eni_health_check, eni_vpc, prof_advanced, prof_open_groups, prof_open_bits, seg, list_set,
-     scan, rows, classifier) = tables
+    (eni_profile, eni_groups, eni_group_bits, eni_health_check, eni_vpc, prof_advanced, prof_open_groups, prof_open_bits,
+     seg, list_set, scan, rows, classifier) = tables
     scan_blocks, scan_hits = scan
     list_slot, set_ptr, part_min, part_tab, ctables, nodes, leaves = classifier
     _evaluate_range(0, sfam.shape[0], sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport,
-                    vpc, eni, direction, plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups, eni_group_bits, eni_health_check, eni_vpc,
-                    prof_advanced, prof_open_groups, prof_open_bits, seg, list_set, scan_blocks, scan_hits, rows,
+                    vpc, eni, direction, plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups, eni_group_bits,
+                    eni_health_check, eni_vpc, prof_advanced, prof_open_groups, prof_open_bits, seg, list_set, scan_blocks, scan_hits, rows,
                     list_slot, set_ptr, part_min, part_tab, ctables, nodes, leaves,
                     verdict, egress_code, ingress_code, src_eni, dst_eni)
 
@@ -413,14 +413,14 @@ def evaluate_flows(sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, vpc, eni
     Besides verdicts and deciding-rule codes, it reports the ENI checked on each side (-1: none).
     """
     plens, slots, shared, v4_dir, v4_pages = owners
-    (eni_profile, eni_groups, eni_group_bits, eni_health_check, eni_vpc, prof_advanced, prof_open_groups, prof_open_bits, seg, list_set,
-     scan, rows, classifier) = tables
+    (eni_profile, eni_groups, eni_group_bits, eni_health_check, eni_vpc, prof_advanced, prof_open_groups, prof_open_bits,
+     seg, list_set, scan, rows, classifier) = tables
     scan_blocks, scan_hits = scan
     list_slot, set_ptr, part_min, part_tab, ctables, nodes, leaves = classifier
     n = sfam.shape[0]
     for c in nb.prange((n + CHUNK - 1) // CHUNK):
         _evaluate_range(c * CHUNK, min(n, (c + 1) * CHUNK), sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport,
-                        vpc, eni, direction, plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups, eni_group_bits, eni_health_check, eni_vpc,
-                        prof_advanced, prof_open_groups, prof_open_bits, seg, list_set, scan_blocks, scan_hits, rows,
+                        vpc, eni, direction, plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups,
+                        eni_group_bits, eni_health_check, eni_vpc, prof_advanced, prof_open_groups, prof_open_bits, seg, list_set, scan_blocks, scan_hits, rows,
                         list_slot, set_ptr, part_min, part_tab, ctables, nodes, leaves,
                         verdict, egress_code, ingress_code, src_eni, dst_eni)
