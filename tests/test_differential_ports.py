@@ -36,10 +36,11 @@ def decided_by(config_map: dict, cols: dict, endpoint: bool = False) -> Counter:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**32 - 1), groups=st.integers(1, 6), rules=st.integers(0, 12), enis=st.integers(1, 10),
-       per_eni=st.integers(1, 4))
-def test_path_mode_matches_reference(seed, groups, rules, enis, per_eni):
-    config = random_config(seed, Shape(groups=groups, rules_per_group=rules, enis=enis, groups_per_eni=per_eni, **FEATURES))
+@given(seed=st.integers(0, 2**32 - 1), vpcs=st.integers(1, 2), groups=st.integers(1, 6), rules=st.integers(0, 12),
+       enis=st.integers(1, 10), per_eni=st.integers(1, 4))
+def test_path_mode_matches_reference(seed, vpcs, groups, rules, enis, per_eni):
+    config = random_config(seed, Shape(vpcs=vpcs, groups=groups, rules_per_group=rules, enis=enis, groups_per_eni=per_eni,
+                                       **FEATURES))
     assert_same(config, random_flows(config, 120, seed))
 
 

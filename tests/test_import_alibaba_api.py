@@ -108,6 +108,18 @@ def test_system_default_group_imports_as_legacy_and_validates(api_dir):
     assert pair.decide("172.16.0.5", "198.51.100.1", "udp", dst_port=53) == ("allow", f"{gid}/#2", "")
 
 
+def test_system_default_group_through_the_command_line(api_dir, tmp_path, capsys):
+    """`flowsim import` writes it and exits 0 (it used to fail validation, exit 2); `validate` accepts the file."""
+    from flowsim.cli import main
+
+    out = tmp_path / "net.yaml"
+    path = api_dir / "yunionio-cloudmux_DescribeSecurityGroupAttribute_system-default_cn-hongkong.json"
+    assert main(["import", "alibaba-api", str(path), "-o", str(out)]) == 0
+    assert "legacy: true" in out.read_text()
+    assert main(["validate", str(out)]) == 0
+    assert "Traceback" not in "".join(capsys.readouterr())
+
+
 def test_legacy_priority_is_refused_on_authored_rules(api_dir):
     """Without the importer's legacy mark, 110 is outside 1..100 (an authored rule cannot have it)."""
     result = import_config("alibaba-api", [api_dir / "yunionio-cloudmux_DescribeSecurityGroupAttribute_system-default_cn-hongkong.json"])
