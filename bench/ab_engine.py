@@ -3,7 +3,9 @@
 This machine's speed drifts by a third over minutes, so two benchmark runs taken
 apart cannot tell a 10% change from noise. This imports the other checkout's
 package under another name, compiles the same configuration with both, checks
-that their verdicts agree, and times them alternately on the same flows, the order swapped each round.
+that their verdicts and deciding rules agree (by name: the versions may number rules
+differently), and times them alternately on the same flows, the order of the two
+swapped every round.
 
 Run: `python bench/ab_engine.py OTHER_CHECKOUT [--rules 100] [--threads 1] [--rounds 15] [--differ-ok]`
 (for instance a `git worktree add /tmp/base main~3`).
@@ -49,15 +51,19 @@ def main() -> None:
     flows_there = importlib.import_module("flowsim_other.flows").prepare_flows(table)
     set_threads(args.threads)
     a, b = there.evaluate_arrays(flows_there), here.evaluate_arrays(flows_here)
-    for field in ("verdict", "egress_code", "ingress_code"):
-        differ = int(np.count_nonzero(getattr(a, field) != getattr(b, field)))
+    names = [np.array(("",) + e.tables.rule_names) for e in (there, here)]
+    checks = {"verdict": (a.verdict, b.verdict),
+              "egress rule": (names[0][a.egress_code + 1], names[1][b.egress_code + 1]),
+              "ingress rule": (names[0][a.ingress_code + 1], names[1][b.ingress_code + 1])}
+    for what, (x, y) in checks.items():
+        differ = int(np.count_nonzero(x != y))
         if differ:  # a base with a bug this checkout fixed: timing is still fair when few flows differ
-            print(f"the two versions disagree on {field} for {differ:,} of {args.flows:,} flows")
+            print(f"the two versions disagree on the {what} of {differ:,} of {args.flows:,} flows")
             assert args.differ_ok, "pass --differ-ok to time them anyway"
     times: dict[str, list[float]] = {"other": [], "this": []}
-    pair = [("other", there, flows_there), ("this", here, flows_here)]
-    for r in range(args.rounds):  # the order alternates: whichever runs second in a round runs on warmer caches
-        for name, engine, flows in (pair if r % 2 == 0 else pair[::-1]):
+    runs = [("other", there, flows_there), ("this", here, flows_here)]
+    for round_ in range(args.rounds):  # whichever runs second in a round runs on warmer caches
+        for name, engine, flows in (runs if round_ % 2 == 0 else runs[::-1]):
             started = time.perf_counter()
             engine.evaluate_arrays(flows)
             times[name].append(time.perf_counter() - started)

@@ -62,7 +62,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     basic = sum(1 for g in config.groups.values() if g.type == "basic")
     print(f"{args.config}: valid: {len(config.groups)} security groups ({basic} basic, {len(config.groups) - basic} advanced), "
-          f"{config.rule_count} rules, {len(config.prefix_lists)} prefix lists, {len(config.interfaces)} interfaces in {len(config.vpcs)} VPCs")
+          f"{config.rule_count} rules, {len(config.prefix_lists)} prefix lists, {len(config.port_lists)} port lists, "
+          f"{len(config.interfaces)} interfaces in {len(config.vpcs)} VPCs")
     return ExitStatus.OK
 
 
@@ -256,7 +257,8 @@ def cmd_import(args: argparse.Namespace) -> int:
              + (f"; written to {out.target} for inspection" if not out.stdout else ""))
         return ExitStatus.BAD_INPUT
     _err(f"imported {len(config.groups)} security groups, {config.rule_count} rules, {len(config.prefix_lists)} prefix lists, "
-         f"{len(config.interfaces)} interfaces ({len(result.notes)} notes)" + (f" into {out.target}" if not out.stdout else ""))
+         f"{len(config.port_lists)} port lists, {len(config.interfaces)} interfaces ({len(result.notes)} notes)"
+         + (f" into {out.target}" if not out.stdout else ""))
     return ExitStatus.OK
 
 

@@ -3,8 +3,9 @@
 * ownership: every private address and prefix in a hash table keyed by family and
   masked address, so the kernel finds an address's ENI in a probe or two per block length;
 * profiles: ENIs carrying the same set of groups share one compiled rule set;
-* rows: every custom rule once (a prefix list expanded into one row per entry,
-  a group peer kept as a group index); per profile, direction, address family
+* rows: every custom rule once (a prefix list expanded into one row per entry, a port
+  list into one per port range, both into one per pair; a group peer kept as a group
+  index); per profile, direction, address family
   and protocol class, the indices of the pooled rows in evaluation order
   (priority, drop before accept, file order), laid out in blocks for a vector scan;
 * list classifiers: a list longer than LONG_LIST rows also gets a packet classifier
@@ -23,11 +24,14 @@ from .kernels.evaluate import (
     fill_owner_table, fill_v4_pages, protocol_class,
 )
 from .model import (
-    ACCEPT, ADVANCED, BASIC, DEFAULT_INBOUND_DENY, DEFAULT_INTRA_GROUP_ALLOW, DEFAULT_OUTBOUND_ALLOW,
-    DEFAULT_OUTBOUND_DENY, INGRESS, Config, Rule,
+    ACCEPT, ADVANCED, BASIC, DEFAULT_HEALTH_CHECK_ALLOW, DEFAULT_INBOUND_DENY, DEFAULT_INTRA_GROUP_ALLOW,
+    DEFAULT_OUTBOUND_ALLOW, DEFAULT_OUTBOUND_DENY, INGRESS, Config, Rule,
 )
 
-DEFAULT_RULE_NAMES = (DEFAULT_INTRA_GROUP_ALLOW, DEFAULT_INBOUND_DENY, DEFAULT_OUTBOUND_ALLOW, DEFAULT_OUTBOUND_DENY)
+# by code, as kernels.evaluate numbers them (INTRA_ALLOW ... HEALTH_CHECK_ALLOW), with whether each allows
+DEFAULT_RULES = ((DEFAULT_INTRA_GROUP_ALLOW, True), (DEFAULT_INBOUND_DENY, False), (DEFAULT_OUTBOUND_ALLOW, True),
+                 (DEFAULT_OUTBOUND_DENY, False), (DEFAULT_HEALTH_CHECK_ALLOW, True))
+DEFAULT_RULE_NAMES = tuple(name for name, _ in DEFAULT_RULES)
 N_DEFAULTS = len(DEFAULT_RULE_NAMES)
 MAX_V4_PAGES = 64
 LONG_LIST = 128  # rows: a longer list gets a packet classifier in front of its scan (shorter ones scan faster)
@@ -46,6 +50,7 @@ class CompiledTables:
     eni_profile: np.ndarray
     eni_groups: np.ndarray
     eni_group_bits: np.ndarray  # per ENI: bit (group % 64) set for each of its groups
+    eni_health_check: np.ndarray  # per ENI: load_balancer_backend (health checks pass before every rule)
     eni_vpc: np.ndarray
     prof_advanced: np.ndarray
     prof_open_groups: np.ndarray  # per profile: its interconnected groups (basic, internal accept)
@@ -59,9 +64,9 @@ class CompiledTables:
     @property
     def kernel_tables(self) -> tuple:
         """The tuple the kernels take."""
-        return (self.eni_profile, self.eni_groups, self.eni_group_bits, self.eni_vpc, self.prof_advanced,
-                self.prof_open_groups, self.prof_open_bits, self.seg, self.list_set, self.scan, self.rows,
-                self.list_classifier)
+        return (self.eni_profile, self.eni_groups, self.eni_group_bits, self.eni_health_check, self.eni_vpc,
+                self.prof_advanced, self.prof_open_groups, self.prof_open_bits, self.seg, self.list_set, self.scan,
+                self.rows, self.list_classifier)
 
     @property
     def n_profiles(self) -> int:
@@ -70,7 +75,8 @@ class CompiledTables:
     @property
     def nbytes(self) -> int:
         return int(sum(a.nbytes for a in (*self.owners[:2], *self.owners[3:], *self.scan, self.eni_profile, self.eni_groups,
-                                          self.eni_group_bits, self.eni_vpc, self.prof_advanced, self.prof_open_groups,
+                                          self.eni_group_bits, self.eni_health_check, self.eni_vpc, self.prof_advanced,
+                                          self.prof_open_groups,
                                           self.prof_open_bits, self.seg, self.rows, self.list_set,
                                           *self.list_classifier)))
 
@@ -137,16 +143,18 @@ def _v4_pages(blocks: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _rule_rows(config: Config, rule: Rule, code: int, group_index: dict[str, int]) -> list[tuple]:
-    """One row per peer entry (a prefix list gives one per entry), as RULE_ROW field values."""
+    """One row per peer entry and destination port range (a prefix list gives one per entry, a port
+    list one per range), as RULE_ROW field values; the port ranges of one peer are adjacent."""
     local = network_bounds(rule.local) if rule.local is not None else (0, 0, 0, 0, 0)
     if rule.peer.kind == "group":
         peers = [(group_index[rule.peer.ref], (0, 0, 0, 0, 0))]
     else:
         nets = [rule.peer.cidr] if rule.peer.kind == "cidr" else list(config.prefix_lists[rule.peer.ref].entries)
         peers = [(-1, network_bounds(net)) for net in nets]
-    return [(rule.ports[0], rule.ports[1], rule.source_ports[0], rule.source_ports[1], rule.protocol, p[0], local[0],
+    ports = config.destination_ports(rule)
+    return [(dlo, dhi, rule.source_ports[0], rule.source_ports[1], rule.protocol, p[0], local[0],
              group, code, p[1], p[2], p[3], p[4], local[1], local[2], local[3], local[4], rule.action == ACCEPT)
-            for group, p in peers]
+            for group, p in peers for dlo, dhi in ports]
 
 
 def _protocol_classes(protocol: int) -> tuple[int, ...]:
@@ -302,9 +310,12 @@ def compile_tables(config: Config, long_list: int = LONG_LIST) -> CompiledTables
     eni_groups = [[group_index[g] for g in e.security_groups] for e in config.interfaces.values()]
     return CompiledTables(
         vpc_names=vpc_names, eni_ids=eni_ids, group_ids=group_ids, rule_names=rule_names,
-        code_allows=np.array([True, False, True, False] + [r.action == ACCEPT for r in rules], dtype=np.bool_),
+        code_allows=np.array([allows for _, allows in DEFAULT_RULES] + [r.action == ACCEPT for r in rules],
+                             dtype=np.bool_),
         owners=_ownership(config, vpc_index, eni_index), eni_profile=eni_profile,
         eni_groups=_padded(eni_groups), eni_group_bits=_group_bits(eni_groups),
+        eni_health_check=np.array([e.load_balancer_backend for e in config.interfaces.values()] or [False],
+                                  dtype=np.bool_),
         eni_vpc=np.array([vpc_index[e.vpc] for e in config.interfaces.values()], dtype=np.int32),
         prof_advanced=prof_advanced, prof_open_groups=_padded(open_groups),
         prof_open_bits=np.where(prof_advanced, np.uint64(0), _group_bits(open_groups)), seg=seg,

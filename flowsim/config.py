@@ -17,18 +17,20 @@ import yaml
 
 from .errors import ConfigError, Problem
 from .model import (
-    ACCEPT, ADVANCED, ANY_PORT, BASIC, DIRECTIONS, DROP, PORTED_PROTOCOLS, PROTOCOL_NAMES,
-    Config, Group, Interface, Limits, Peer, PrefixList, Rule, protocol_name,
+    ACCEPT, ADVANCED, ANY_PORT, BASIC, DIRECTIONS, DROP, LEGACY_PRIORITY, MAX_PORT_LIST_ENTRIES, PORTED_PROTOCOLS,
+    PROTOCOL_NAMES, Config, Group, Interface, Limits, Peer, PortList, PrefixList, Rule, protocol_name,
 )
 
 GROUP_TYPES = {"basic": BASIC, "normal": BASIC, "advanced": ADVANCED, "enterprise": ADVANCED}
 ACTIONS = {"accept": ACCEPT, "allow": ACCEPT, "drop": DROP, "deny": DROP}
 DEFAULT_VPC = "default"
 
-_TOP_KEYS = {"limits", "security_groups", "prefix_lists", "interfaces"}
+_TOP_KEYS = {"limits", "security_groups", "prefix_lists", "port_lists", "interfaces"}
 _GROUP_KEYS = {"type", "vpc", "internal_policy", "rules", "description", "name"}
-_RULE_KEYS = {"id", "direction", "action", "priority", "protocol", "ports", "source_ports", "peer", "local", "description"}
-_ENI_KEYS = {"instance", "vpc", "security_groups", "ips", "ipv6", "ipv4_prefixes", "ipv6_prefixes", "description"}
+_RULE_KEYS = {"id", "direction", "action", "priority", "protocol", "ports", "port_list", "source_ports", "peer", "local",
+              "description", "legacy"}
+_ENI_KEYS = {"instance", "vpc", "security_groups", "ips", "ipv6", "ipv4_prefixes", "ipv6_prefixes", "description",
+             "load_balancer_backend"}
 _PL_KEYS = {"entries", "max_entries", "description"}
 
 
@@ -287,23 +289,29 @@ def _parse_rule(raw: Any, group: str, position: int, line: int | None, known: di
 
     direction = field_value("direction", lambda v: _choice(v, DIRECTIONS, None, "direction"))
     action = field_value("action", lambda v: _choice(v, ACTIONS, ACCEPT, "action"))
-    priority = field_value("priority", _parse_priority)
+    legacy = field_value("legacy", lambda v: _parse_flag(v, "legacy"))
+    priority = field_value("priority", lambda v: _parse_priority(v, bool(legacy)))
     protocol = field_value("protocol", lambda v: parse_protocol(v) if v is not None else _missing("protocol"))
     ports = field_value("ports", parse_port_range)
+    port_list = field_value("port_list", lambda v: _parse_port_list_ref(v, known))
     source_ports = field_value("source_ports", parse_port_range)
     local = field_value("local", lambda v: None if v is None else parse_network(v))
     peer = field_value("peer", lambda v: _parse_peer(v, known))
     if protocol is not None and protocol not in PORTED_PROTOCOLS:
-        for key, value in (("ports", ports), ("source_ports", source_ports)):
+        for key, value in (("ports", ports), ("source_ports", source_ports), ("port_list", port_list)):
             if value is not None:
-                out.add(subject, f"{key.replace('_', ' ')} are not allowed for protocol {protocol_name(protocol)}", _line_of(raw, key))
+                what = "a port list is" if key == "port_list" else f"{key.replace('_', ' ')} are"
+                out.add(subject, f"{what} not allowed for protocol {protocol_name(protocol)}", _line_of(raw, key))
+    if port_list is not None and raw.get("ports") is not None:
+        out.add(subject, "a rule names ports or a port list, not both", _line_of(raw, "port_list"))
     if len(out.problems) > before:
         return None
     description = raw.get("description")
     return Rule(
         group=group, position=position, id=rule_id, direction=direction, action=action, priority=priority,
         protocol=protocol, ports=ports or ANY_PORT, source_ports=source_ports or ANY_PORT, peer=peer, local=local,
-        description="" if description is None else str(description), line=line,
+        description="" if description is None else str(description), line=line, port_list=port_list or "",
+        legacy=bool(legacy),
     )
 
 
@@ -311,7 +319,8 @@ def _missing(what: str):
     raise _Bad(f"missing {what}")
 
 
-def _parse_priority(value: Any) -> int:
+def _parse_priority(value: Any, legacy: bool = False) -> int:
+    """1..100; the legacy 110 of cloud-created rules only where the rule is marked `legacy: true`."""
     if value is None:
         return 1
     if isinstance(value, bool):
@@ -320,9 +329,31 @@ def _parse_priority(value: Any) -> int:
         number = int(str(value).strip())
     except ValueError:
         raise _Bad(f"priority must be an integer 1..100, not {value!r}") from None
+    if number == LEGACY_PRIORITY and legacy:
+        return number
     if not 1 <= number <= 100:
-        raise _Bad(f"priority {number} is outside 1..100")
+        hint = (f" (the legacy priority {LEGACY_PRIORITY} is accepted only on rules imported from the cloud, "
+                "marked legacy: true)" if number == LEGACY_PRIORITY else "")
+        raise _Bad(f"priority {number} is outside 1..100{hint}")
     return number
+
+
+def _parse_flag(value: Any, what: str) -> bool | None:
+    """true or false; None when absent."""
+    if value is None or isinstance(value, bool):
+        return value
+    raise _Bad(f"{what} must be true or false, not {_kind(value)}")
+
+
+def _parse_port_list_ref(value: Any, known: dict[str, set[str]]) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+    if text is None:
+        raise _Bad(f"port_list must be a port list id, not {_kind(value)}")
+    if text not in known["port_lists"]:
+        raise _Bad(f"names unknown port list {text!r}")
+    return text
 
 
 def _parse_peer(value: Any, known: dict[str, set[str]]) -> Peer:
@@ -384,26 +415,53 @@ def _parse_group(gid: str, raw: Any, order: int, line: int | None, known: dict[s
                  rules=tuple(rules), order=order, line=line)
 
 
-def _parse_prefix_list(pid: str, raw: Any, line: int | None, out: _Collector) -> PrefixList | None:
+def _list_entries(pid: str, raw: Any, line: int | None, out: _Collector, what: str, parse) -> tuple[list, Any]:
+    """A prefix or port list given as its entries or as {entries, max_entries, description}: the entries
+    `parse` accepts (each bad one reported) and max_entries as given (None when absent)."""
     max_entries = None
     container = raw
     if isinstance(raw, Mapping):
         _check_keys(raw, _PL_KEYS, pid, out)
         container = raw.get("entries")
         max_entries = raw.get("max_entries")
-    entries_raw = _as_list(container, pid, "prefix list entries", out, line)
+    entries_raw = _as_list(container, pid, f"{what} entries", out, line)
     entries = []
     for i, value in enumerate(entries_raw):
         try:
-            entries.append(parse_network(value))
+            entries.append(parse(value))
         except _Bad as exc:
             out.add(f"{pid} entry #{i + 1}", str(exc), _line_of(entries_raw, i))
+    return entries, max_entries
+
+
+def _parse_prefix_list(pid: str, raw: Any, line: int | None, out: _Collector) -> PrefixList | None:
+    entries, max_entries = _list_entries(pid, raw, line, out, "prefix list", parse_network)
     if max_entries is None:
         max_entries = len(entries)
     elif isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
         out.add(pid, f"max_entries must be a positive integer, not {max_entries!r}", _line_of(raw, "max_entries"))
         max_entries = len(entries)
     return PrefixList(id=pid, entries=tuple(entries), max_entries=max_entries, line=line)
+
+
+def _parse_port_list(pid: str, raw: Any, line: int | None, out: _Collector) -> PortList:
+    """A port list: a list of port ranges, or {entries, max_entries (1..2000), description}."""
+    entries, max_entries = _list_entries(pid, raw, line, out, "port list", _port_list_entry)
+    if max_entries is None:
+        max_entries = max(1, len(entries))
+    elif (isinstance(max_entries, bool) or not isinstance(max_entries, int)
+          or not 1 <= max_entries <= MAX_PORT_LIST_ENTRIES):
+        out.add(pid, f"max_entries must be an integer 1..{MAX_PORT_LIST_ENTRIES}, not {max_entries!r}",
+                _line_of(raw, "max_entries"))
+        max_entries = max(1, len(entries))
+    return PortList(id=pid, entries=tuple(entries), max_entries=max_entries, line=line)
+
+
+def _port_list_entry(value: Any) -> tuple[int, int]:
+    entry = parse_port_range(value)
+    if entry is None:
+        raise _Bad(f"a port list entry is a port range within 1..65535, not {value!r}")
+    return entry
 
 
 def _parse_interface(eid: str, raw: Any, line: int | None, out: _Collector) -> Interface | None:
@@ -432,12 +490,17 @@ def _parse_interface(eid: str, raw: Any, line: int | None, out: _Collector) -> I
 
     vpc = raw.get("vpc")
     instance = raw.get("instance")
+    try:
+        backend = bool(_parse_flag(raw.get("load_balancer_backend"), "load_balancer_backend"))
+    except _Bad as exc:
+        out.add(subject, str(exc), _line_of(raw, "load_balancer_backend"))
+        backend = False
     return Interface(
         id=eid, vpc=DEFAULT_VPC if vpc in (None, "") else str(vpc), security_groups=tuple(groups),
         ips=values("ips", lambda v: parse_address(v, 4)), ipv6=values("ipv6", lambda v: parse_address(v, 6)),
         ipv4_prefixes=values("ipv4_prefixes", lambda v: parse_network(v, 4)),
         ipv6_prefixes=values("ipv6_prefixes", lambda v: parse_network(v, 6)),
-        instance="" if instance is None else str(instance), line=line,
+        instance="" if instance is None else str(instance), line=line, load_balancer_backend=backend,
     )
 
 
@@ -472,12 +535,16 @@ def parse_config(document: Any, source: str = "") -> tuple[Config, list[Problem]
     groups_raw = _as_mapping(document.get("security_groups"), "security_groups", "security_groups", out, _line_of(document, "security_groups"))
     pls_raw = _as_mapping(document.get("prefix_lists"), "prefix_lists", "prefix_lists", out, _line_of(document, "prefix_lists"))
     enis_raw = _as_mapping(document.get("interfaces"), "interfaces", "interfaces", out, _line_of(document, "interfaces"))
-    known = {"groups": {str(k) for k in groups_raw}, "prefix_lists": {str(k) for k in pls_raw}}
+    ports_raw = _as_mapping(document.get("port_lists"), "port_lists", "port_lists", out, _line_of(document, "port_lists"))
+    known = {"groups": {str(k) for k in groups_raw}, "prefix_lists": {str(k) for k in pls_raw},
+             "port_lists": {str(k) for k in ports_raw}}
     prefix_lists = {}
     for pid, raw in pls_raw.items():
         pl = _parse_prefix_list(str(pid), raw, _line_of(pls_raw, pid), out)
         if pl is not None:
             prefix_lists[pl.id] = pl
+    port_lists = {str(pid): _parse_port_list(str(pid), raw, _line_of(ports_raw, pid), out)
+                  for pid, raw in ports_raw.items()}
     groups = {}
     for order, (gid, raw) in enumerate(groups_raw.items()):
         group = _parse_group(str(gid), raw, order, _line_of(groups_raw, gid), known, out)
@@ -488,7 +555,7 @@ def parse_config(document: Any, source: str = "") -> tuple[Config, list[Problem]
         eni = _parse_interface(str(eid), raw, _line_of(enis_raw, eid), out)
         if eni is not None:
             interfaces[eni.id] = eni
-    return Config(groups, prefix_lists, interfaces, limits, source=source), out.problems
+    return Config(groups, prefix_lists, interfaces, limits, source=source, port_lists=port_lists), out.problems
 
 
 def load_config(path_or_mapping: str | os.PathLike | Mapping) -> Config:

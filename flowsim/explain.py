@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .model import (
-    DEFAULT_INBOUND_DENY, DEFAULT_INTRA_GROUP_ALLOW, DEFAULT_OUTBOUND_ALLOW, DEFAULT_OUTBOUND_DENY, Config, format_ports,
-    protocol_name,
+    DEFAULT_HEALTH_CHECK_ALLOW, DEFAULT_INBOUND_DENY, DEFAULT_INTRA_GROUP_ALLOW, DEFAULT_OUTBOUND_ALLOW,
+    DEFAULT_OUTBOUND_DENY, HEALTH_CHECK_NETWORK, Config, format_ports, protocol_name,
 )
 from .reference import Flow, SideDecision, Verdict
 
@@ -14,6 +14,8 @@ _DEFAULT_MEANING = {
     DEFAULT_INBOUND_DENY: "no custom inbound rule matched",
     DEFAULT_OUTBOUND_ALLOW: "no custom outbound rule matched; basic groups allow outbound by default",
     DEFAULT_OUTBOUND_DENY: "no custom outbound rule matched; advanced groups deny outbound by default",
+    DEFAULT_HEALTH_CHECK_ALLOW: f"a load-balancer health check from {HEALTH_CHECK_NETWORK} to a load_balancer_backend "
+                                "interface, allowed before every rule",
 }
 
 
@@ -34,6 +36,10 @@ class Explanation:
         if rule is not None:
             out.update(action=rule.action, protocol=protocol_name(rule.protocol), ports=format_ports(rule.ports),
                        peer=str(rule.peer), description=rule.description)
+            if rule.port_list:
+                out.update(ports=_port_list_text(self.config, rule.port_list), port_list=rule.port_list)
+            if rule.legacy:
+                out["legacy"] = True
             if rule.local is not None:
                 out["local"] = str(rule.local)
         else:
@@ -75,7 +81,8 @@ class Explanation:
             rule = side.custom_rule
             if rule is not None:
                 toward = "from" if rule.direction == "ingress" else "to"
-                what = f"{rule.name} (group {rule.group}, priority {rule.priority}, {rule.action} {proto_of(rule)} {toward} {rule.peer})"
+                what = (f"{rule.name} (group {rule.group}, priority {rule.priority}{' (legacy)' if rule.legacy else ''}, "
+                        f"{rule.action} {proto_of(rule, self.config)} {toward} {rule.peer})")
                 if rule.description:
                     what += f" — {rule.description}"
             else:
@@ -84,10 +91,20 @@ class Explanation:
         return "\n".join(lines)
 
 
-def proto_of(rule) -> str:
-    """`tcp 443/443`, `all`, `icmp` — a rule's protocol and ports as one phrase."""
+def proto_of(rule, config: Config | None = None) -> str:
+    """`tcp 443/443`, `tcp port list prl-admin (22/22, 3389/3389)`, `all`, `icmp` — a rule's protocol and ports."""
     name = protocol_name(rule.protocol)
-    return f"{name} {format_ports(rule.ports)}" if rule.protocol in (6, 17) else name
+    if rule.protocol not in (6, 17):
+        return name
+    if rule.port_list:
+        entries = f" ({_port_list_text(config, rule.port_list)})" if config is not None else ""
+        return f"{name} port list {rule.port_list}{entries}"
+    return f"{name} {format_ports(rule.ports)}"
+
+
+def _port_list_text(config: Config, port_list: str) -> str:
+    """A port list's ranges, `22/22, 8000/8080`, as the cloud writes them."""
+    return ", ".join(format_ports(p) for p in config.port_lists[port_list].entries)
 
 
 def explain(config: Config, flow: Flow, verdict: Verdict) -> Explanation:

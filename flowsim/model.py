@@ -26,6 +26,12 @@ DEFAULT_INTRA_GROUP_ALLOW = "default:intra-group-allow"
 DEFAULT_INBOUND_DENY = "default:inbound-deny"
 DEFAULT_OUTBOUND_ALLOW = "default:outbound-allow"
 DEFAULT_OUTBOUND_DENY = "default:outbound-deny"
+DEFAULT_HEALTH_CHECK_ALLOW = "default:health-check-allow"
+#: Where load-balancer health checks come from (semantics.md §2, platform allowances).
+HEALTH_CHECK_NETWORK = ipaddress.IPv4Network("100.64.0.0/10")
+#: The priority of rules the cloud created itself in older accounts (semantics.md §1); it sorts after 1..100.
+LEGACY_PRIORITY = 110
+MAX_PORT_LIST_ENTRIES = 2000  # the cloud's bound on a port list's max_entries
 
 
 # Flows may also name protocols no rule can (rules use PROTOCOL_NAMES or numbers).
@@ -83,6 +89,8 @@ class Rule:
     local: IPNetwork | None = None
     description: str = ""
     line: int | None = None
+    port_list: str = ""  # a port list id instead of `ports` ("" when the rule uses `ports`)
+    legacy: bool = False  # imported from the cloud with the legacy priority 110
 
     @property
     def name(self) -> str:
@@ -114,6 +122,16 @@ class PrefixList:
 
 
 @dataclass(frozen=True)
+class PortList:
+    """A named list of destination port ranges usable instead of a rule's `ports`."""
+
+    id: str
+    entries: tuple[tuple[int, int], ...]
+    max_entries: int
+    line: int | None = None
+
+
+@dataclass(frozen=True)
 class Interface:
     """An ENI: its VPC, groups and every private address it owns."""
 
@@ -126,6 +144,7 @@ class Interface:
     ipv6_prefixes: tuple[ipaddress.IPv6Network, ...] = ()
     instance: str = ""
     line: int | None = None
+    load_balancer_backend: bool = False  # health checks from HEALTH_CHECK_NETWORK pass before every rule
 
     def owned_networks(self) -> list[IPNetwork]:
         """Every address and prefix of the ENI as networks (single addresses as /32 or /128)."""
@@ -163,6 +182,7 @@ class Config:
     limits: Limits = field(default_factory=Limits)
     source: str = ""
     warnings: tuple[str, ...] = ()
+    port_lists: dict[str, PortList] = field(default_factory=dict)
 
     @property
     def vpcs(self) -> list[str]:
@@ -177,6 +197,10 @@ class Config:
     def rule_order_key(self, rule: Rule) -> tuple[int, int, int, int]:
         """Evaluation order: priority, drop before accept, the group's place in the file, the rule's place in it."""
         return rule.priority, 0 if rule.action == DROP else 1, self.groups[rule.group].order, rule.position
+
+    def destination_ports(self, rule: Rule) -> tuple[tuple[int, int], ...]:
+        """The destination port ranges a rule matches: its port list's entries, or its one `ports` range."""
+        return self.port_lists[rule.port_list].entries if rule.port_list else (rule.ports,)
 
     def evaluation_order(self) -> tuple[Rule, ...]:
         """Every custom rule in global evaluation order (compiled rule code = default rules + position)."""

@@ -27,6 +27,11 @@ class Shape:
     priorities: int = 5
     prefix_share: float = 0.3  # ENIs with assigned IPv4 prefixes, and (separately) with IPv6 prefixes
     near_share: float = 0.5  # rule and prefix-list CIDRs drawn around an owned address rather than at random
+    # features off by default (0 draws no random numbers, so other shapes give the configurations they always gave)
+    port_list_share: float = 0.0  # of tcp/udp rules: name a port list instead of ports
+    legacy_share: float = 0.0  # of rules: the cloud's legacy priority 110, marked legacy
+    lb_backend_share: float = 0.0  # of ENIs: load_balancer_backend; some also own an address in 100.64.0.0/10
+    port_list_entries: int = 6  # at most this many ranges per port list
 
 
 _PROTOCOLS = ["tcp", "udp", "icmp", "icmpv6", "gre", "all", 132]
@@ -102,6 +107,7 @@ def random_config(seed: int, shape: Shape = Shape()) -> dict:
 
     prefix_lists = {f"pl-{i}": [cidr(family()) for _ in range(rng.randint(1, 4))]
                     for i in range(max(1, shape.groups // 3))}
+    port_lists = _port_lists(rng, shape) if shape.port_list_share else {}
     groups: dict[str, dict] = {}
     for g in range(shape.groups):
         advanced = rng.random() < shape.advanced_share
@@ -114,8 +120,12 @@ def random_config(seed: int, shape: Shape = Shape()) -> dict:
                           "priority": rng.randint(1, shape.priorities)}
             proto = rng.choice(_PROTOCOLS)
             rule["protocol"] = proto
-            if proto in ("tcp", "udp") and rng.random() < 0.8:
+            if proto in ("tcp", "udp") and port_lists and rng.random() < shape.port_list_share:
+                rule["port_list"] = rng.choice(list(port_lists))
+            elif proto in ("tcp", "udp") and rng.random() < 0.8:
                 rule["ports"] = _ports(rng)
+            if shape.legacy_share and rng.random() < shape.legacy_share:
+                rule["priority"], rule["legacy"] = 110, True
             roll = rng.random()
             if group["type"] == "basic" and basic_peers and roll < shape.group_peer_share:
                 rule["peer"] = rng.choice(basic_peers)
@@ -140,10 +150,36 @@ def random_config(seed: int, shape: Shape = Shape()) -> dict:
         if not pool:
             continue
         chosen = rng.sample(pool, min(len(pool), rng.randint(1, shape.groups_per_eni)))
-        interfaces[f"eni-{e}"] = {"vpc": vpc, "security_groups": chosen, **plan}
+        eni: dict = {"vpc": vpc, "security_groups": chosen, **plan}
+        if shape.lb_backend_share and rng.random() < shape.lb_backend_share:
+            eni["load_balancer_backend"] = True
+        if shape.lb_backend_share and rng.random() < 0.3:  # a sender inside the health-check network
+            eni["ips"] = eni.get("ips", []) + [f"100.64.{e // 250 % 256}.{e % 250 + 1}"]
+        interfaces[f"eni-{e}"] = eni
     return {"security_groups": groups, "prefix_lists": prefix_lists, "interfaces": interfaces,
             "limits": {"rules_per_eni": 100_000, "groups_per_eni": 100, "group_rules_per_group": 100_000,
-                       "addresses_per_basic_group": 10**9}}
+                       "addresses_per_basic_group": 10**9}, **({"port_lists": port_lists} if port_lists else {})}
+
+
+def _port_lists(rng: random.Random, shape: Shape) -> dict[str, dict]:
+    """A few port lists of one to `port_list_entries` ranges (some of them overlapping), max_entries at or above."""
+    lists = {}
+    for i in range(max(1, shape.groups // 3)):
+        entries = sorted({_ports(rng) for _ in range(rng.randint(1, shape.port_list_entries))})
+        lists[f"prl-{i}"] = {"entries": entries, "max_entries": len(entries) + rng.randrange(3)}
+    return lists
+
+
+def _feature_values(config: dict) -> tuple[list[str], list[int]]:
+    """Sources in and around 100.64.0.0/10 when an ENI is a load-balancer backend, and destination ports at
+    the edges of every port-list entry; both empty (no extra draws) when the configuration has neither."""
+    sources = []
+    if any(e.get("load_balancer_backend") for e in config["interfaces"].values()):
+        sources = ["100.64.0.0", "100.64.0.1", "100.100.0.1", "100.127.255.255", "100.63.255.255", "100.128.0.0"]
+    ports = sorted({p for pl in config.get("port_lists", {}).values() for entry in pl["entries"]
+                    for edge in map(int, str(entry).replace("-", "/").split("/")) for p in (edge - 1, edge, edge + 1)
+                    if 0 <= p <= 65535})
+    return sources, ports
 
 
 def _points_in(net: ipaddress.IPv4Network | ipaddress.IPv6Network, rng: random.Random) -> list[str]:
@@ -171,6 +207,7 @@ def random_flows(config: dict, n: int, seed: int) -> dict[str, list]:
     outsiders = ["10.0.0.0", "10.255.255.255", "0.0.0.0", "255.255.255.255", "8.8.8.8", "10.1.2.3",
                  "2001:db8::", "2001:db8:1::1", "::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "2001:db8:2::fff",
                  *edges]
+    extra_sources, extra_ports = _feature_values(config)
     vpcs = sorted({e.get("vpc", "default") for e in enis} | {g.get("vpc", "default") for g in config["security_groups"].values()})
     cols: dict[str, list] = {"src_ip": [], "dst_ip": [], "protocol": [], "src_port": [], "dst_port": []}
     if len(vpcs) > 1:
@@ -178,14 +215,17 @@ def random_flows(config: dict, n: int, seed: int) -> dict[str, list]:
     protos = ["tcp", "udp", "icmp", "icmpv6", "gre", "132", "6", "17"]
     by_family = {fam: [a for a in owned + outsiders if (":" in a) == fam] for fam in (False, True)}
     for _ in range(n):
-        src = rng.choice(owned if owned and rng.random() < 0.7 else outsiders)
+        if extra_sources and rng.random() < 0.05:  # health checks, and senders just outside their network
+            src = rng.choice(extra_sources)
+        else:
+            src = rng.choice(owned if owned and rng.random() < 0.7 else outsiders)
         dst = rng.choice(by_family[":" in src])
         proto = rng.choice(protos)
         cols["src_ip"].append(src)
         cols["dst_ip"].append(dst)
         cols["protocol"].append(proto)
         cols["src_port"].append(rng.choice([0, 1, 1023, 1024, 20000, 65535]))
-        cols["dst_port"].append(rng.choice([0, 1, 21, 22, 23, 79, 80, 443, 444, 1000, 1010, 8000, 65534, 65535]))
+        cols["dst_port"].append(rng.choice([0, 1, 21, 22, 23, 79, 80, 443, 444, 1000, 1010, 8000, 65534, 65535] + extra_ports))
         if "vpc" in cols:
             cols["vpc"].append(rng.choice(vpcs))
     return cols

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from .addresses import IPAddress
 from .errors import InputError
 from .model import (
-    ACCEPT, ADVANCED, BASIC, DEFAULT_INBOUND_DENY, DEFAULT_INTRA_GROUP_ALLOW, DEFAULT_OUTBOUND_ALLOW,
-    DEFAULT_OUTBOUND_DENY, EGRESS, INGRESS, PORTED_PROTOCOLS, Config, Interface, Rule,
+    ACCEPT, ADVANCED, BASIC, DEFAULT_HEALTH_CHECK_ALLOW, DEFAULT_INBOUND_DENY, DEFAULT_INTRA_GROUP_ALLOW,
+    DEFAULT_OUTBOUND_ALLOW, DEFAULT_OUTBOUND_DENY, EGRESS, HEALTH_CHECK_NETWORK, INGRESS, PORTED_PROTOCOLS, Config,
+    Interface, Rule,
 )
 
 ALLOW, DENY, UNMANAGED = "allow", "deny", "unmanaged"
@@ -85,7 +86,7 @@ class ReferenceEvaluator:
         if rule.protocol not in (-1, protocol):
             return False
         if rule.protocol in PORTED_PROTOCOLS:
-            if not rule.ports[0] <= dst_port <= rule.ports[1]:
+            if not any(lo <= dst_port <= hi for lo, hi in self.config.destination_ports(rule)):
                 return False
             if not rule.source_ports[0] <= src_port <= rule.source_ports[1]:
                 return False
@@ -121,6 +122,9 @@ class ReferenceEvaluator:
     def decide(self, eni: Interface, direction: str, peer: IPAddress, peer_eni: Interface | None,
                local: IPAddress, protocol: int, src_port: int, dst_port: int) -> SideDecision:
         advanced = any(self.config.groups[g].type == ADVANCED for g in eni.security_groups)
+        # Decision: the platform's health-check allowance comes first, before the intra-group allow
+        if direction == INGRESS and eni.load_balancer_backend and peer in HEALTH_CHECK_NETWORK:
+            return SideDecision(eni.id, direction, True, DEFAULT_HEALTH_CHECK_ALLOW)
         if direction == INGRESS and not advanced and self.shares_interconnected_group(eni, peer_eni):
             return SideDecision(eni.id, direction, True, DEFAULT_INTRA_GROUP_ALLOW)
         for rule in self.ordered_rules(eni, direction):

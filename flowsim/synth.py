@@ -59,9 +59,10 @@ def _peer_candidates(config: Config, rule: Rule, rng: random.Random) -> list[tup
     return out
 
 
-def _ports(rule: Rule) -> list[int]:
-    lo, hi = rule.ports
-    return sorted({p for p in (lo - 1, lo, (lo + hi) // 2, hi, hi + 1) if 0 <= p <= 65535})
+def _ports(config: Config, rule: Rule) -> list[int]:
+    """Destination ports at and just beside the edges of each range the rule matches (a port list's first eight)."""
+    return sorted({p for lo, hi in config.destination_ports(rule)[:8]
+                   for p in (lo - 1, lo, (lo + hi) // 2, hi, hi + 1) if 0 <= p <= 65535})
 
 
 def _protocols(rule: Rule) -> list[int]:
@@ -85,13 +86,16 @@ def build_templates(config: Config, seed: int = 0) -> list[Template]:
                     continue
                 me = rng.choice(local)
                 for proto in _protocols(rule):
-                    for port in (_ports(rule) if proto in PORTED_PROTOCOLS else [0]):
+                    for port in (_ports(config, rule) if proto in PORTED_PROTOCOLS else [0]):
                         pair = (str(peer), str(me)) if rule.direction == "ingress" else (str(me), str(peer))
                         templates.append((*pair, proto, -1, port))
         for a, b in zip(members, members[1:] + members[:1]):  # intra-group
             for version in (4, 6):
                 if a is not b and _addresses(a, version) and _addresses(b, version):
                     templates.append((str(_addresses(a, version)[0]), str(_addresses(b, version)[0]), TCP, -1, 22))
+    for eni in enis:  # load-balancer health checks (semantics.md §2), just inside and just outside 100.64.0.0/10
+        for src in ("100.64.0.1", "100.127.255.254", "100.63.255.255") if eni.load_balancer_backend else ():
+            templates.extend((src, str(me), TCP, -1, 80) for me in _addresses(eni, 4)[:1])
     for eni in enis:  # external traffic in both directions, and unmanaged traffic
         for version, outside in ((4, "203.0.113.77"), (6, "2001:db8:ffff::77")):
             for me in _addresses(eni, version)[:1]:

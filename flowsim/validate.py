@@ -110,10 +110,17 @@ def _check_quotas(config: Config, add) -> None:
             add(pl.id, f"has {len(pl.entries)} entries but max_entries is {pl.max_entries}", pl.line)
         if max(pl.max_entries, len(pl.entries)) > limits.entries_per_prefix_list:
             add(pl.id, f"allows {max(pl.max_entries, len(pl.entries))} entries; the quota is {limits.entries_per_prefix_list} (limits.entries_per_prefix_list)", pl.line)
+    for prl in config.port_lists.values():
+        if len(prl.entries) > prl.max_entries:
+            add(prl.id, f"has {len(prl.entries)} entries but max_entries is {prl.max_entries}", prl.line)
 
 
 def _rule_weight(config: Config, rule: Rule) -> int:
-    """A rule counts once, a prefix-list rule as the list's max entries."""
+    """A rule counts once, a rule naming a prefix list or a port list as the list's max entries
+    (Decision: a rule naming both counts as the product, one rule per pair of entries)."""
+    weight = 1
     if rule.peer.kind == "prefix_list" and rule.peer.ref in config.prefix_lists:
-        return config.prefix_lists[rule.peer.ref].max_entries
-    return 1
+        weight *= config.prefix_lists[rule.peer.ref].max_entries
+    if rule.port_list and rule.port_list in config.port_lists:
+        weight *= config.port_lists[rule.port_list].max_entries
+    return weight

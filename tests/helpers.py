@@ -26,17 +26,13 @@ from flowsim.reference import Flow, ReferenceEvaluator
 # ---------------------------------------------------------------- config builders
 def rule(direction: str, protocol: Any = "all", peer: str = "0.0.0.0/0", ports: Any = None, *,
          action: str = "accept", priority: int = 1, id: str | None = None, source_ports: Any = None,
-         local: str | None = None) -> dict:
+         local: str | None = None, port_list: str | None = None, legacy: bool | None = None) -> dict:
     """One rule mapping; optional fields only when given."""
     out: dict[str, Any] = {"direction": direction, "action": action, "priority": priority, "protocol": protocol, "peer": peer}
-    if id is not None:
-        out["id"] = id
-    if ports is not None:
-        out["ports"] = ports
-    if source_ports is not None:
-        out["source_ports"] = source_ports
-    if local is not None:
-        out["local"] = local
+    for key, value in (("id", id), ("ports", ports), ("source_ports", source_ports), ("local", local),
+                       ("port_list", port_list), ("legacy", legacy)):
+        if value is not None:
+            out[key] = value
     return out
 
 
@@ -59,7 +55,7 @@ def sg(*rules: dict, type: str = "basic", policy: str | None = None, vpc: str | 
 
 
 def eni(*groups: str, ips: list[str] | tuple = (), ipv6: list[str] | tuple = (), ipv4_prefixes: list[str] | tuple = (),
-        ipv6_prefixes: list[str] | tuple = (), vpc: str | None = None) -> dict:
+        ipv6_prefixes: list[str] | tuple = (), vpc: str | None = None, load_balancer_backend: bool = False) -> dict:
     """One interface mapping."""
     out: dict[str, Any] = {"security_groups": list(groups), "ips": list(ips)}
     for key, value in (("ipv6", ipv6), ("ipv4_prefixes", ipv4_prefixes), ("ipv6_prefixes", ipv6_prefixes)):
@@ -67,6 +63,8 @@ def eni(*groups: str, ips: list[str] | tuple = (), ipv6: list[str] | tuple = (),
             out[key] = list(value)
     if vpc is not None:
         out["vpc"] = vpc
+    if load_balancer_backend:
+        out["load_balancer_backend"] = True
     return out
 
 

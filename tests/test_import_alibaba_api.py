@@ -12,6 +12,8 @@ from flowsim.config import load_config
 from flowsim.errors import ConfigError, InputError
 from flowsim.importers import import_config
 
+from helpers import Pair
+
 
 @pytest.fixture(scope="module")
 def api_dir(shared_data: Path) -> Path:
@@ -81,15 +83,51 @@ def test_terraformgoat_cli_output(api_dir):
     load_config(result.config)
 
 
-def test_system_default_group_breaks_the_priority_rule(api_dir):
-    """A 2017 system-created group used priority 110; today's cloud allows 1..100, so validation reports both rules."""
-    result = import_config("alibaba-api", [api_dir / "yunionio-cloudmux_DescribeSecurityGroupAttribute_system-default_cn-hongkong.json"])
-    group = result.config["security_groups"]["sg-j6cannq0xxj2r9z0yxwl"]
+def test_system_default_group_imports_as_legacy_and_validates(api_dir):
+    """A 2017 system-created group used priority 110: kept, marked legacy, noted, and the result validates
+    and evaluates (the legacy rules decide only where no 1..100 rule matches)."""
+    path = api_dir / "yunionio-cloudmux_DescribeSecurityGroupAttribute_system-default_cn-hongkong.json"
+    result = import_config("alibaba-api", [path])
+    gid = "sg-j6cannq0xxj2r9z0yxwl"
+    group = result.config["security_groups"][gid]
     assert rule_tuples(group) == [("ingress", "accept", 110, "all", None, "0.0.0.0/0"),
                                   ("egress", "accept", 110, "all", None, "0.0.0.0/0")]
+    assert [r.get("legacy") for r in group["rules"]] == [True, True]
+    assert sum("priority 110 is the legacy value" in n for n in result.notes) == 2
+    config = load_config(result.config)
+    assert [r.priority for r in config.groups[gid].rules] == [110, 110]
+    # give the imported group a member and a 1..100 rule beside the legacy ones: the legacy rules sort last
+    mapping = json.loads(json.dumps(result.config))
+    mapping["security_groups"][gid]["rules"].append(
+        {"id": "no-ssh", "direction": "ingress", "action": "drop", "priority": 100, "protocol": "tcp", "ports": "22",
+         "peer": "0.0.0.0/0"})
+    mapping["interfaces"] = {"eni-a": {"vpc": "vpc-j6c86z3sh8ufhgsxwme0q", "security_groups": [gid], "ips": ["172.16.0.5"]}}
+    pair = Pair(mapping)
+    assert pair.decide("198.51.100.1", "172.16.0.5", "tcp", dst_port=22) == ("deny", "", f"{gid}/no-ssh")
+    assert pair.decide("198.51.100.1", "172.16.0.5", "tcp", dst_port=443) == ("allow", "", f"{gid}/#1")
+    assert pair.decide("172.16.0.5", "198.51.100.1", "udp", dst_port=53) == ("allow", f"{gid}/#2", "")
+
+
+def test_system_default_group_through_the_command_line(api_dir, tmp_path, capsys):
+    """`flowsim import` writes it and exits 0 (it used to fail validation, exit 2); `validate` accepts the file."""
+    from flowsim.cli import main
+
+    out = tmp_path / "net.yaml"
+    path = api_dir / "yunionio-cloudmux_DescribeSecurityGroupAttribute_system-default_cn-hongkong.json"
+    assert main(["import", "alibaba-api", str(path), "-o", str(out)]) == 0
+    assert "legacy: true" in out.read_text()
+    assert main(["validate", str(out)]) == 0
+    assert "Traceback" not in "".join(capsys.readouterr())
+
+
+def test_legacy_priority_is_refused_on_authored_rules(api_dir):
+    """Without the importer's legacy mark, 110 is outside 1..100 (an authored rule cannot have it)."""
+    result = import_config("alibaba-api", [api_dir / "yunionio-cloudmux_DescribeSecurityGroupAttribute_system-default_cn-hongkong.json"])
+    for r in result.config["security_groups"]["sg-j6cannq0xxj2r9z0yxwl"]["rules"]:
+        del r["legacy"]
     with pytest.raises(ConfigError) as info:
         load_config(result.config)
-    assert [str(p) for p in info.value.problems] == [
+    assert [str(p).split(" (")[0] for p in info.value.problems] == [
         "sg-j6cannq0xxj2r9z0yxwl rule #1: priority 110 is outside 1..100",
         "sg-j6cannq0xxj2r9z0yxwl rule #2: priority 110 is outside 1..100",
     ]
@@ -241,21 +279,17 @@ def test_missing_input_and_unknown_format(tmp_path):
 
 
 def test_every_real_response_imports_and_validates(api_dir):
-    """Each file alone gives a configuration `load_config` accepts, except the one that breaks a cloud rule."""
+    """Each file alone gives a configuration `load_config` accepts (the system-default group's 110 as legacy)."""
     files = sorted(api_dir.glob("*.json"))
     assert len(files) == 6
     for path in files:
-        config = import_config("alibaba-api", [path]).config
-        if "system-default" in path.name:
-            with pytest.raises(ConfigError, match="priority 110 is outside 1..100"):
-                load_config(config)
-        else:
-            load_config(config)
+        load_config(import_config("alibaba-api", [path]).config)
 
 
 _FIELDS = st.sampled_from(["SecurityGroupId", "VpcId", "Permissions", "Permission", "PortRange", "IpProtocol",
                            "Direction", "Priority", "SecurityGroups", "SecurityGroup", "NetworkInterfaceSets",
-                           "PrefixListId", "Entries", "SourceGroupId", "SourceCidrIp"])
+                           "PrefixListId", "Entries", "SourceGroupId", "SourceCidrIp", "PortRangeListId",
+                           "PortRangeLists"])
 _JSON = st.recursive(st.none() | st.booleans() | st.integers(-5, 200) | st.sampled_from(["", "x", "22/22", "sg-1", "tcp"]),
                      lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_FIELDS, inner, max_size=4),
                      max_leaves=12)

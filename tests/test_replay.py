@@ -102,9 +102,14 @@ def test_endpoint_mode_sessions_are_per_eni(tmp_path):
     assert [(r["verdict"], r["stateful"]) for r in out] == [("allow", False), ("allow", True), ("deny", False)]
 
 
-def test_stateless_records_agree_with_the_reference(tmp_path):
+# port lists, legacy priorities and load-balancer backends (with health checks from 100.64.0.0/10) on top
+FEATURES = dict(port_list_share=0.5, legacy_share=0.2, lb_backend_share=0.4)
+
+
+@pytest.mark.parametrize("features", [{}, FEATURES], ids=["plain", "port-lists-legacy-health-checks"])
+def test_stateless_records_agree_with_the_reference(tmp_path, features):
     """Every record that no session let through gets exactly the reference evaluator's verdict and rules."""
-    mapping = random_config(11, Shape(groups=6, rules_per_group=10, enis=20, groups_per_eni=2))
+    mapping = random_config(11, Shape(groups=6, rules_per_group=10, enis=20, groups_per_eni=2, **features))
     cols = random_flows(mapping, 3000, 11)
     rng = random.Random(11)
     n = len(cols["src_ip"])
@@ -133,6 +138,10 @@ def test_stateless_records_agree_with_the_reference(tmp_path):
         assert (r["verdict"], r["egress_rule"], r["ingress_rule"]) == (v.verdict, v.egress_rule, v.ingress_rule), r
         checked += 1
     assert summary.stateful > 0 and checked > 1000
+    if features:  # the features decided records, statelessly and statefully
+        assert summary.rule_hits["default:health-check-allow"] > 0
+        port_list_rules = {r.name for r in config.evaluation_order() if r.port_list}
+        assert sum(summary.rule_hits[name] for name in port_list_rules) > 0
 
 
 def test_bundled_capture_tells_its_story():

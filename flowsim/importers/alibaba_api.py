@@ -1,22 +1,31 @@
 """Alibaba Cloud ECS API responses (JSON, as `aliyun ecs ...` prints them) -> native configuration.
 
 Reads DescribeSecurityGroupAttribute (one per group; several pages of one group
-merge), DescribeSecurityGroups, DescribeNetworkInterfaces, DescribePrefixLists and
-DescribePrefixListAttributes, in any order. Field names and spellings are the
-API's; empty strings mean unset.
+merge), DescribeSecurityGroups, DescribeNetworkInterfaces, DescribePrefixLists,
+DescribePrefixListAttributes, DescribePortRangeLists and DescribePortRangeListEntries,
+in any order. Field names and spellings are the API's; empty strings mean unset.
+
+A DescribePortRangeListEntries response does not name its list (the id is only in the
+request), so its file must: a `PortRangeListId` field added to the response, or the
+list id in the file name (`prl-xxxx.json`, `entries-prl-xxxx.json`).
+Rules the cloud created itself may carry the legacy priority 110: kept, marked
+`legacy: true` and noted (semantics.md §1).
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..model import LEGACY_PRIORITY
 from .common import (
-    PERMISSION_FIELDS, ConfigBuilder, ImportResult, Notes, input_error, is_set, permission_rule, read_json,
+    PERMISSION_FIELDS, ConfigBuilder, ImportResult, Notes, input_error, is_set, native_ports, permission_rule, read_json,
 )
 
 _KINDS = ("DescribeSecurityGroupAttribute, DescribeSecurityGroups, DescribeNetworkInterfaces, "
-          "DescribePrefixLists or DescribePrefixListAttributes")
+          "DescribePrefixLists, DescribePrefixListAttributes, DescribePortRangeLists or DescribePortRangeListEntries")
+_PORT_LIST_ID = re.compile(r"prl-[A-Za-z0-9]+")
 
 
 def api_items(record: Mapping, outer: str, inner: str, source: str, kind: type = Mapping) -> list:
@@ -104,12 +113,33 @@ def _read_response(response: Mapping, source: str, groups: dict[str, _GroupRecor
     elif "PrefixListId" in response and "Entries" in response:
         entries = [str(e.get("Cidr")).strip() for e in api_items(response, "Entries", "Entry", source) if is_set(e.get("Cidr"))]
         builder.add_prefix_list(str(response["PrefixListId"]), entries, response.get("MaxEntries"))
+    elif "PortRangeLists" in response:
+        for prl in api_items(response, "PortRangeLists", "PortRangeList", source):
+            if not is_set(prl.get("PortRangeListId")):
+                raise input_error("a PortRangeLists entry has no PortRangeListId", source)
+            builder.add_port_list(str(prl["PortRangeListId"]).strip(), None, prl.get("MaxEntries"))
+    elif "Entries" in response:
+        pid = _port_list_id(response, source)
+        entries = [native_ports(e.get("PortRange")) or str(e.get("PortRange")).strip()
+                   for e in api_items(response, "Entries", "Entry", source) if is_set(e.get("PortRange"))]
+        builder.add_port_list(pid, entries, response.get("MaxEntries"))
     elif "SecurityGroupReferences" in response:
         notes.add(source, "DescribeSecurityGroupReferences",
                   "lists which groups reference which; it holds no rules (the rules themselves carry the references); skipped")
     else:
         raise input_error(f"not a response this importer reads (expected {_KINDS}); "
                           f"top-level fields: {', '.join(list(response)[:8]) or 'none'}", source)
+
+
+def _port_list_id(response: Mapping, source: str) -> str:
+    """The list a DescribePortRangeListEntries response belongs to: its PortRangeListId, else the file name's."""
+    if is_set(response.get("PortRangeListId")):
+        return str(response["PortRangeListId"]).strip()
+    found = _PORT_LIST_ID.findall(Path(source).name)
+    if len(found) != 1:
+        raise input_error("a DescribePortRangeListEntries response does not say which port list it holds; add "
+                          "\"PortRangeListId\" to it or put the list id in the file name (prl-xxxx.json)", source)
+    return found[0]
 
 
 def _emit_group(gid: str, record: _GroupRecord, builder: ConfigBuilder, notes: Notes) -> None:
@@ -134,10 +164,11 @@ def _emit_group(gid: str, record: _GroupRecord, builder: ConfigBuilder, notes: N
         unknown = sorted(set(perm) - PERMISSION_FIELDS)
         if unknown:
             notes.add(source, subject, f"unknown field(s) {', '.join(unknown)} ignored")
-        if is_set(perm.get("PortRangeListId")):
-            notes.add(source, subject, f"uses port list {perm['PortRangeListId']}, which flowsim does not model; rule skipped")
-            continue
-        builder.add_rule(gid, permission_rule(perm, perm.get("Direction"), rule_id), source, subject)
+        rule = builder.add_rule(gid, permission_rule(perm, perm.get("Direction"), rule_id), source, subject)
+        if rule is not None and rule.get("priority") == LEGACY_PRIORITY:
+            rule["legacy"] = True
+            notes.add(source, subject, f"priority {LEGACY_PRIORITY} is the legacy value of rules the cloud created "
+                                       "itself; kept and marked legacy: true (it sorts after every 1..100 rule)")
 
 
 def _emit_interface(eni: Mapping, source: str, builder: ConfigBuilder, notes: Notes) -> None:

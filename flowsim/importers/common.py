@@ -18,7 +18,8 @@ from ..errors import InputError, Problem
 
 #: Prefixes the cloud gives ids of each kind; importers without real ids build
 #: readable ones as PREFIX + source name (Terraform resource name, ROS logical id).
-ID_PREFIX = {"group": "sg-", "vpc": "vpc-", "vswitch": "vsw-", "eni": "eni-", "instance": "i-", "prefix_list": "pl-"}
+ID_PREFIX = {"group": "sg-", "vpc": "vpc-", "vswitch": "vsw-", "eni": "eni-", "instance": "i-", "prefix_list": "pl-",
+             "port_list": "prl-"}
 #: The API's group type names -> native ones.
 _GROUP_TYPES = {"normal": "basic", "enterprise": "advanced"}
 
@@ -147,6 +148,7 @@ class RawRule:
     description: Any = None
     group_owner: Any = None
     id: Any = None
+    port_list: Any = None
 
 
 #: Rule fields of the ECS API: DescribeSecurityGroupAttribute's Permission, the AuthorizeSecurityGroup
@@ -173,6 +175,7 @@ def permission_rule(fields: Any, direction: Any, rule_id: Any = None) -> RawRule
         prefix_list=fields.get(f"{peer}PrefixListId"), local4=fields.get(f"{local}CidrIp"),
         local6=fields.get(f"Ipv6{local}CidrIp"), nic_type=fields.get("NicType"), description=fields.get("Description"),
         group_owner=owner if is_set(owner) else fields.get(f"{peer}GroupOwnerId"), id=rule_id,
+        port_list=fields.get("PortRangeListId"),
     )
 
 
@@ -184,7 +187,8 @@ def permission_field_names(direction: Any) -> dict[str, str]:
             "priority": "Priority", "source_port_range": "SourcePortRange", "cidr4": f"{peer}CidrIp",
             "cidr6": f"Ipv6{peer}CidrIp", "group": f"{peer}GroupId", "prefix_list": f"{peer}PrefixListId",
             "local4": f"{local}CidrIp", "local6": f"Ipv6{local}CidrIp", "nic_type": "NicType",
-            "description": "Description", "group_owner": f"{peer}GroupOwnerAccount", "id": "SecurityGroupRuleId"}
+            "description": "Description", "group_owner": f"{peer}GroupOwnerAccount", "id": "SecurityGroupRuleId",
+            "port_list": "PortRangeListId"}
 
 
 def is_set(value: Any) -> bool:
@@ -228,12 +232,14 @@ class ConfigBuilder:
         self.notes = notes
         self.groups: dict[str, dict] = {}
         self.prefix_lists: dict[str, Any] = {}
+        self.port_lists: dict[str, Any] = {}
         self.interfaces: dict[str, dict] = {}
         self._origin: dict[str, str] = {}
         self.classic: set[str] = set()  # classic-network groups, skipped: rules on or towards them are skipped too
         self._nic_noted: set[str] = set()
         self._group_refs: list[tuple[str, str, str, str]] = []  # (target, referencing group, source, subject)
         self._list_refs: list[tuple[str, str, str]] = []
+        self._port_list_refs: list[tuple[str, str, str]] = []
 
     # -- groups
     def add_group(self, gid: str, source: str, *, type: Any = None, vpc: Any = None, internal_policy: Any = None,
@@ -295,6 +301,8 @@ class ConfigBuilder:
             self._group_refs.append((rule["peer"], gid, source, subject))
         elif peer_kind == "prefix_list":
             self._list_refs.append((rule["peer"], source, subject))
+        if "port_list" in rule:
+            self._port_list_refs.append((rule["port_list"], source, subject))
         return rule
 
     def _settle_unknowns(self, raw: RawRule, source: str, subject: str, line: int | None,
@@ -307,7 +315,7 @@ class ConfigBuilder:
                 continue
             name = names.get(key, key)
             what = name + (f" = {unknown.text}" if unknown.text and unknown.text != name else "")
-            if key in ("group", "prefix_list"):
+            if key in ("group", "prefix_list", "port_list"):
                 values[key] = placeholder_id(key, unknown.text or names.get(key, key))
                 self.notes.add(source, subject, f"{what} is unresolved ({unknown.reason}); kept placeholder id {values[key]}", line)
             elif key in ("description", "nic_type", "id", "group_owner"):
@@ -335,6 +343,11 @@ class ConfigBuilder:
         ports = native_ports(raw.port_range)
         if ports is not None:
             rule["ports"] = ports
+            if is_set(raw.port_list):
+                self.notes.add(source, subject, f"both a port range ({ports}) and port list {str(raw.port_list).strip()} "
+                                                "are set; the cloud ignores the port list when a range is given", line)
+        elif is_set(raw.port_list):
+            rule["port_list"] = str(raw.port_list).strip()
         source_ports = native_ports(raw.source_port_range)
         if source_ports is not None:
             rule["source_ports"] = source_ports
@@ -366,12 +379,11 @@ class ConfigBuilder:
     # -- prefix lists and interfaces
     def add_prefix_list(self, pid: str, entries: list[str] | None, max_entries: Any = None) -> None:
         """A prefix list; entries None means unknown so far (DescribePrefixLists gives only the size)."""
-        current = self.prefix_lists.get(pid, {"entries": None, "max_entries": None})
-        if entries is not None:
-            current["entries"] = (current["entries"] or []) + [e for e in entries if e not in (current["entries"] or [])]
-        if is_set(max_entries) and re.fullmatch(r"\d+", str(max_entries).strip()):
-            current["max_entries"] = int(max_entries)
-        self.prefix_lists[pid] = current
+        _merge_list(self.prefix_lists, pid, entries, max_entries)
+
+    def add_port_list(self, pid: str, entries: list[str] | None, max_entries: Any = None) -> None:
+        """A port list (entries `lo/hi`); entries None means unknown so far (DescribePortRangeLists gives only sizes)."""
+        _merge_list(self.port_lists, pid, entries, max_entries)
 
     def add_interface(self, eid: str, source: str, *, vpc: Any, groups: Sequence[str], ips: Sequence[str],
                       ipv6: Sequence[str] = (), ipv4_prefixes: Sequence[str] = (), ipv6_prefixes: Sequence[str] = (),
@@ -407,18 +419,31 @@ class ConfigBuilder:
                 self.notes.add(source, subject, f"prefix list {pid} is not among the inputs; added with no entries "
                                                 "(its entries are unknown)")
                 self.add_prefix_list(pid, [])
+        for pid, source, subject in self._port_list_refs:
+            if pid not in self.port_lists:
+                self.notes.add(source, subject, f"port list {pid} is not among the inputs; added with no entries "
+                                                "(its entries are unknown, so the rule matches no port)")
+                self.add_port_list(pid, [])
         config: dict[str, Any] = {"security_groups": {}}
         for gid, group in self.groups.items():
             ordered = {k: group[k] for k in ("name", "description", "type", "vpc", "internal_policy") if k in group}
             ordered["rules"] = group["rules"]
             config["security_groups"][gid] = ordered
-        if self.prefix_lists:
-            config["prefix_lists"] = {}
-            for pid, pl in self.prefix_lists.items():
-                entries = pl["entries"] or []
-                config["prefix_lists"][pid] = ({"entries": entries, "max_entries": pl["max_entries"]}
-                                               if pl["max_entries"] is not None else entries)
+        for key, lists in (("prefix_lists", self.prefix_lists), ("port_lists", self.port_lists)):
+            if lists:
+                config[key] = {pid: ({"entries": pl["entries"] or [], "max_entries": pl["max_entries"]}
+                                     if pl["max_entries"] is not None else pl["entries"] or []) for pid, pl in lists.items()}
         if self.interfaces:
             config["interfaces"] = self.interfaces
         return config
 
+
+
+def _merge_list(lists: dict[str, Any], pid: str, entries: list[str] | None, max_entries: Any) -> None:
+    """Merge what one response says about a prefix or port list into `lists` (entries de-duplicated)."""
+    current = lists.get(pid, {"entries": None, "max_entries": None})
+    if entries is not None:
+        current["entries"] = (current["entries"] or []) + [e for e in entries if e not in (current["entries"] or [])]
+    if is_set(max_entries) and re.fullmatch(r"\d+", str(max_entries).strip()):
+        current["max_entries"] = int(max_entries)
+    lists[pid] = current

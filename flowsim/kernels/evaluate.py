@@ -2,8 +2,8 @@
 
 Tables come from `flowsim.compiler`; this module sees only arrays. Codes:
 verdict 0 allow, 1 deny, 2 unmanaged, 3 error (address owned in several VPCs);
-rule codes -1 for "side does not apply", 0..3 the default rules
-(intra-group allow, inbound deny, outbound allow, outbound deny), 4+k custom row k's rule.
+rule codes -1 for "side does not apply", 0..4 the default rules
+(intra-group allow, inbound deny, outbound allow, outbound deny, health-check allow), 5+k custom rule k.
 
 Tables travel as tuples but are unpacked once per work chunk: unpacking a tuple
 of arrays inside the per-flow loop costs reference counting on every flow.
@@ -15,7 +15,9 @@ from .classify import _lookup_one
 from .intrinsics import BLOCK_LANES, block_hits, prefetch, trailing_zeros
 
 ALLOW, DENY, UNMANAGED, AMBIGUOUS = 0, 1, 2, 3
-INTRA_ALLOW, INBOUND_DENY, OUTBOUND_ALLOW, OUTBOUND_DENY = 0, 1, 2, 3
+INTRA_ALLOW, INBOUND_DENY, OUTBOUND_ALLOW, OUTBOUND_DENY, HEALTH_CHECK_ALLOW = 0, 1, 2, 3, 4
+# load-balancer health checks come from 100.64.0.0/10: an IPv4 source whose first 10 bits are these
+HEALTH_CHECK_PREFIX, HEALTH_CHECK_SHIFT = 0x64400000 >> 22, 22
 NO_RULE = -1
 DIR_INGRESS, DIR_EGRESS = 1, 2
 ENI_NONE, ENI_UNKNOWN = -1, -2
@@ -209,8 +211,8 @@ def _resolve_owners(first, last, sfam, shi, slo, dfam, dhi, dlo, vpc, eni, direc
 
 @nb.njit(cache=True)
 def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, vpc, eni, direction,
-                    plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups, eni_group_bits, eni_vpc,
-                    prof_advanced, prof_open_groups, prof_open_bits, seg, list_set, scan_blocks, scan_hits, rows,
+                    plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups, eni_group_bits, eni_health_check,
+                    eni_vpc, prof_advanced, prof_open_groups, prof_open_bits, seg, list_set, scan_blocks, scan_hits, rows,
                     list_slot, set_ptr, part_min, part_tab, ctables, nodes, leaves,
                     verdict, egress_code, ingress_code, src_eni, dst_eni):
     """Flows first..last-1. Each applicable side (egress at the source ENI, ingress at the destination ENI)
@@ -268,6 +270,10 @@ def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, d
             w = 2 * j + side
             profile = eni_profile[me]
             advanced = prof_advanced[profile]
+            if (ingress and sfam[i] == 4 and (slo[i] >> np.uint64(HEALTH_CHECK_SHIFT)) == HEALTH_CHECK_PREFIX
+                    and eni_health_check[me]):  # the platform's allowance, before the intra-group allow
+                side_ok[w], side_code[w] = True, HEALTH_CHECK_ALLOW
+                continue
             # does the peer carry one of the profile's interconnected (basic, accept) groups? Each group
             # sets bit (group % 64) of its members' and profiles' masks: disjoint masks rule it out at once
             if ingress and peer >= 0 and (prof_open_bits[profile] & eni_group_bits[peer]) != 0:
@@ -390,13 +396,13 @@ def evaluate_flows_serial(sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, v
                           owners, tables, verdict, egress_code, ingress_code, src_eni, dst_eni):
     """`evaluate_flows` on one thread, for small batches (a single `flowsim check` skips starting threads)."""
     plens, slots, shared, v4_dir, v4_pages = owners
-    (eni_profile, eni_groups, eni_group_bits, eni_vpc, prof_advanced, prof_open_groups, prof_open_bits, seg, list_set,
-     scan, rows, classifier) = tables
+    (eni_profile, eni_groups, eni_group_bits, eni_health_check, eni_vpc, prof_advanced, prof_open_groups, prof_open_bits,
+     seg, list_set, scan, rows, classifier) = tables
     scan_blocks, scan_hits = scan
     list_slot, set_ptr, part_min, part_tab, ctables, nodes, leaves = classifier
     _evaluate_range(0, sfam.shape[0], sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport,
-                    vpc, eni, direction, plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups, eni_group_bits, eni_vpc,
-                    prof_advanced, prof_open_groups, prof_open_bits, seg, list_set, scan_blocks, scan_hits, rows,
+                    vpc, eni, direction, plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups, eni_group_bits,
+                    eni_health_check, eni_vpc, prof_advanced, prof_open_groups, prof_open_bits, seg, list_set, scan_blocks, scan_hits, rows,
                     list_slot, set_ptr, part_min, part_tab, ctables, nodes, leaves,
                     verdict, egress_code, ingress_code, src_eni, dst_eni)
 
@@ -409,14 +415,14 @@ def evaluate_flows(sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, vpc, eni
     Besides verdicts and deciding-rule codes, it reports the ENI checked on each side (-1: none).
     """
     plens, slots, shared, v4_dir, v4_pages = owners
-    (eni_profile, eni_groups, eni_group_bits, eni_vpc, prof_advanced, prof_open_groups, prof_open_bits, seg, list_set,
-     scan, rows, classifier) = tables
+    (eni_profile, eni_groups, eni_group_bits, eni_health_check, eni_vpc, prof_advanced, prof_open_groups, prof_open_bits,
+     seg, list_set, scan, rows, classifier) = tables
     scan_blocks, scan_hits = scan
     list_slot, set_ptr, part_min, part_tab, ctables, nodes, leaves = classifier
     n = sfam.shape[0]
     for c in nb.prange((n + CHUNK - 1) // CHUNK):
         _evaluate_range(c * CHUNK, min(n, (c + 1) * CHUNK), sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport,
-                        vpc, eni, direction, plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups, eni_group_bits, eni_vpc,
-                        prof_advanced, prof_open_groups, prof_open_bits, seg, list_set, scan_blocks, scan_hits, rows,
+                        vpc, eni, direction, plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups,
+                        eni_group_bits, eni_health_check, eni_vpc, prof_advanced, prof_open_groups, prof_open_bits, seg, list_set, scan_blocks, scan_hits, rows,
                         list_slot, set_ptr, part_min, part_tab, ctables, nodes, leaves,
                         verdict, egress_code, ingress_code, src_eni, dst_eni)
