@@ -12,8 +12,8 @@ from __future__ import annotations
 import mmap
 import time as clock
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -58,6 +58,7 @@ class ReplaySummary:
     compared: int = 0
     agree: int = 0
     disagreements: list[dict[str, Any]] = field(default_factory=list)
+    changes: list[dict[str, Any]] = field(default_factory=list)  # configuration changes applied (replay --change)
     seconds: float = 0.0
 
     @property
@@ -100,6 +101,9 @@ class ReplaySummary:
                 lines.append(f"    {hits:>10,}  {name}")
         never = self.never_hit
         lines.append(f"  rules never hit ({len(never)}): " + (", ".join(never) if never else "none"))
+        for c in self.changes:
+            lines.append(f"  change at {c['time']} to {c['config']}: {c['live']:,} live sessions re-evaluated, "
+                         f"{c['closed']:,} closed, {c['live'] - c['closed']:,} live on")
         return "\n".join(lines)
 
 
@@ -117,7 +121,7 @@ def _flow_text(fam, shi, slo, dhi, dlo, proto, sport, dport) -> str:
     return f"{src} -> {dst} {protocol_name(int(proto))}"
 
 
-def _flow_arrays(chunk) -> FlowArrays:
+def flow_arrays(chunk) -> FlowArrays:
     """A trace chunk as the engine's flow arrays (endpoint mode where the record names an ENI)."""
     n = len(chunk)
     eni = Names.of(pa.array(chunk.eni, type=pa.string())) if chunk.eni is not None else None
@@ -145,10 +149,12 @@ class SessionTable:
     def apply(self, order: np.ndarray, time: np.ndarray, fam: np.ndarray, shi: np.ndarray, slo: np.ndarray,
               dhi: np.ndarray, dlo: np.ndarray, proto: np.ndarray, sport: np.ndarray, dport: np.ndarray,
               src_eni: np.ndarray, dst_eni: np.ndarray, egress_code: np.ndarray, ingress_code: np.ndarray,
-              code_allows: np.ndarray, verdict: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+              code_allows: np.ndarray, verdict: np.ndarray,
+              mode: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
         """Replay a chunk's records in `order` (time order) over the sessions so far; rewrites `verdict`
         where sessions decide, and the code of a side a session let through to NO_RULE; returns (egress
-        side passed by state, ingress side passed by state, sessions opened)."""
+        side passed by state, ingress side passed by state, sessions opened). `mode`: how each record
+        was evaluated (0 path mode, else its endpoint-mode direction; None: all path mode)."""
         timed = time[~np.isnan(time)]
         if len(timed):
             # what the chunk may add: an entry per record, two where its ENIs are kept apart; the chunk's
@@ -158,8 +164,9 @@ class SessionTable:
                 incoming += np.count_nonzero((src_eni >= 0) & (dst_eni >= 0) & (src_eni != dst_eni))
             self._make_room(int(incoming), float(timed.min()))
         egress, ingress = np.zeros(len(order), np.bool_), np.zeros(len(order), np.bool_)
+        mode = np.zeros(len(order), np.int8) if mode is None else mode
         self.used, opened = apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, src_eni, dst_eni,
-                                           egress_code, ingress_code, code_allows, verdict, self.directory,
+                                           egress_code, ingress_code, code_allows, verdict, mode, self.directory,
                                            self.arena, self.used, self.timeout, self.merged, egress, ingress)
         return egress, ingress, opened
 
@@ -181,6 +188,36 @@ class SessionTable:
         self.directory, self.arena = directory, arena
 
 
+class FlowCounter:
+    """The most frequent flows (address family, source, destination, protocol, destination port) of many
+    rows: exact up to _DISTINCT_COUNTED distinct flows; past them only the _TOP_KEPT most frequent go on
+    being counted (`exact` turns False), so the table stays the same size however many flows come."""
+
+    def __init__(self) -> None:
+        self.directory = np.zeros(2 * _DISTINCT_COUNTED, np.uint64)
+        self.flows = np.zeros(_DISTINCT_COUNTED, FLOW_COUNT)
+        self.used = 0
+        self.exact = True
+
+    def add(self, rows: np.ndarray, flows: FlowArrays) -> None:
+        """Count the flows of `rows` (indices into `flows`) once each."""
+        while len(rows):
+            if self.used == _DISTINCT_COUNTED:
+                self.exact = False
+                self.used = keep_most_counted(self.directory, self.flows, self.used, _TOP_KEPT)
+            # a piece of rows that cannot add more flows than there is room for
+            piece, rows = rows[: _DISTINCT_COUNTED - self.used], rows[_DISTINCT_COUNTED - self.used:]
+            self.used = add_flows(piece, _ONCE, flows.sfam, flows.shi, flows.slo, flows.dhi, flows.dlo, flows.proto,
+                                  flows.dport, self.directory, self.flows, self.used)
+
+    def top(self, n: int) -> list[dict[str, Any]]:
+        """The n most counted flows, as text with their counts (ties in a fixed order)."""
+        flows = self.flows[:self.used]
+        top = np.lexsort([flows[name] for name in ("dport", "proto", "dlo", "dhi", "slo", "shi", "fam")] + [-flows["count"]])
+        return [{"flow": _flow_text(f["fam"], f["shi"], f["slo"], f["dhi"], f["dlo"], f["proto"], 0,
+                                    f["dport"]).replace(":0 ->", " ->"), "count": int(f["count"])} for f in flows[top[:n]]]
+
+
 class Replayer:
     """Holds the connection table across chunks and accumulates the summary."""
 
@@ -190,12 +227,35 @@ class Replayer:
         self.timeout = timeout
         self.sessions: SessionTable | None = None
         self.latest = -np.inf
-        tables = engine.tables
-        self.code_allows = tables.code_allows
-        self.hits = np.zeros(len(tables.rule_names) + 1, dtype=np.int64)
-        self.denied_directory = np.zeros(2 * _DISTINCT_COUNTED, np.uint64)
-        self.denied = np.zeros(_DISTINCT_COUNTED, FLOW_COUNT)
-        self.denied_used = 0
+        self.code_allows = engine.tables.code_allows
+        self.hits = np.zeros(len(engine.tables.rule_names) + 1, dtype=np.int64)
+        self.earlier_hits: dict[str, int] = {}  # rule hits under configurations replaced by a change, by name
+        self.denied = FlowCounter()
+
+    def use(self, engine: Engine) -> None:
+        """Evaluate with `engine` from now on (a configuration change); rule hits so far are kept by name.
+        The caller carries the sessions over (their ENIs are numbered by the engine)."""
+        self.earlier_hits = self._hits_by_name()
+        self.engine, self.code_allows = engine, engine.tables.code_allows
+        self.hits = np.zeros(len(engine.tables.rule_names) + 1, dtype=np.int64)
+
+    def _hits_by_name(self) -> dict[str, int]:
+        hits = dict(self.earlier_hits)
+        for code, name in enumerate(self.engine.tables.rule_names):
+            hits[name] = hits.get(name, 0) + int(self.hits[code + 1])
+        return hits
+
+    def cuts(self, chunk) -> Iterator[np.ndarray | None]:
+        """Masks of the pieces of a chunk that one configuration decides, in order; None: the whole chunk,
+        as here (configuration changes cut chunks: flowsim.tracediff)."""
+        yield None
+
+    def steps(self, chunk) -> Iterator[tuple[Any, RawVerdicts, np.ndarray, np.ndarray]]:
+        """(records, raw verdicts, stateful flags, evaluated mask) of each piece of a chunk (`cuts`), its
+        rule codes those of `self.engine` while it is handed out."""
+        for keep in self.cuts(chunk):
+            piece = chunk if keep is None else chunk.take(keep)
+            yield (piece, *self.process(piece))
 
     def _infer_directions(self, flows: FlowArrays) -> None:
         """Records of an ENI without a direction: out if the ENI owns the source, in if it owns the destination."""
@@ -211,9 +271,11 @@ class Replayer:
         flows.mark(unknown & (flows.direction == 0) & (eni >= 0),
                    "no direction, and the ENI owns neither address")
 
-    def process(self, chunk) -> tuple[RawVerdicts, np.ndarray, np.ndarray]:
-        """Verdicts of one chunk; returns (raw verdicts, stateful flags, evaluated mask)."""
-        flows = _flow_arrays(chunk)
+    def process(self, chunk, flows: FlowArrays | None = None) -> tuple[RawVerdicts, np.ndarray, np.ndarray]:
+        """Verdicts of one chunk; returns (raw verdicts, stateful flags, evaluated mask). `flows`: the
+        chunk's flow arrays (`flow_arrays(chunk)`) if the caller has them; they are not changed."""
+        flows = flow_arrays(chunk) if flows is None else replace(flows, direction=flows.direction.copy(),
+                                                                 invalid=flows.invalid.copy(), reasons=list(flows.reasons))
         self._infer_directions(flows)
         raw = self.engine.evaluate_arrays(flows, self.threads)
         n = len(flows)
@@ -232,7 +294,7 @@ class Replayer:
             self.sessions = SessionTable(chunk.eni is None and chunk.vpc is None, self.timeout)
         by_state_e, by_state_i, opened = self.sessions.apply(
             order, times, flows.sfam, flows.shi, flows.slo, flows.dhi, flows.dlo, flows.proto, flows.sport, flows.dport,
-            raw.src_eni, raw.dst_eni, raw.egress_code, raw.ingress_code, self.code_allows, raw.verdict)
+            raw.src_eni, raw.dst_eni, raw.egress_code, raw.ingress_code, self.code_allows, raw.verdict, flows.direction)
         self.summary.sessions += opened
         stateful = by_state_e | by_state_i
         if timed.any():
@@ -249,14 +311,7 @@ class Replayer:
                                self.hits, denied)]
         for name, count in zip(TALLIES, counts.tolist()):
             setattr(s, name, getattr(s, name) + count)
-        while len(denied):
-            if self.denied_used == _DISTINCT_COUNTED:
-                self._keep_top_denied()
-            # a piece of rows that cannot add more flows than there is room for
-            piece, denied = denied[: _DISTINCT_COUNTED - self.denied_used], denied[_DISTINCT_COUNTED - self.denied_used:]
-            self.denied_used = add_flows(piece, _ONCE, flows.sfam, flows.shi, flows.slo, flows.dhi, flows.dlo,
-                                         flows.proto, flows.dport, self.denied_directory, self.denied,
-                                         self.denied_used)
+        self.denied.add(denied, flows)
         if chunk.action is not None:
             recorded = chunk.action
             comparable = valid & (recorded > 0) & (raw.verdict <= K.DENY)
@@ -273,23 +328,13 @@ class Replayer:
                     "egress_rule": names[raw.egress_code[i]] if raw.egress_code[i] >= 0 else "",
                     "ingress_rule": names[raw.ingress_code[i]] if raw.ingress_code[i] >= 0 else ""})
 
-    def _keep_top_denied(self) -> None:
-        """Keep counting only the _TOP_KEPT most frequent denied flows (the top list becomes approximate):
-        the table stays the same size however many distinct flows a trace denies."""
-        self.summary.top_denied_exact = False
-        self.denied_used = keep_most_counted(self.denied_directory, self.denied, self.denied_used, _TOP_KEPT)
-
     def finish(self, invalid_reasons: Counter) -> None:
         s = self.summary
-        names = self.engine.tables.rule_names
-        s.rule_hits = {name: int(self.hits[code + 1]) for code, name in enumerate(names)}
+        s.rule_hits = self._hits_by_name()
         for reason, count in invalid_reasons.items():
             s.skipped[reason] = s.skipped.get(reason, 0) + count
-        flows = self.denied[:self.denied_used]
-        top = np.lexsort([flows[name] for name in ("dport", "proto", "dlo", "dhi", "slo", "shi", "fam")] + [-flows["count"]])
-        for f in flows[top[:20]]:
-            s.top_denied.append({"flow": _flow_text(f["fam"], f["shi"], f["slo"], f["dhi"], f["dlo"], f["proto"], 0,
-                                                    f["dport"]).replace(":0 ->", " ->"), "count": int(f["count"])})
+        s.top_denied = self.denied.top(20)
+        s.top_denied_exact = self.denied.exact
 
 
 def _address_column(fam: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> pa.Array:
@@ -300,20 +345,24 @@ def _address_column(fam: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> pa.Array
     return pa.DictionaryArray.from_arrays(pa.array(inverse.astype(np.int32)), pa.array(texts, type=pa.string()))
 
 
-def verdict_table(engine: Engine, chunk, raw: RawVerdicts, stateful: np.ndarray, valid: np.ndarray) -> pa.Table:
-    """Per-record output: the input columns (or decoded fields for captures), verdicts and `stateful`."""
-    keep = valid
+def record_table(chunk, keep: np.ndarray) -> pa.Table:
+    """The input columns (or decoded fields for captures) of the records where `keep` is true."""
     if chunk.columns is not None:
         table = chunk.columns.filter(pa.array(keep))
         if "record" not in table.column_names:  # rows come out in time order: say where each was
             table = table.add_column(0, "record", pa.array(chunk.record[keep]))
-    else:
-        table = pa.table({
-            "record": chunk.record[keep], "time": chunk.time[keep],
-            "src_ip": _address_column(chunk.src_fam[keep], chunk.src_hi[keep], chunk.src_lo[keep]),
-            "dst_ip": _address_column(chunk.dst_fam[keep], chunk.dst_hi[keep], chunk.dst_lo[keep]),
-            "protocol": chunk.protocol[keep], "src_port": chunk.src_port[keep], "dst_port": chunk.dst_port[keep]})
-    table = engine.with_verdicts(table, raw.take(keep))
+        return table
+    return pa.table({
+        "record": chunk.record[keep], "time": chunk.time[keep],
+        "src_ip": _address_column(chunk.src_fam[keep], chunk.src_hi[keep], chunk.src_lo[keep]),
+        "dst_ip": _address_column(chunk.dst_fam[keep], chunk.dst_hi[keep], chunk.dst_lo[keep]),
+        "protocol": chunk.protocol[keep], "src_port": chunk.src_port[keep], "dst_port": chunk.dst_port[keep]})
+
+
+def verdict_table(engine: Engine, chunk, raw: RawVerdicts, stateful: np.ndarray, valid: np.ndarray) -> pa.Table:
+    """Per-record output: the input columns (or decoded fields for captures), verdicts and `stateful`."""
+    keep = valid
+    table = engine.with_verdicts(record_table(chunk, keep), raw.take(keep))
     table = table.append_column("stateful", pa.array(stateful[keep]))
     if chunk.action is not None:
         recorded = chunk.action[keep]
@@ -351,14 +400,22 @@ def in_time_order(chunks: Iterable, chunk_rows: int) -> Iterator:
 
 
 def replay(engine: Engine, trace: str, output: str | None = None, fmt: str | None = None, threads: int | None = None,
-           progress: bool = False, chunk_rows: int = 1 << 18, timeout: float = SESSION_TIMEOUT) -> ReplaySummary:
-    """Replay a trace file statefully; write per-record verdicts to `output` (CSV or Parquet) if given."""
+           progress: bool = False, chunk_rows: int = 1 << 18, timeout: float = SESSION_TIMEOUT,
+           changes: Sequence[tuple[float, Engine, str]] = ()) -> ReplaySummary:
+    """Replay a trace file statefully; write per-record verdicts to `output` (CSV or Parquet) if given.
+    `changes`: (time, engine, name) of configurations applied from that time on, in time order
+    (semantics.md §5, rule changes during a trace; see flowsim.tracediff)."""
     from .query import _Progress, _Writer, arrow_settings
     from .traces import open_trace
 
     reader = open_trace(trace, fmt, chunk_rows=chunk_rows)
     summary = ReplaySummary(trace=str(trace), format=reader.format)
-    replayer = Replayer(engine, summary, threads, timeout)
+    if changes:
+        from .tracediff import ChangingReplayer
+
+        replayer: Replayer = ChangingReplayer(engine, changes, summary, threads, timeout)
+    else:
+        replayer = Replayer(engine, summary, threads, timeout)
     writer = _Writer(output) if output else None
     meter = _Progress(progress, None)
     invalid: Counter = Counter()
@@ -366,12 +423,12 @@ def replay(engine: Engine, trace: str, output: str | None = None, fmt: str | Non
     try:
         with arrow_settings(threads):
             for chunk in in_time_order(reader, chunk_rows):
-                raw, stateful, valid = replayer.process(chunk)
-                flows_invalid = ~valid
-                if flows_invalid.any():
-                    invalid["invalid record (address, direction or VPC)"] += int(flows_invalid.sum())
-                if writer is not None:
-                    writer.write(verdict_table(engine, chunk, raw, stateful, valid))
+                for piece, raw, stateful, valid in replayer.steps(chunk):
+                    flows_invalid = ~valid
+                    if flows_invalid.any():
+                        invalid["invalid record (address, direction or VPC)"] += int(flows_invalid.sum())
+                    if writer is not None:
+                        writer.write(verdict_table(replayer.engine, piece, raw, stateful, valid))
                 summary.records = reader.records_read or summary.records + len(chunk)
                 meter.update(summary.evaluated)
         done = True
@@ -379,12 +436,18 @@ def replay(engine: Engine, trace: str, output: str | None = None, fmt: str | Non
         meter.close()
         if writer is not None:
             writer.close(keep=done)
+    finish_summary(replayer, reader, invalid)
+    summary.seconds = clock.perf_counter() - started
+    return summary
+
+
+def finish_summary(replayer: Replayer, reader, invalid: Counter) -> None:
+    """Complete a replayer's summary once the whole trace has been read: counts, skipped records, rule hits."""
+    summary = replayer.summary
     summary.records = max(reader.records_read, summary.evaluated + sum(reader.skipped.values()) + sum(invalid.values()))
     summary.skipped = dict(reader.skipped)
     summary.skipped_examples = {k: list(v) for k, v in reader.skipped.examples.items()}
     replayer.finish(invalid)
-    summary.seconds = clock.perf_counter() - started
-    return summary
 
 
 __all__ = ["ReplaySummary", "replay", "SESSION_TIMEOUT"]
