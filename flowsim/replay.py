@@ -102,8 +102,8 @@ class ReplaySummary:
         never = self.never_hit
         lines.append(f"  rules never hit ({len(never)}): " + (", ".join(never) if never else "none"))
         for c in self.changes:
-            lines.append(f"  change at {c['time']} to {c['config']}: {c['live']:,} live sessions re-evaluated, "
-                         f"{c['closed']:,} closed, {c['live'] - c['closed']:,} live on")
+            lines.append(f"  change at {c['time']} to {c['config']}: live sessions re-evaluated {c['live']:,}, "
+                         f"closed {c['closed']:,}, live on {c['live'] - c['closed']:,}")
         return "\n".join(lines)
 
 

@@ -213,7 +213,7 @@ class TraceDiff:
         if self.at is not None:
             lines.append(f"  {self.new_config} deployed at {self.at} (before it both sides are {self.old_config})")
             for c in self.new.changes if self.new else []:
-                lines.append(f"    {c['live']:,} sessions alive then, {c['closed']:,} closed by the change")
+                lines.append(f"    live sessions re-evaluated then {c['live']:,}, closed by the change {c['closed']:,}")
         lines.append(f"  compared {self.compared:,}: {self.changed:,} change verdict ({self.opened:,} deny -> allow, "
                      f"{self.closed:,} allow -> deny); {self.rule_changed:,} keep their verdict by other rules")
         if self.one_side_invalid:

@@ -399,6 +399,14 @@ def test_diff_of_the_bundled_traces_against_an_edited_example(tmp_path):
         assert result.top_changed == [{"flow": f"{OFFICE} -> {WEB}:22 tcp", "count": 1}]
 
 
+def test_the_readme_s_diff_of_the_bundled_flow_log_against_the_edited_example():
+    result = diff_trace(flowsim.compile(example()), flowsim.compile(flowsim.load_config(ROOT / "traces" / "example-edited.yaml")),
+                        str(ROOT / "traces" / "example-flowlog.csv"))
+    assert (result.compared, result.changed, result.opened, result.closed, result.rule_changed) == (8, 2, 1, 1, 1)
+    assert [(t["old_ingress_rule"], t["new_ingress_rule"]) for t in result.transitions] == [
+        ("sg-web/ssh-office", "sg-web/no-ssh-office"), ("default:inbound-deny", "sg-db/mysql-from-app")]
+
+
 def _config_for(trace: Path) -> tuple[dict, list[float]]:
     """A configuration whose ENIs own the trace's most frequent addresses and carry its ENI ids, so that
     a real trace is decided by rules rather than left unmanaged; and the trace's record times."""
@@ -475,7 +483,7 @@ def test_cli_replay_with_changes_and_bad_changes(tmp_path, capsys):
     edited.write_text(yaml.safe_dump(mapping))
     trace = write_trace(tmp_path / "t.csv", [dns(T - 1), dns(T + 1, reply=True)])
     assert main(["replay", str(EXAMPLE), str(trace), "--change", f"{T}={edited}"]) == 0
-    assert f"change at {T} to {edited}: 1 live sessions re-evaluated, 1 closed, 0 live on" in capsys.readouterr().out
+    assert f"change at {T} to {edited}: live sessions re-evaluated 1, closed 1, live on 0" in capsys.readouterr().out
     for bad, where in ((["--change", "soon=x.yaml"], "--change"), (["--change", f"{T}"], "--change"),
                        (["--change", f"{T}={edited}", "--change", f"{T - 1}={edited}"], "time order"),
                        (["--change", f"{T}={tmp_path / 'missing.yaml'}"], "missing.yaml")):
