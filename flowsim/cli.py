@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from typing import Callable, Sequence
@@ -140,8 +141,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def _changes(items: list[str]) -> list:
     """`--change TIME=CONFIG` values as (time, engine, path), in time order; each configuration loaded."""
-    import math
-
     from .cache import load_engine
 
     parsed = []
@@ -167,6 +166,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
             raise InputError(Problem("--at needs --trace (a change deployed at a time, over recorded traffic)",
                                      subject="--at"))
         return _diff_header_space(args)
+    if args.at is not None and not math.isfinite(args.at):
+        raise InputError(Problem(f"must be a time in unix seconds, not {args.at}", subject="--at"))
     from .cache import load_engine
     from .tracediff import diff_trace
 

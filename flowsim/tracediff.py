@@ -22,6 +22,7 @@ verdict, old deciding rules) -> (new verdict, new deciding rules).
 """
 from __future__ import annotations
 
+import math
 import time as clock
 from collections import Counter
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ import numpy as np
 import pyarrow as pa
 
 from .engine import VERDICT_NAMES, Engine, RawVerdicts
+from .errors import InputError, Problem
 from .flows import FlowArrays, Names
 from .kernels import evaluate as K
 from .replay import (SESSION_TIMEOUT, FlowCounter, Replayer, ReplaySummary, SessionTable, finish_summary, flow_arrays,
@@ -47,6 +49,9 @@ class ChangingReplayer(Replayer):
     def __init__(self, engine: Engine, changes: Sequence[tuple[float, Engine, str]], summary: ReplaySummary,
                  threads: int | None = None, timeout: float = SESSION_TIMEOUT):
         super().__init__(engine, summary, threads, timeout)
+        times = [at for at, _, _ in changes]
+        if not all(math.isfinite(at) for at in times) or any(b <= a for a, b in zip(times, times[1:])):
+            raise InputError(Problem(f"change times must be finite and increasing, not {times}", subject="changes"))
         self.pending = list(changes)
         self.vpc_named: bool | None = None  # whether the trace names VPCs: opening packets are then re-evaluated in theirs
 
@@ -90,7 +95,7 @@ class ChangingReplayer(Replayer):
             allowed = raw.verdict == K.ALLOW
             single = entries["seni"] == entries["deni"]
             index = {eni: i for i, eni in enumerate(engine.tables.eni_ids)}
-            renumber = np.array([index.get(eni, -1) for eni in self.engine.tables.eni_ids] + [-1], np.int32)
+            renumber = np.array([index.get(eni, -1) for eni in self.engine.tables.eni_ids], np.int32)
 
             def carried(old_eni: np.ndarray) -> np.ndarray:
                 new_eni = renumber[old_eni]
@@ -108,10 +113,9 @@ def _opening_packets(entries: np.ndarray, engine: Engine, vpc_named: bool) -> Fl
     """The packets that opened session entries, as flows to evaluate again: in path mode, or in the endpoint
     mode they were recorded in (the entry's ENI, by id); in the VPC of the entry's ENI where the trace names VPCs."""
     n = len(entries)
-    column = {name: np.ascontiguousarray(entries[name]) for name in ("fam", "shi", "slo", "dhi", "dlo", "proto",
-                                                                      "sport", "dport", "seni", "mode")}
+    column = _columns(entries)
     eni = column["seni"]
-    mode = column["mode"].astype(np.int8)
+    mode = column["mode"]
     tables = engine.tables
     vpc = Names(list(tables.vpc_names), tables.eni_vpc[eni].astype(np.int64)) if vpc_named else None
     return FlowArrays(column["fam"], column["shi"], column["slo"], column["fam"], column["dhi"], column["dlo"],
@@ -125,14 +129,20 @@ def _reopened(entries: np.ndarray, raw: RawVerdicts, merged: bool, timeout: floa
     keyed by the new configuration's ENIs, each with its last packet's time."""
     fresh = SessionTable(merged, timeout)
     n = len(entries)
-    last = np.ascontiguousarray(entries["last"])
-    column = {name: np.ascontiguousarray(entries[name]) for name in ("fam", "shi", "slo", "dhi", "dlo", "proto",
-                                                                      "sport", "dport")}
+    column = _columns(entries)
+    last = column["last"]
     fresh.apply(np.argsort(last, kind="stable").astype(np.int64), last, column["fam"], column["shi"], column["slo"],
                 column["dhi"], column["dlo"], column["proto"], column["sport"], column["dport"], raw.src_eni,
                 raw.dst_eni, np.full(n, K.NO_RULE, np.int32), np.full(n, K.NO_RULE, np.int32), code_allows,
-                np.zeros(n, np.int8), np.ascontiguousarray(entries["mode"]).astype(np.int8))
+                np.zeros(n, np.int8), column["mode"])
     return fresh
+
+
+def _columns(entries: np.ndarray) -> dict[str, np.ndarray]:
+    """Session entries' fields as contiguous arrays of the types the kernels take (`mode` as replay's directions)."""
+    column = {name: np.ascontiguousarray(entries[name]) for name in entries.dtype.names}
+    column["mode"] = column["mode"].astype(np.int8)
+    return column
 
 
 class _RuleNames:

@@ -497,3 +497,5 @@ def test_cli_header_space_diff_says_it_is_not_in_this_build(capsys):
     assert "header-space diff" in capsys.readouterr().err
     assert main(["diff", str(EXAMPLE), str(EXAMPLE), "--at", "5"]) == 2
     assert "--at needs --trace" in capsys.readouterr().err
+    assert main(["diff", str(EXAMPLE), str(EXAMPLE), "--trace", str(ROOT / "traces" / "example.pcap"), "--at", "nan"]) == 2
+    assert "--at: must be a time" in capsys.readouterr().err
