@@ -164,10 +164,11 @@ class _RuleNames:
             known = self._by_engine[id(engine)] = (engine, np.array(lookup, np.int32))
         return known[1][code + 1]
 
-    def column(self, numbers: np.ndarray) -> pa.DictionaryArray:
+    def column(self, numbers: np.ndarray, evaluated: np.ndarray) -> pa.DictionaryArray:
+        """Rule names by number; null where the record could not be evaluated."""
         if self._dictionary is None:
             self._dictionary = pa.array(self.names, type=pa.string())
-        return pa.DictionaryArray.from_arrays(pa.array(numbers, type=pa.int32()), self._dictionary)
+        return pa.DictionaryArray.from_arrays(pa.array(numbers, type=pa.int32(), mask=~evaluated), self._dictionary)
 
 
 _VERDICTS = pa.array(list(VERDICT_NAMES), type=pa.string())
@@ -281,10 +282,12 @@ class _Comparison:
         if not collect:
             return None
         table = record_table(chunk, keep)
+        o_valid, n_valid = o_valid[keep], n_valid[keep]
         for name, column in zip(_CHANGED_COLUMNS, (_verdict_column(ov[keep]), _verdict_column(nv[keep]),
-                                                   self.rules.column(oe[keep]), self.rules.column(oi[keep]),
-                                                   self.rules.column(ne[keep]), self.rules.column(ni[keep]),
-                                                   pa.array(changed[keep]))):
+                                                   self.rules.column(oe[keep], o_valid),
+                                                   self.rules.column(oi[keep], o_valid),
+                                                   self.rules.column(ne[keep], n_valid),
+                                                   self.rules.column(ni[keep], n_valid), pa.array(changed[keep]))):
             table = table.drop_columns([name]) if name in table.column_names else table
             table = table.append_column(name, column)
         return table

@@ -499,3 +499,22 @@ def test_cli_header_space_diff_says_it_is_not_in_this_build(capsys):
     assert "--at needs --trace" in capsys.readouterr().err
     assert main(["diff", str(EXAMPLE), str(EXAMPLE), "--trace", str(ROOT / "traces" / "example.pcap"), "--at", "nan"]) == 2
     assert "--at: must be a time" in capsys.readouterr().err
+
+
+def test_each_configuration_infers_the_directions_of_a_log_without_them(tmp_path):
+    # an AWS log names the ENI but not the direction: each configuration infers it from the addresses the
+    # ENI owns there, and marks a record whose ENI owns neither address, independently of the other
+    def config(address: str):
+        return flowsim.compile(flowsim.load_config({
+            "security_groups": {"sg-a": {"type": "basic", "vpc": "vpc-1", "rules": [
+                {"id": "ssh", "direction": "ingress", "protocol": "tcp", "ports": 22, "peer": "0.0.0.0/0"},
+                {"id": "no-out", "direction": "egress", "action": "drop", "priority": 1, "protocol": "all",
+                 "peer": "0.0.0.0/0"}]}},
+            "interfaces": {"eni-a": {"vpc": "vpc-1", "security_groups": ["sg-a"], "ips": [address]}}}))
+
+    log = tmp_path / "flows.log"
+    log.write_text("".join(f"2 123456789010 eni-a {src} {dst} 40000 22 6 1 60 {100 + k} {101 + k} ACCEPT OK\n"
+                           for k, (src, dst) in enumerate([("10.0.0.1", "10.0.0.2"), ("10.0.0.2", "10.0.0.9"),
+                                                           ("10.0.0.3", "10.0.0.4")])))
+    result = check_diff(tmp_path, config("10.0.0.1"), config("10.0.0.2"), log)
+    assert (result.compared, result.changed, result.one_side_invalid) == (1, 2, 1)
