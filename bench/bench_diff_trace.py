@@ -8,7 +8,8 @@ into the cache folder (FLOWSIM_BENCH_DIR). Figures, all on one thread (numba and
   configurations compiled outside the timed region; the time covers reading and decoding the trace, both
   evaluations, both session passes, the comparison and both summaries. Rounds alternate with a plain
   `replay(old, trace, threads=1)` so that the two are judged on the same machine load; every round is
-  reported (the machine may be shared), with the best;
+  reported (the machine may be shared), with the best; then one round of `diff_trace(..., at=T)`, NEW
+  deployed halfway through the trace (its live sessions re-evaluated);
 - end to end: one `flowsim diff --trace --threads 1` process (start, cached configurations, cached JIT code),
   with its peak RSS, at 1 M and 10 M records: memory follows the live sessions, not the trace's length.
 Run: `python bench/bench_diff_trace.py [--rounds N]` or `python -m pytest bench/bench_diff_trace.py --benchmark-only -s`.
@@ -60,8 +61,15 @@ def in_process(config: Path, edited: Path, trace: Path, rounds: int) -> dict:
         started = time.perf_counter()
         replay(old, str(trace), threads=1)
         replays.append(time.perf_counter() - started)
+    import pyarrow.parquet as pq
+
+    times = pq.read_table(trace, columns=["time"]).column("time")
+    at = float(times[len(times) // 2].as_py())
+    started = time.perf_counter()
+    deployed = diff_trace(old, new, str(trace), threads=1, at=at)
     return {"diff_seconds": diffs, "replay_seconds": replays, "changed": result.changed,
-            "transitions": len(result.transitions), "records": result.records}
+            "transitions": len(result.transitions), "records": result.records,
+            "at_seconds": time.perf_counter() - started, "at_change": deployed.new.changes[0], "at_changed": deployed.changed}
 
 
 def end_to_end(config: Path, edited: Path, trace: Path) -> tuple[float, float]:
@@ -97,3 +105,6 @@ if __name__ == "__main__":
               f"diff in process {diffs} s (best {r['best_diff_per_s'] / 1e6:.2f} M records/s); one replay "
               f"{replays} s (best {r['best_replay_per_s'] / 1e6:.2f} M records/s); diff process "
               f"{r['process_seconds']:.2f} s = {r['process_per_s'] / 1e6:.2f} M records/s, peak RSS {r['peak_rss_mib']:.0f} MiB")
+        c = r["at_change"]
+        print(f"{'':>11}  --at {c['time']:.1f}: {r['at_seconds']:.2f} s = {n / r['at_seconds'] / 1e6:.2f} M records/s, "
+              f"{c['live']:,} live sessions re-evaluated, {c['closed']:,} closed, {r['at_changed']:,} records change verdict")
