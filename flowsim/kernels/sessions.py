@@ -87,8 +87,8 @@ def apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, sr
     egress_code/ingress_code are the stateless decisions of each side (a rule code, allowing
     where code_allows says so, or NO_RULE: allowed); a side a live session lets through has
     its code set to NO_RULE. `mode` is each record's evaluation (0 path mode, else its
-    endpoint-mode direction), kept in the entries it opens. Records with a NaN time, a verdict past deny or no ENI side are
-    left as they are. egress_by_state and ingress_by_state come zero-filled and are set on the
+    endpoint-mode direction), kept in the entries it opens. Records with a NaN time, a
+    verdict past deny or no ENI side are left as they are. egress_by_state and ingress_by_state come zero-filled and are set on the
     sides a live session let through. `count` entries of the arena are in use; the caller
     leaves room for every entry the records may open, and keeps the directory at most half
     full. Returns (entries in use, sessions opened, one per ENI).
