@@ -45,7 +45,7 @@ def _flow(r: dict) -> Flow:
     direction = {"in": INGRESS, "out": EGRESS}.get(r.get("direction") or "")
     return Flow(ipaddress.ip_address(r["src_ip"]), ipaddress.ip_address(r["dst_ip"]), proto,
                 int(r.get("src_port") or 0) if ported else 0, int(r.get("dst_port") or 0) if ported else 0,
-                eni=r.get("eni") or None, direction=direction)
+                vpc=r.get("vpc") or None, eni=r.get("eni") or None, direction=direction)
 
 
 def _sides(ref: ReferenceEvaluator, flow: Flow) -> list[tuple[int, str]]:
@@ -54,7 +54,7 @@ def _sides(ref: ReferenceEvaluator, flow: Flow) -> list[tuple[int, str]]:
         if flow.eni not in ref.config.interfaces:
             return []
         return [(1 if flow.direction == INGRESS else 0, flow.eni)]
-    return [(side, eni.id) for side, eni in ((0, ref.owner(flow.src, None)), (1, ref.owner(flow.dst, None)))
+    return [(side, eni.id) for side, eni in ((0, ref.owner(flow.src, flow.vpc)), (1, ref.owner(flow.dst, flow.vpc)))
             if eni is not None]
 
 
@@ -127,7 +127,7 @@ def reference_replay(configs: list[tuple[float, object]], records: list[dict]) -
 
 # ---------------------------------------------------------------- helpers
 def write_trace(path: Path, rows: list[dict]) -> Path:
-    order = ["time", "src_ip", "dst_ip", "protocol", "src_port", "dst_port", "eni", "direction"]
+    order = ["time", "src_ip", "dst_ip", "protocol", "src_port", "dst_port", "vpc", "eni", "direction"]
     columns = sorted({k for r in rows for k in r}, key=order.index)
     types = {"time": pa.float64(), "src_port": pa.int64(), "dst_port": pa.int64()}
     pacsv.write_csv(pa.table({c: pa.array([r.get(c) for r in rows], type=types.get(c, pa.string())) for c in columns}),
@@ -303,10 +303,13 @@ def mutate(mapping: dict, rng: random.Random) -> dict:
 
 
 SHAPE = Shape(groups=4, rules_per_group=6, enis=8, groups_per_eni=2)
+SHAPES = {"path": SHAPE, "vpc": Shape(vpcs=2, groups=4, rules_per_group=6, enis=8, groups_per_eni=2), "endpoint": SHAPE}
 
 
-def random_trace(mapping: dict, seed: int, n: int, endpoint: bool) -> list[dict]:
-    """Flows with increasing times (gaps around the session timeout) and replies to earlier ones."""
+def random_trace(mapping: dict, seed: int, n: int, kind: str) -> list[dict]:
+    """Flows with increasing times (gaps around the session timeout) and replies to recent ones; `kind`:
+    path mode, path mode naming the VPC (one session entry per ENI), or endpoint mode."""
+    endpoint = kind == "endpoint"
     rng = random.Random(seed)
     cols = random_flows(mapping, n, seed)
     rows, now = [], 0.0
@@ -321,22 +324,25 @@ def random_trace(mapping: dict, seed: int, n: int, endpoint: bool) -> list[dict]
         elif endpoint:
             r["eni"] = rng.choice(sorted(mapping["interfaces"]) + ["eni-unknown"])
             r["direction"] = rng.choice(["in", "out"])
+        elif kind == "vpc":
+            r["vpc"] = rng.choice(["vpc-0", "vpc-1"])
         r["time"] = now
         rows.append(r)
     return rows
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.integers(0, 10**6), st.booleans(), st.sampled_from([3, 17, 1000]), st.integers(1, 2))
-def test_change_replay_equals_the_reference_on_random_configuration_pairs(tmp_path, seed, endpoint, chunk_rows, count):
+@given(st.integers(0, 10**6), st.sampled_from(["path", "vpc", "endpoint"]), st.sampled_from([3, 17, 1000]),
+       st.integers(1, 2))
+def test_change_replay_equals_the_reference_on_random_configuration_pairs(tmp_path, seed, kind, chunk_rows, count):
     rng = random.Random(seed)
-    mapping = random_config(seed, SHAPE)
+    mapping = random_config(seed, SHAPES[kind])
     configs = [(-math.inf, flowsim.load_config(mapping))]
-    rows = random_trace(mapping, seed, 120, endpoint)
+    rows = random_trace(mapping, seed, 120, kind)
     edited = mapping
     for at in sorted(rng.uniform(rows[0]["time"], rows[-1]["time"] + 1) for _ in range(count)):
         # an edit, or other groups and rules over interfaces of the same names (most sessions change)
-        edited = mutate(edited, rng) if rng.random() < 0.6 else random_config(rng.randrange(10**6), SHAPE)
+        edited = mutate(edited, rng) if rng.random() < 0.6 else random_config(rng.randrange(10**6), SHAPES[kind])
         try:
             configs.append((at, flowsim.load_config(edited)))
         except ConfigError:
@@ -374,15 +380,16 @@ def check_diff(tmp_path: Path, old, new, trace: Path, at: float | None = None, *
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.integers(0, 10**6), st.booleans(), st.sampled_from([2, 11, 1000]), st.booleans())
-def test_diff_over_a_trace_equals_two_replays_joined_by_record(tmp_path, seed, endpoint, chunk_rows, deployed):
+@given(st.integers(0, 10**6), st.sampled_from(["path", "vpc", "endpoint"]), st.sampled_from([2, 11, 1000]),
+       st.booleans())
+def test_diff_over_a_trace_equals_two_replays_joined_by_record(tmp_path, seed, kind, chunk_rows, deployed):
     rng = random.Random(seed)
-    mapping = random_config(seed, SHAPE)
+    mapping = random_config(seed, SHAPES[kind])
     try:
         new = flowsim.compile(flowsim.load_config(mutate(mapping, rng)))
     except ConfigError:
         assume(False)
-    rows = random_trace(mapping, seed, 150, endpoint)
+    rows = random_trace(mapping, seed, 150, kind)
     trace = write_trace(tmp_path / "trace.csv", rows)
     at = rng.uniform(rows[0]["time"], rows[-1]["time"]) if deployed else None
     check_diff(tmp_path, flowsim.compile(flowsim.load_config(mapping)), new, trace, at=at, chunk_rows=chunk_rows)
