@@ -31,7 +31,7 @@ def measure(config: Path, trace: Path, rounds: int) -> dict:
         replay(engine, str(trace), threads=1)
 
     def reported() -> None:
-        recorder = ReplayRecorder(engine)
+        recorder = ReplayRecorder()
         summary = replay(engine, str(trace), threads=1, observe=recorder.observe)
         write_report(str(out), replay_report(summary, recorder))
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from typing import Callable, Sequence
@@ -175,14 +176,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from .cache import load_engine
     from .replay import replay
 
+    changes = _changes(args.change)
     engine = load_engine(args.config)
     recorder = None
     if args.report:
         from .report import ReplayRecorder
 
-        recorder = ReplayRecorder(engine)
+        recorder = ReplayRecorder()
     summary = replay(engine, args.trace, args.files["-o"] if args.output else None, fmt=args.format,
-                     threads=args.threads, progress=sys.stderr.isatty() and not args.quiet,
+                     threads=args.threads, progress=sys.stderr.isatty() and not args.quiet, changes=changes,
                      observe=recorder and recorder.observe)
     if recorder is not None:
         from .report import replay_report
@@ -193,6 +195,56 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(summary)
     return ExitStatus.OK
+
+
+def _changes(items: list[str]) -> list:
+    """`--change TIME=CONFIG` values as (time, engine, path), in time order; each configuration loaded."""
+    from .cache import load_engine
+
+    parsed = []
+    for item in items:
+        text, sep, path = item.partition("=")
+        try:
+            at = float(text)
+        except ValueError:
+            at = math.nan
+        if not sep or not path or not math.isfinite(at):
+            raise InputError(Problem(f"expected TIME=CONFIG, TIME in unix seconds, not {item!r}", subject="--change"))
+        if parsed and at <= parsed[-1][0]:
+            raise InputError(Problem(f"changes must come in time order: {item!r} is not after {parsed[-1][0]}",
+                                     subject="--change"))
+        parsed.append((at, path))
+    return [(at, load_engine(path), path) for at, path in parsed]
+
+
+@command("diff")
+def cmd_diff(args: argparse.Namespace) -> int:
+    if args.trace is None:
+        if args.at is not None:
+            raise InputError(Problem("--at needs --trace (a change deployed at a time, over recorded traffic)",
+                                     subject="--at"))
+        return _diff_header_space(args)
+    if args.at is not None and not math.isfinite(args.at):
+        raise InputError(Problem(f"must be a time in unix seconds, not {args.at}", subject="--at"))
+    from .cache import load_engine
+    from .tracediff import diff_trace
+
+    result = diff_trace(load_engine(args.old), load_engine(args.new), args.trace,
+                        args.files["-o"] if args.output else None, fmt=args.format,
+                        threads=args.threads, progress=sys.stderr.isatty() and not args.quiet, at=args.at,
+                        names=(args.old, args.new))
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, default=str))
+    elif not args.quiet:
+        print(result)
+    return ExitStatus.OK
+
+
+def _diff_header_space(args: argparse.Namespace) -> int:
+    """`flowsim diff OLD NEW` over every flow (analysis.md §4): it needs the analysis core, not in this build."""
+    raise InputError(Problem("the header-space diff (over every possible flow) is not available in this build yet; "
+                             "give --trace TRACE to compare the two configurations over recorded traffic",
+                             subject="diff"))
 
 
 @command("bench")
@@ -315,9 +367,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default=None, choices=["native", "alibaba-flowlog", "aws-flowlog", "pcap", "pcapng"],
                    help="trace format (default: detected from the content)")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--change", action="append", default=[], metavar="TIME=CONFIG",
+                   help="apply CONFIG from TIME (unix seconds) on; live sessions are re-evaluated (repeatable, in time order)")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary or progress")
-    p.set_defaults(reads=(("configuration", "config"), ("trace", "trace")),
+    p.set_defaults(reads=(("configuration", "config"), ("trace", "trace"),
+                          lambda a: [("--change configuration", v.partition("=")[2]) for v in a.change or ()]),
                    writes=(("-o", "output"), ("--summary", "summary"), ("--report", "report")))
+
+    p = sub.add_parser("diff", help="what changes between two configurations (over recorded traffic with --trace)")
+    p.add_argument("old", help="the configuration in force (YAML or JSON)")
+    p.add_argument("new", help="the proposed configuration")
+    p.add_argument("--trace", default=None, help="replay this trace under both and report the records whose verdict changes")
+    p.add_argument("--at", type=float, default=None, metavar="TIME",
+                   help="with --trace: NEW deployed at TIME (unix seconds), live sessions re-evaluated; OLD before it")
+    p.add_argument("-o", "--output", default=None, help="per-record old and new verdicts; .parquet writes Parquet, else CSV")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--format", default=None, choices=["native", "alibaba-flowlog", "aws-flowlog", "pcap", "pcapng"],
+                   help="trace format (default: detected from the content)")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("-q", "--quiet", action="store_true", help="no summary or progress")
+    p.set_defaults(reads=(("old configuration", "old"), ("new configuration", "new"), ("trace", "trace")),
+                   writes=(("-o", "output"),))
 
     p = sub.add_parser("import", help="convert an existing cloud configuration into flowsim's format")
     p.add_argument("format", choices=["alibaba-api", "terraform", "ros"],

@@ -12,8 +12,8 @@ from __future__ import annotations
 import mmap
 import time as clock
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -59,6 +59,7 @@ class ReplaySummary:
     compared: int = 0
     agree: int = 0
     disagreements: list[dict[str, Any]] = field(default_factory=list)
+    changes: list[dict[str, Any]] = field(default_factory=list)  # configuration changes applied (replay --change)
     seconds: float = 0.0
 
     @property
@@ -101,6 +102,9 @@ class ReplaySummary:
                 lines.append(f"    {hits:>10,}  {name}")
         never = self.never_hit
         lines.append(f"  rules never hit ({len(never)}): " + (", ".join(never) if never else "none"))
+        for c in self.changes:
+            lines.append(f"  change at {c['time']} to {c['config']}: live sessions re-evaluated {c['live']:,}, "
+                         f"closed {c['closed']:,}, live on {c['live'] - c['closed']:,}")
         return "\n".join(lines)
 
 
@@ -118,7 +122,7 @@ def _flow_text(fam, shi, slo, dhi, dlo, proto, sport, dport) -> str:
     return f"{src} -> {dst} {protocol_name(int(proto))}"
 
 
-def _flow_arrays(chunk) -> FlowArrays:
+def flow_arrays(chunk) -> FlowArrays:
     """A trace chunk as the engine's flow arrays (endpoint mode where the record names an ENI)."""
     n = len(chunk)
     eni = Names.of(pa.array(chunk.eni, type=pa.string())) if chunk.eni is not None else None
@@ -146,10 +150,12 @@ class SessionTable:
     def apply(self, order: np.ndarray, time: np.ndarray, fam: np.ndarray, shi: np.ndarray, slo: np.ndarray,
               dhi: np.ndarray, dlo: np.ndarray, proto: np.ndarray, sport: np.ndarray, dport: np.ndarray,
               src_eni: np.ndarray, dst_eni: np.ndarray, egress_code: np.ndarray, ingress_code: np.ndarray,
-              code_allows: np.ndarray, verdict: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+              code_allows: np.ndarray, verdict: np.ndarray,
+              mode: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
         """Replay a chunk's records in `order` (time order) over the sessions so far; rewrites `verdict`
         where sessions decide, and the code of a side a session let through to NO_RULE; returns (egress
-        side passed by state, ingress side passed by state, sessions opened)."""
+        side passed by state, ingress side passed by state, sessions opened). `mode`: how each record
+        was evaluated (0 path mode, else its endpoint-mode direction; None: all path mode)."""
         timed = time[~np.isnan(time)]
         if len(timed):
             # what the chunk may add: an entry per record, two where its ENIs are kept apart; the chunk's
@@ -159,8 +165,9 @@ class SessionTable:
                 incoming += np.count_nonzero((src_eni >= 0) & (dst_eni >= 0) & (src_eni != dst_eni))
             self._make_room(int(incoming), float(timed.min()))
         egress, ingress = np.zeros(len(order), np.bool_), np.zeros(len(order), np.bool_)
+        mode = np.zeros(len(order), np.int8) if mode is None else mode
         self.used, opened = apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, src_eni, dst_eni,
-                                           egress_code, ingress_code, code_allows, verdict, self.directory,
+                                           egress_code, ingress_code, code_allows, verdict, mode, self.directory,
                                            self.arena, self.used, self.timeout, self.merged, egress, ingress)
         return egress, ingress, opened
 
@@ -183,35 +190,33 @@ class SessionTable:
 
 
 class FlowCounter:
-    """Counts of flows (family, addresses, protocol, destination port) kept across chunks: exact up to
-    _DISTINCT_COUNTED distinct flows, then only the _TOP_KEPT most frequent go on being counted."""
+    """The most frequent flows (address family, source, destination, protocol, destination port) of many
+    rows: exact up to _DISTINCT_COUNTED distinct flows; past them only the _TOP_KEPT most frequent go on
+    being counted (`exact` turns False), so the table stays the same size however many flows come."""
 
     def __init__(self) -> None:
         self.directory = np.zeros(2 * _DISTINCT_COUNTED, np.uint64)
-        self.arena = np.zeros(_DISTINCT_COUNTED, FLOW_COUNT)
+        self.flows = np.zeros(_DISTINCT_COUNTED, FLOW_COUNT)
         self.used = 0
         self.exact = True
 
-    def add(self, rows: np.ndarray, fam: np.ndarray, shi: np.ndarray, slo: np.ndarray, dhi: np.ndarray,
-            dlo: np.ndarray, proto: np.ndarray, dport: np.ndarray) -> None:
-        """Count the flows of `rows` (indices into the arrays) once each."""
+    def add(self, rows: np.ndarray, flows: FlowArrays) -> None:
+        """Count the flows of `rows` (indices into `flows`) once each."""
         while len(rows):
             if self.used == _DISTINCT_COUNTED:
                 self.exact = False
-                self.used = keep_most_counted(self.directory, self.arena, self.used, _TOP_KEPT)
+                self.used = keep_most_counted(self.directory, self.flows, self.used, _TOP_KEPT)
             # a piece of rows that cannot add more flows than there is room for
-            room = _DISTINCT_COUNTED - self.used
-            piece, rows = rows[:room], rows[room:]
-            self.used = add_flows(piece, _ONCE, fam, shi, slo, dhi, dlo, proto, dport, self.directory, self.arena,
-                                  self.used)
+            piece, rows = rows[: _DISTINCT_COUNTED - self.used], rows[_DISTINCT_COUNTED - self.used:]
+            self.used = add_flows(piece, _ONCE, flows.sfam, flows.shi, flows.slo, flows.dhi, flows.dlo, flows.proto,
+                                  flows.dport, self.directory, self.flows, self.used)
 
     def top(self, n: int) -> list[dict[str, Any]]:
-        """The n most counted flows as {"flow": text, "count": n}, ties in address order."""
-        flows = self.arena[:self.used]
-        order = np.lexsort([flows[name] for name in ("dport", "proto", "dlo", "dhi", "slo", "shi", "fam")] + [-flows["count"]])
+        """The n most counted flows, as text with their counts (ties in a fixed order)."""
+        flows = self.flows[:self.used]
+        top = np.lexsort([flows[name] for name in ("dport", "proto", "dlo", "dhi", "slo", "shi", "fam")] + [-flows["count"]])
         return [{"flow": _flow_text(f["fam"], f["shi"], f["slo"], f["dhi"], f["dlo"], f["proto"], 0,
-                                    f["dport"]).replace(":0 ->", " ->"), "count": int(f["count"])}
-                for f in flows[order[:n]]]
+                                    f["dport"]).replace(":0 ->", " ->"), "count": int(f["count"])} for f in flows[top[:n]]]
 
 
 class Replayer:
@@ -223,10 +228,35 @@ class Replayer:
         self.timeout = timeout
         self.sessions: SessionTable | None = None
         self.latest = -np.inf
-        tables = engine.tables
-        self.code_allows = tables.code_allows
-        self.hits = np.zeros(len(tables.rule_names) + 1, dtype=np.int64)
+        self.code_allows = engine.tables.code_allows
+        self.hits = np.zeros(len(engine.tables.rule_names) + 1, dtype=np.int64)
+        self.earlier_hits: dict[str, int] = {}  # rule hits under configurations replaced by a change, by name
         self.denied = FlowCounter()
+
+    def use(self, engine: Engine) -> None:
+        """Evaluate with `engine` from now on (a configuration change); rule hits so far are kept by name.
+        The caller carries the sessions over (their ENIs are numbered by the engine)."""
+        self.earlier_hits = self._hits_by_name()
+        self.engine, self.code_allows = engine, engine.tables.code_allows
+        self.hits = np.zeros(len(engine.tables.rule_names) + 1, dtype=np.int64)
+
+    def _hits_by_name(self) -> dict[str, int]:
+        hits = dict(self.earlier_hits)
+        for code, name in enumerate(self.engine.tables.rule_names):
+            hits[name] = hits.get(name, 0) + int(self.hits[code + 1])
+        return hits
+
+    def cuts(self, chunk) -> Iterator[np.ndarray | None]:
+        """Masks of the pieces of a chunk that one configuration decides, in order; None: the whole chunk,
+        as here (configuration changes cut chunks: flowsim.tracediff)."""
+        yield None
+
+    def steps(self, chunk) -> Iterator[tuple[Any, RawVerdicts, np.ndarray, np.ndarray]]:
+        """(records, raw verdicts, stateful flags, evaluated mask) of each piece of a chunk (`cuts`), its
+        rule codes those of `self.engine` while it is handed out."""
+        for keep in self.cuts(chunk):
+            piece = chunk if keep is None else chunk.take(keep)
+            yield (piece, *self.process(piece))
 
     def _infer_directions(self, flows: FlowArrays) -> None:
         """Records of an ENI without a direction: out if the ENI owns the source, in if it owns the destination."""
@@ -242,9 +272,11 @@ class Replayer:
         flows.mark(unknown & (flows.direction == 0) & (eni >= 0),
                    "no direction, and the ENI owns neither address")
 
-    def process(self, chunk) -> tuple[RawVerdicts, np.ndarray, np.ndarray]:
-        """Verdicts of one chunk; returns (raw verdicts, stateful flags, evaluated mask)."""
-        flows = _flow_arrays(chunk)
+    def process(self, chunk, flows: FlowArrays | None = None) -> tuple[RawVerdicts, np.ndarray, np.ndarray]:
+        """Verdicts of one chunk; returns (raw verdicts, stateful flags, evaluated mask). `flows`: the
+        chunk's flow arrays (`flow_arrays(chunk)`) if the caller has them; they are not changed."""
+        flows = flow_arrays(chunk) if flows is None else replace(flows, direction=flows.direction.copy(),
+                                                                 invalid=flows.invalid.copy(), reasons=list(flows.reasons))
         self._infer_directions(flows)
         raw = self.engine.evaluate_arrays(flows, self.threads)
         n = len(flows)
@@ -263,7 +295,7 @@ class Replayer:
             self.sessions = SessionTable(chunk.eni is None and chunk.vpc is None, self.timeout)
         by_state_e, by_state_i, opened = self.sessions.apply(
             order, times, flows.sfam, flows.shi, flows.slo, flows.dhi, flows.dlo, flows.proto, flows.sport, flows.dport,
-            raw.src_eni, raw.dst_eni, raw.egress_code, raw.ingress_code, self.code_allows, raw.verdict)
+            raw.src_eni, raw.dst_eni, raw.egress_code, raw.ingress_code, self.code_allows, raw.verdict, flows.direction)
         self.summary.sessions += opened
         stateful = by_state_e | by_state_i
         if timed.any():
@@ -280,7 +312,7 @@ class Replayer:
                                self.hits, denied)]
         for name, count in zip(TALLIES, counts.tolist()):
             setattr(s, name, getattr(s, name) + count)
-        self.denied.add(denied, flows.sfam, flows.shi, flows.slo, flows.dhi, flows.dlo, flows.proto, flows.dport)
+        self.denied.add(denied, flows)
         if chunk.action is not None:
             recorded = chunk.action
             comparable = valid & (recorded > 0) & (raw.verdict <= K.DENY)
@@ -299,8 +331,7 @@ class Replayer:
 
     def finish(self, invalid_reasons: Counter) -> None:
         s = self.summary
-        names = self.engine.tables.rule_names
-        s.rule_hits = {name: int(self.hits[code + 1]) for code, name in enumerate(names)}
+        s.rule_hits = self._hits_by_name()
         for reason, count in invalid_reasons.items():
             s.skipped[reason] = s.skipped.get(reason, 0) + count
         s.top_denied = self.denied.top(20)
@@ -315,20 +346,24 @@ def _address_column(fam: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> pa.Array
     return pa.DictionaryArray.from_arrays(pa.array(inverse.astype(np.int32)), pa.array(texts, type=pa.string()))
 
 
-def verdict_table(engine: Engine, chunk, raw: RawVerdicts, stateful: np.ndarray, valid: np.ndarray) -> pa.Table:
-    """Per-record output: the input columns (or decoded fields for captures), verdicts and `stateful`."""
-    keep = valid
+def record_table(chunk, keep: np.ndarray) -> pa.Table:
+    """The input columns (or decoded fields for captures) of the records where `keep` is true."""
     if chunk.columns is not None:
         table = chunk.columns.filter(pa.array(keep))
         if "record" not in table.column_names:  # rows come out in time order: say where each was
             table = table.add_column(0, "record", pa.array(chunk.record[keep]))
-    else:
-        table = pa.table({
-            "record": chunk.record[keep], "time": chunk.time[keep],
-            "src_ip": _address_column(chunk.src_fam[keep], chunk.src_hi[keep], chunk.src_lo[keep]),
-            "dst_ip": _address_column(chunk.dst_fam[keep], chunk.dst_hi[keep], chunk.dst_lo[keep]),
-            "protocol": chunk.protocol[keep], "src_port": chunk.src_port[keep], "dst_port": chunk.dst_port[keep]})
-    table = engine.with_verdicts(table, raw.take(keep))
+        return table
+    return pa.table({
+        "record": chunk.record[keep], "time": chunk.time[keep],
+        "src_ip": _address_column(chunk.src_fam[keep], chunk.src_hi[keep], chunk.src_lo[keep]),
+        "dst_ip": _address_column(chunk.dst_fam[keep], chunk.dst_hi[keep], chunk.dst_lo[keep]),
+        "protocol": chunk.protocol[keep], "src_port": chunk.src_port[keep], "dst_port": chunk.dst_port[keep]})
+
+
+def verdict_table(engine: Engine, chunk, raw: RawVerdicts, stateful: np.ndarray, valid: np.ndarray) -> pa.Table:
+    """Per-record output: the input columns (or decoded fields for captures), verdicts and `stateful`."""
+    keep = valid
+    table = engine.with_verdicts(record_table(chunk, keep), raw.take(keep))
     table = table.append_column("stateful", pa.array(stateful[keep]))
     if chunk.action is not None:
         recorded = chunk.action[keep]
@@ -367,27 +402,34 @@ def in_time_order(chunks: Iterable, chunk_rows: int) -> Iterator:
 
 def replay(engine: Engine, trace: str, output: str | Output | None = None, fmt: str | None = None,
            threads: int | None = None, progress: bool = False, chunk_rows: int = 1 << 18,
-           timeout: float = SESSION_TIMEOUT,
-           observe: Callable[[Any, RawVerdicts, np.ndarray, np.ndarray], None] | None = None) -> ReplaySummary:
+           timeout: float = SESSION_TIMEOUT, changes: Sequence[tuple[float, Engine, str]] = (),
+           observe: Callable[[Engine, Any, RawVerdicts, np.ndarray, np.ndarray], None] | None = None) -> ReplaySummary:
     """Replay a trace statefully (a file, ``-`` for standard input, a pipe or FIFO, gzip-compressed or not);
     write per-record verdicts to `output` (CSV or Parquet) if given, once the whole replay has succeeded.
 
-    `observe(chunk, verdicts, stateful, valid)` sees every chunk once it is decided (a report's recorder)."""
+    `changes`: (time, engine, name) of configurations applied from that time on, in time order
+    (semantics.md §5, rule changes during a trace; see flowsim.tracediff). `observe(engine, records,
+    verdicts, stateful, valid)` sees every piece of the trace once it is decided (a report's recorder)."""
     if output is None:
-        return _replay(engine, trace, None, fmt, threads, progress, chunk_rows, timeout, observe)
+        return _replay(engine, trace, None, fmt, threads, progress, chunk_rows, timeout, changes, observe)
     with writing(output, inputs=[("trace", trace)]) as target:
-        return _replay(engine, trace, target, fmt, threads, progress, chunk_rows, timeout, observe)
+        return _replay(engine, trace, target, fmt, threads, progress, chunk_rows, timeout, changes, observe)
 
 
 def _replay(engine: Engine, trace: str, output: Output | None, fmt: str | None, threads: int | None,
-            progress: bool, chunk_rows: int, timeout: float,
-            observe: Callable[[Any, RawVerdicts, np.ndarray, np.ndarray], None] | None) -> ReplaySummary:
+            progress: bool, chunk_rows: int, timeout: float, changes: Sequence[tuple[float, Engine, str]],
+            observe: Callable[[Engine, Any, RawVerdicts, np.ndarray, np.ndarray], None] | None) -> ReplaySummary:
     from .query import _Progress, _Writer, arrow_settings
     from .traces import TraceChunk, open_trace
 
     reader = open_trace(trace, fmt, chunk_rows=chunk_rows)
     summary = ReplaySummary(trace=reader.source.name, format=reader.format)
-    replayer = Replayer(engine, summary, threads, timeout)
+    if changes:
+        from .tracediff import ChangingReplayer
+
+        replayer: Replayer = ChangingReplayer(engine, changes, summary, threads, timeout)
+    else:
+        replayer = Replayer(engine, summary, threads, timeout)
     writer = _Writer(output) if output is not None else None
     meter = _Progress(progress, None)
     invalid: Counter = Counter()
@@ -395,31 +437,37 @@ def _replay(engine: Engine, trace: str, output: Output | None, fmt: str | None, 
     try:
         with arrow_settings(threads):
             for chunk in in_time_order(reader, chunk_rows):
-                raw, stateful, valid = replayer.process(chunk)
-                if observe is not None:
-                    observe(chunk, raw, stateful, valid)
-                flows_invalid = ~valid
-                if flows_invalid.any():
-                    invalid["invalid record (address, direction or VPC)"] += int(flows_invalid.sum())
-                if writer is not None:
-                    writer.write(verdict_table(engine, chunk, raw, stateful, valid))
+                for piece, raw, stateful, valid in replayer.steps(chunk):
+                    if observe is not None:
+                        observe(replayer.engine, piece, raw, stateful, valid)
+                    flows_invalid = ~valid
+                    if flows_invalid.any():
+                        invalid["invalid record (address, direction or VPC)"] += int(flows_invalid.sum())
+                    if writer is not None:
+                        writer.write(verdict_table(replayer.engine, piece, raw, stateful, valid))
                 summary.records = reader.records_read or summary.records + len(chunk)
                 meter.update(summary.evaluated)
             if writer is not None and writer.empty:  # every record skipped: the file still has its columns
                 none = TraceChunk.empty() if reader.layout is None else reader.layout
-                raw = engine.evaluate_arrays(_flow_arrays(none), threads)
+                raw = engine.evaluate_arrays(flow_arrays(none), threads)
                 writer.write(verdict_table(engine, none, raw, np.zeros(0, bool), np.ones(0, bool)))
         done = True
     finally:
         meter.close()
         if writer is not None:
             writer.close(keep=done)
+    finish_summary(replayer, reader, invalid)
+    summary.seconds = clock.perf_counter() - started
+    return summary
+
+
+def finish_summary(replayer: Replayer, reader, invalid: Counter) -> None:
+    """Complete a replayer's summary once the whole trace has been read: counts, skipped records, rule hits."""
+    summary = replayer.summary
     summary.records = max(reader.records_read, summary.evaluated + sum(reader.skipped.values()) + sum(invalid.values()))
     summary.skipped = dict(reader.skipped)
     summary.skipped_examples = {k: list(v) for k, v in reader.skipped.examples.items()}
     replayer.finish(invalid)
-    summary.seconds = clock.perf_counter() - started
-    return summary
 
 
 __all__ = ["ReplaySummary", "replay", "SESSION_TIMEOUT"]

@@ -152,7 +152,7 @@ def test_clearing_keeps_every_live_session_in_order_and_reachable(table_and_entr
     for i, (key, last) in enumerate(entries):
         u64, i32 = np.uint64, np.int32  # the kernel's column types
         tag = _tag(np.uint8(4), np.int16(6), i32(0), u64(0), u64(key), i32(key), i32(0), u64(0), u64(1000), i32(80))
-        arena[i] = (0, key, 0, 1000, last, 0, 0, key, 80, 6, 4, tag)
+        arena[i] = (0, key, 0, 1000, last, 0, 0, key, 80, 6, 4, 0, tag)
     directory = np.zeros(n, np.uint64)
     target = arena if in_place else np.zeros(n // 2, SESSION)
     kept = keep_live(arena, len(entries), 1000.0, 910.0, target, directory)

@@ -12,6 +12,10 @@ one probe per record instead of two. A packet in the reverse orientation of a
 live session passes that ENI without rules. Only allowed packets open or refresh
 sessions.
 
+An entry also keeps how its opening packet was evaluated (`mode`: 0 path mode,
+else the endpoint-mode direction), so that a configuration change can evaluate
+that packet again (semantics.md §5, rule changes during a trace).
+
 The table is a directory over an arena of entries (kernels.probing); an entry
 keeps its tag, the same for both orientations, for rebuilding the directory after
 expired entries are cleared, which happens when the arena is full.
@@ -28,7 +32,7 @@ ENTRY_AHEAD = 8  # records: ... and reads the directory of a record this far ahe
 _RING = 32  # tags kept for the records between the one being decided and the one hashed
 SESSION = np.dtype([("shi", np.uint64), ("slo", np.uint64), ("dhi", np.uint64), ("dlo", np.uint64),
                     ("last", np.float64), ("seni", np.int32), ("deni", np.int32), ("sport", np.int32),
-                    ("dport", np.int32), ("proto", np.int16), ("fam", np.uint8), ("tag", np.uint32)],
+                    ("dport", np.int32), ("proto", np.int16), ("fam", np.uint8), ("mode", np.uint8), ("tag", np.uint32)],
                    align=True)
 
 
@@ -76,16 +80,17 @@ def _match(t, f, p, a, shi, slo, sport, b, dhi, dlo, dport):
 
 @nb.njit(cache=True)
 def apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, src_eni, dst_eni,
-                   egress_code, ingress_code, code_allows, verdict, directory, arena, count, timeout, merged,
+                   egress_code, ingress_code, code_allows, verdict, mode, directory, arena, count, timeout, merged,
                    egress_by_state, ingress_by_state):
     """Replay records in `order`; rewrites `verdict` (0 allow, 1 deny) where sessions decide.
 
     egress_code/ingress_code are the stateless decisions of each side (a rule code, allowing where
     code_allows says so, or NO_RULE: allowed); a side a live session lets through has its code set to
-    NO_RULE. Records with a NaN time, a verdict past deny or no ENI side are left as they are, and so
-    are those between two addresses of one ENI. egress_by_state and ingress_by_state come zero-filled
-    and are set on the sides a live session let through. `count` entries of the arena are in use; the
-    caller leaves room for every entry the records may open, and keeps the directory at most half
+    NO_RULE. `mode` is each record's evaluation (0 path mode, else its endpoint-mode direction), kept
+    in the entries it opens. Records with a NaN time, a verdict past deny or no ENI side are left as
+    they are, and so are those between two addresses of one ENI. egress_by_state and ingress_by_state
+    come zero-filled and are set on the sides a live session let through. `count` entries of the arena
+    are in use; the caller leaves room for every entry the records may open, and keeps the directory at most half
     full. Returns (entries in use, sessions opened, one per ENI).
     """
     opened = 0
@@ -175,7 +180,7 @@ def apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, sr
                 directory[s] = word(tags[j % _RING, e], x)
             opened += 1 if a == b else 2
             t = arena[x]
-            t.fam, t.proto, t.tag = f, p, tags[j % _RING, e]
+            t.fam, t.proto, t.mode, t.tag = f, p, mode[i], tags[j % _RING, e]
             t.seni, t.shi, t.slo, t.sport = a, shi[i], slo[i], sport[i]
             t.deni, t.dhi, t.dlo, t.dport = b, dhi[i], dlo[i], dport[i]
             t.last = now

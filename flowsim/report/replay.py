@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -18,30 +19,34 @@ class ReplayRecorder:
     """Collects, chunk by chunk, what the summary does not keep: counts per time bucket, the busiest
     allowed flows and records per ENI. Pass its `observe` to `flowsim.replay.replay`."""
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self) -> None:
         from ..replay import FlowCounter
 
-        self.engine = engine
         self.width = 1.0  # seconds per bucket, doubled when the span needs more than MAX_BUCKETS
         self.buckets: dict[int, np.ndarray] = {}  # bucket -> (allowed by rules, allowed by a session, denied, unmanaged)
         self.allowed = FlowCounter()
-        n_enis = len(engine.tables.eni_ids)
-        self.eni_records = np.zeros(n_enis, np.int64)
-        self.eni_denied = np.zeros(n_enis, np.int64)
+        self.eni_records: Counter = Counter()  # by ENI id: a configuration change may number ENIs anew
+        self.eni_denied: Counter = Counter()
 
-    def observe(self, chunk: Any, raw: Any, stateful: np.ndarray, valid: np.ndarray) -> None:
+    def observe(self, engine: Any, chunk: Any, raw: Any, stateful: np.ndarray, valid: np.ndarray) -> None:
+        from ..flows import FlowArrays
         from ..kernels import evaluate as K
 
         verdict = raw.verdict
         allowed = valid & (verdict == K.ALLOW)
         denied = valid & (verdict == K.DENY)
-        self.allowed.add(np.flatnonzero(allowed), chunk.src_fam, chunk.src_hi, chunk.src_lo, chunk.dst_hi,
-                         chunk.dst_lo, chunk.protocol.astype(np.int16, copy=False),
-                         chunk.dst_port.astype(np.int32, copy=False))
+        n = len(chunk)
+        flows = FlowArrays(chunk.src_fam, chunk.src_hi, chunk.src_lo, chunk.dst_fam, chunk.dst_hi, chunk.dst_lo,
+                           chunk.protocol.astype(np.int16, copy=False), chunk.src_port.astype(np.int32, copy=False),
+                           chunk.dst_port.astype(np.int32, copy=False), np.zeros(n, np.int8), None, None,
+                           np.zeros(n, np.bool_))
+        self.allowed.add(np.flatnonzero(allowed), flows)
+        ids = engine.tables.eni_ids
         for eni in (raw.src_eni, raw.dst_eni):
             seen = valid & (eni >= 0)
-            self.eni_records += np.bincount(eni[seen], minlength=len(self.eni_records))
-            self.eni_denied += np.bincount(eni[seen & denied], minlength=len(self.eni_records))
+            for target, mask in ((self.eni_records, seen), (self.eni_denied, seen & denied)):
+                counts = np.bincount(eni[mask], minlength=len(ids))
+                target.update({ids[i]: int(counts[i]) for i in np.flatnonzero(counts)})
         timed = valid & ~np.isnan(chunk.time)
         if not timed.any():
             return
@@ -148,10 +153,8 @@ def replay_report(summary: Any, recorder: ReplayRecorder) -> str:
                             numeric=[0], empty="flowsim agrees with every recorded action.")
         sections.append(("Agreement with the recorded actions", agree))
 
-    ids = recorder.engine.tables.eni_ids
-    order = np.argsort(-recorder.eni_records, kind="stable")
-    rows = [(ids[i], int(recorder.eni_records[i]), int(recorder.eni_denied[i]),
-             f"{recorder.eni_denied[i] / recorder.eni_records[i]:.1%}") for i in order if recorder.eni_records[i]]
+    rows = [(eni, count, recorder.eni_denied[eni], f"{recorder.eni_denied[eni] / count:.1%}")
+            for eni, count in sorted(recorder.eni_records.items(), key=lambda kv: (-kv[1], kv[0]))]
     sections.append(("Per interface", page.table(["ENI", "records", "denied", "denied share"], rows, numeric=[1, 2, 3],
                                                  empty="No record touched a modelled interface.")))
     subtitle = f"replay of {s.trace} ({s.format}), {s.records:,} records in {s.seconds:.2f} s"
