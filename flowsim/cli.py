@@ -6,11 +6,12 @@ so `flowsim --help` stays fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import sys
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from . import __version__
 from .errors import ExitStatus, InputError, Problem
@@ -443,6 +444,21 @@ def run_files(args: argparse.Namespace) -> RunFiles:
     return RunFiles(inputs, [(flag, getattr(args, dest)) for flag, dest in getattr(args, "writes", ())])
 
 
+@contextlib.contextmanager
+def _quiet_unraisable() -> Iterator[None]:
+    """An exception a library could not raise (pyarrow calling back into Python while reading a file) is one
+    line on stderr, not the traceback Python prints by default (FLOWSIM_DEBUG=1 keeps that)."""
+    if os.environ.get("FLOWSIM_DEBUG"):
+        yield
+        return
+    previous = sys.unraisablehook
+    sys.unraisablehook = lambda u: _err(f"warning: ignored {type(u.exc_value).__name__}: {str(u.exc_value)[:200]}")
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status instead of raising."""
     parser = build_parser()
@@ -454,7 +470,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return ExitStatus.BAD_INPUT
     try:
-        with sigterm_raises(), run_files(args) as args.files:
+        with sigterm_raises(), _quiet_unraisable(), run_files(args) as args.files:
             return int(COMMANDS[args.command](args))
     except InputError as exc:
         for problem in exc.problems[:MAX_PROBLEMS_SHOWN]:

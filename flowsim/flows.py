@@ -71,7 +71,10 @@ def to_table(flows: Any) -> pa.Table:
 def check_columns(schema: pa.Schema | list[str], source: str = "") -> None:
     """Refuse a table that lacks a required column, names a column twice, or holds a flow column of a
     type that is not text or numbers (a list, a struct), naming the column."""
-    names = list(schema.names if isinstance(schema, pa.Schema) else schema)
+    try:
+        names = list(schema.names if isinstance(schema, pa.Schema) else schema)
+    except UnicodeDecodeError:
+        raise InputError(Problem("the header row is not UTF-8 text", source=source, line=1)) from None
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise InputError(Problem(f"column {', '.join(twice)} appears more than once" if len(twice) == 1 else

@@ -87,8 +87,10 @@ def read_template(path: Path) -> Mapping:
     if path.name.endswith(".json"):
         document = read_json(path)
     else:
-        loader = RosLoader(read_text(path))
+        text = read_text(path)
+        loader = None
         try:
+            loader = RosLoader(text)  # its reader refuses control characters at once
             document = check_depth(loader.get_single_data(), source)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
@@ -97,7 +99,8 @@ def read_template(path: Path) -> Mapping:
         except RecursionError:
             raise input_error(f"invalid YAML: nested more than {MAX_DEPTH} levels deep", source) from None
         finally:
-            loader.dispose()
+            if loader is not None:
+                loader.dispose()
     if not isinstance(document, Mapping) or not ("ROSTemplateFormatVersion" in document or "Resources" in document):
         raise input_error("not a ROS template (no ROSTemplateFormatVersion or Resources)", source)
     if not isinstance(document.get("Resources"), Mapping):

@@ -229,7 +229,10 @@ class ChunkBuilder:
 def csv_header(head: bytes) -> list[str]:
     """Column names from the header row at the start of a CSV file's first bytes."""
     line = head.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8-sig", errors="replace")
-    return next(csv.reader([line]), [])
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error:  # a stray carriage return or NUL: no header a flow table could have
+        return []
 
 
 def csv_batches(reader: TraceReader, names: list[str], malformed: str) -> Iterator[pa.RecordBatch]:
