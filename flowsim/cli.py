@@ -69,61 +69,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return ExitStatus.OK
 
 
-def _flow_from_args(args: argparse.Namespace):
-    import ipaddress
-
-    from .config import _Bad, parse_protocol
-    from .model import DIRECTIONS
-    from .reference import Flow
-
-    problems = []
-
-    def addr(flag: str, value: str):
-        try:
-            return ipaddress.ip_address(value.strip())
-        except ValueError:
-            problems.append(Problem(f"{value!r} is not an IPv4 or IPv6 address", subject=flag))
-
-    src, dst = addr("--src", args.src), addr("--dst", args.dst)
-    try:
-        protocol = parse_protocol(args.protocol)
-    except _Bad as exc:
-        problems.append(Problem(str(exc), subject="--protocol"))
-        protocol = 0
-    if protocol == -1:
-        problems.append(Problem("a flow has one protocol; 'all' is for rules", subject="--protocol"))
-    for flag, port in (("--src-port", args.src_port), ("--dst-port", args.dst_port)):
-        if port is not None and not 0 <= port <= 65535:
-            problems.append(Problem(f"port {port} is outside 0..65535", subject=flag))
-    if protocol in (6, 17) and args.dst_port is None:
-        problems.append(Problem("a tcp or udp flow needs a destination port", subject="--dst-port"))
-    if src is not None and dst is not None and src.version != dst.version:
-        problems.append(Problem("source and destination are of different IP versions", subject="--src/--dst"))
-    direction = None
-    if args.eni is not None:
-        if args.direction is None:
-            problems.append(Problem("endpoint mode needs --direction in|out", subject="--eni"))
-        else:
-            direction = DIRECTIONS[args.direction]
-    elif args.direction is not None:
-        problems.append(Problem("--direction needs --eni (endpoint mode)", subject="--direction"))
-    if problems:
-        raise InputError(problems)
-    ported = protocol in (6, 17)
-    return Flow(src, dst, protocol, (args.src_port or 0) if ported else 0, (args.dst_port or 0) if ported else 0,
-                vpc=args.vpc, eni=args.eni, direction=direction)
+CHECK_FLAGS = {"src": "--src", "dst": "--dst", "protocol": "--protocol", "src_port": "--src-port",
+               "dst_port": "--dst-port", "vpc": "--vpc", "eni": "--eni", "direction": "--direction"}
 
 
 @command("check")
 def cmd_check(args: argparse.Namespace) -> int:
     from .config import load_config
     from .explain import explain
+    from .model import Flow
     from .reference import ReferenceEvaluator
 
     # One flow needs no compiled tables: the reference evaluator (which every fast path is tested
     # against, deciding rule included) answers without starting numba.
     config = load_config(args.config)
-    flow = _flow_from_args(args)
+    flow = Flow.parse(args.src, args.dst, args.protocol, args.src_port, args.dst_port, vpc=args.vpc, eni=args.eni,
+                      direction=args.direction, labels=CHECK_FLAGS)
     verdict = ReferenceEvaluator(config).evaluate(flow)
     explanation = explain(config, flow, verdict)
     if args.json:

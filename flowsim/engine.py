@@ -6,7 +6,6 @@ converts a table of flows, runs the numba kernel and names the results;
 """
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Callable
@@ -21,7 +20,8 @@ from .explain import Explanation
 from .flows import FlowArrays, Names, prepare_flows, to_table
 from .kernels import evaluate as K
 from .model import Config, Rule
-from .reference import ALLOW, DENY, UNMANAGED, Flow, SideDecision, Verdict
+from .model import Flow
+from .reference import ALLOW, DENY, UNMANAGED, SideDecision, Verdict
 
 VERDICT_NAMES = (ALLOW, DENY, UNMANAGED)
 
@@ -136,12 +136,10 @@ class Engine:
 
     # -- one flow, explained
     def explain(self, flow: Flow | None = None, **fields: Any) -> Explanation:
-        """The explanation `flowsim check` prints, computed by the compiled kernel."""
+        """The explanation `flowsim check` prints, computed by the compiled kernel; `fields` are those of
+        Flow.parse (src, dst, protocol, ports, vpc, eni, direction), and a bad one raises InputError naming it."""
         if flow is None:
-            from .config import parse_protocol
-
-            fields["protocol"] = parse_protocol(fields.get("protocol"))
-            flow = Flow(src=ipaddress.ip_address(fields.pop("src")), dst=ipaddress.ip_address(fields.pop("dst")), **fields)
+            flow = Flow.parse(**fields)
         sf, sh, sl = address_parts(flow.src)
         df, dh, dl = address_parts(flow.dst)
         direction = {None: 0, "ingress": 1, "egress": 2}[flow.direction]

@@ -10,6 +10,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from .addresses import IPAddress, IPNetwork
+from .errors import InputError, Problem
 
 ALL_PROTOCOLS = -1
 TCP, UDP, ICMP, ICMPV6, GRE = 6, 17, 1, 58, 47
@@ -209,3 +210,79 @@ class Config:
     def members(self, group_id: str) -> list[Interface]:
         """ENIs that carry the group."""
         return [e for e in self.interfaces.values() if group_id in e.security_groups]
+
+
+FLOW_FIELDS = ("src", "dst", "protocol", "src_port", "dst_port", "vpc", "eni", "direction")
+
+
+@dataclass(frozen=True)
+class Flow:
+    """One flow: path mode, or endpoint mode when `eni` and `direction` are given."""
+
+    src: IPAddress
+    dst: IPAddress
+    protocol: int
+    src_port: int = 0
+    dst_port: int = 0
+    vpc: str | None = None
+    eni: str | None = None
+    direction: str | None = None  # "ingress" | "egress" in endpoint mode
+
+    @classmethod
+    def parse(cls, src: object, dst: object, protocol: object, src_port: object = None, dst_port: object = None,
+              vpc: str | None = None, eni: str | None = None, direction: str | None = None,
+              labels: dict[str, str] | None = None) -> Flow:
+        """A flow from the values a person writes (address text, a protocol name or number, port numbers),
+        checked as a flow table's row is; every problem is raised at once as an InputError naming its field
+        (`labels` renames fields, so that the command line can name its flags)."""
+        label = {name: (labels or {}).get(name, name) for name in FLOW_FIELDS}
+        problems: list[Problem] = []
+
+        def address(field: str, value: object) -> IPAddress | None:
+            text = str(value).strip()
+            try:
+                if "%" in text or not text.isascii():  # a scoped or non-ASCII address is no flow's address
+                    raise ValueError
+                return ipaddress.ip_address(text)
+            except ValueError:
+                problems.append(Problem(f"{text[:80]!r} is not an IPv4 or IPv6 address", subject=label[field]))
+                return None
+
+        def port(field: str, value: object) -> int | None:
+            if value is None or value == "":
+                return None
+            text = str(value).strip()
+            if isinstance(value, bool) or not (text.isascii() and text.isdigit()) or not 0 <= int(text) <= 65535:
+                problems.append(Problem(f"{text[:80]!r} is not a port (0..65535)", subject=label[field]))
+                return None
+            return int(text)
+
+        source, destination = address("src", src), address("dst", dst)
+        number = None if isinstance(protocol, bool) else flow_protocol_number(str(protocol))
+        if number is None:
+            what = "a flow has one protocol; 'all' is for rules" if str(protocol).strip().lower() in ("all", "-1") \
+                else f"unknown protocol {str(protocol)[:80]!r}"
+            problems.append(Problem(what, subject=label["protocol"]))
+        sport, dport = port("src_port", src_port), port("dst_port", dst_port)
+        ported = number in PORTED_PROTOCOLS
+        if ported and dport is None and not any(p.subject == label["dst_port"] for p in problems):
+            problems.append(Problem("a tcp or udp flow needs a destination port", subject=label["dst_port"]))
+        if source is not None and destination is not None and source.version != destination.version:
+            problems.append(Problem("source and destination are of different IP versions",
+                                    subject=f"{label['src']}/{label['dst']}"))
+        side = None
+        if eni is not None:
+            if direction is None:
+                problems.append(Problem(f"endpoint mode needs {label['direction']} in|out", subject=label["eni"]))
+            elif str(direction).strip().lower() not in DIRECTIONS:
+                problems.append(Problem(f"{str(direction)[:40]!r} is not in, out, ingress or egress",
+                                        subject=label["direction"]))
+            else:
+                side = DIRECTIONS[str(direction).strip().lower()]
+        elif direction is not None:
+            problems.append(Problem(f"{label['direction']} needs {label['eni']} (endpoint mode)",
+                                    subject=label["direction"]))
+        if problems:
+            raise InputError(problems)
+        return cls(source, destination, number, (sport or 0) if ported else 0, (dport or 0) if ported else 0,
+                   vpc=vpc, eni=eni, direction=side)

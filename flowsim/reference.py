@@ -12,24 +12,10 @@ from .errors import InputError
 from .model import (
     ACCEPT, ADVANCED, BASIC, DEFAULT_HEALTH_CHECK_ALLOW, DEFAULT_INBOUND_DENY, DEFAULT_INTRA_GROUP_ALLOW,
     DEFAULT_OUTBOUND_ALLOW, DEFAULT_OUTBOUND_DENY, EGRESS, HEALTH_CHECK_NETWORK, INGRESS, PORTED_PROTOCOLS, Config,
-    Interface, Rule,
+    Flow, Interface, Rule,
 )
 
 ALLOW, DENY, UNMANAGED = "allow", "deny", "unmanaged"
-
-
-@dataclass(frozen=True)
-class Flow:
-    """One flow: path mode, or endpoint mode when `eni` and `direction` are given."""
-
-    src: IPAddress
-    dst: IPAddress
-    protocol: int
-    src_port: int = 0
-    dst_port: int = 0
-    vpc: str | None = None
-    eni: str | None = None
-    direction: str | None = None  # "ingress" | "egress" in endpoint mode
 
 
 @dataclass(frozen=True)
