@@ -47,16 +47,21 @@ def _flow(r: dict) -> Flow:
                 vpc=r.get("vpc") or None, eni=r.get("eni") or None, direction=direction)
 
 
-def _sides(ref: ReferenceEvaluator, flow: Flow) -> list[tuple[int, str]]:
-    """(side, ENI id) of each ENI the flow passes: 0 its source's egress, 1 its destination's ingress."""
+def _path(ref: ReferenceEvaluator, flow: Flow) -> list[tuple[int, str]]:
+    """(side, ENI id) of each ENI on the flow's path: 0 its source, 1 its destination (endpoint mode: the one)."""
     if flow.eni is not None:
         if flow.eni not in ref.config.interfaces:
             return []
         return [(1 if flow.direction == INGRESS else 0, flow.eni)]
-    src, dst = ref.owner(flow.src, flow.vpc), ref.owner(flow.dst, flow.vpc)
-    if src is not None and src is dst:
-        return []  # two addresses of one ENI: the traffic never leaves it
-    return [(side, eni.id) for side, eni in ((0, src), (1, dst)) if eni is not None]
+    return [(side, eni.id) for side, eni in ((0, ref.owner(flow.src, flow.vpc)), (1, ref.owner(flow.dst, flow.vpc)))
+            if eni is not None]
+
+
+def _sides(ref: ReferenceEvaluator, flow: Flow) -> list[tuple[int, str]]:
+    """(side, ENI id) of each ENI that checks the flow: none when its two addresses are one ENI's (the traffic
+    never leaves it), else those on its path."""
+    path = _path(ref, flow)
+    return [] if len(path) == 2 and path[0][1] == path[1][1] else path
 
 
 def reference_replay(configs: list[tuple[float, object]], records: list[dict]) -> tuple[list[tuple], list[int]]:
@@ -81,7 +86,7 @@ def reference_replay(configs: list[tuple[float, object]], records: list[dict]) -
         for (eni, *_), s in sorted(((k, s) for k, s in sessions.items() if live(s, at)), key=lambda ks: ks[1]["last"]):
             # the opening packet, as if it arrived at `at`: allowed -> the session lives on at the ENIs it passes
             verdict = ref.evaluate(s["opener"]).verdict
-            enis = {e for _, e in _sides(ref, s["opener"])} if verdict == ALLOW else set()
+            enis = {e for _, e in _path(ref, s["opener"])} if verdict == ALLOW else set()
             lost += eni not in enis
             for e in enis:
                 k = key(e, s["opener"])
