@@ -195,6 +195,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
                         args.files["-o"] if args.output else None, fmt=args.format,
                         threads=args.threads, progress=sys.stderr.isatty() and not args.quiet, at=args.at,
                         names=(args.old, args.new))
+    if args.report:
+        from .report import trace_diff_report
+
+        args.files["--report"].write_text(trace_diff_report(result), "report")
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, default=str))
     elif not args.quiet:
@@ -348,8 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="trace format (default: detected from the content)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("-q", "--quiet", action="store_true", help="no summary or progress")
+    p.add_argument("--report", default=None, metavar="FILE.html", help="write a self-contained HTML report")
     p.set_defaults(reads=(("old configuration", "old"), ("new configuration", "new"), ("trace", "trace")),
-                   writes=(("-o", "output"),))
+                   writes=(("-o", "output"), ("--report", "report")))
 
     p = sub.add_parser("import", help="convert an existing cloud configuration into flowsim's format")
     p.add_argument("format", choices=["alibaba-api", "terraform", "ros"],

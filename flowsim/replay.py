@@ -219,6 +219,45 @@ class FlowCounter:
                                     f["dport"]).replace(":0 ->", " ->"), "count": int(f["count"])} for f in flows[top[:n]]]
 
 
+class TimeHistogram:
+    """Counts of several kinds of record per time bucket, for figures over a trace's span: buckets start at
+    one second and double in width (merging pairs) whenever the span would need more than `max_buckets`."""
+
+    def __init__(self, kinds: int, max_buckets: int = 4096) -> None:
+        self.kinds, self.max_buckets = kinds, max_buckets
+        self.width = 1.0
+        self.buckets: dict[int, np.ndarray] = {}
+
+    def add(self, times: np.ndarray, kind: np.ndarray) -> None:
+        """Count records at `times` (unix seconds; NaN ones are left out) of `kind` (0..kinds-1)."""
+        timed = ~np.isnan(times)
+        if not timed.any():
+            return
+        keys = np.floor(times[timed] / self.width).astype(np.int64)
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        counts = np.zeros((len(uniq), self.kinds), np.int64)
+        np.add.at(counts, (inverse, kind[timed]), 1)
+        for key, row in zip(uniq.tolist(), counts):
+            have = self.buckets.get(key)
+            self.buckets[key] = row if have is None else have + row
+        while max(self.buckets) - min(self.buckets) >= self.max_buckets:
+            merged: dict[int, np.ndarray] = {}
+            for key, row in self.buckets.items():
+                merged[key // 2] = merged[key // 2] + row if key // 2 in merged else row.copy()
+            self.buckets, self.width = merged, self.width * 2
+
+    def series(self, at_most: int) -> tuple[float, float, np.ndarray]:
+        """(first bucket's start, bucket width, counts per bucket and kind) in at most `at_most` buckets."""
+        if not self.buckets:
+            return 0.0, self.width, np.zeros((0, self.kinds), np.int64)
+        lo, hi = min(self.buckets), max(self.buckets)
+        factor = max(1, -(-(hi - lo + 1) // at_most))
+        grid = np.zeros(((hi - lo) // factor + 1, self.kinds), np.int64)
+        for key, row in self.buckets.items():
+            grid[(key - lo) // factor] += row
+        return lo * self.width, self.width * factor, grid
+
+
 class Replayer:
     """Holds the connection table across chunks and accumulates the summary."""
 

@@ -36,8 +36,8 @@ from .errors import InputError, Problem
 from .flows import FlowArrays, Names
 from .kernels import evaluate as K
 from .outputs import Output, writing
-from .replay import (SESSION_TIMEOUT, FlowCounter, Replayer, ReplaySummary, SessionTable, finish_summary, flow_arrays,
-                     in_time_order, record_table)
+from .replay import (SESSION_TIMEOUT, FlowCounter, Replayer, ReplaySummary, SessionTable, TimeHistogram, finish_summary,
+                     flow_arrays, in_time_order, record_table)
 
 _TOP_FLOWS = 20
 _CHANGED_COLUMNS = ("old_verdict", "new_verdict", "old_egress_rule", "old_ingress_rule", "new_egress_rule",
@@ -203,6 +203,7 @@ class TraceDiff:
     old: ReplaySummary | None = None  # the replay under OLD
     new: ReplaySummary | None = None  # the replay under NEW (or OLD, then NEW from `at`)
     table: pa.Table | None = None  # the per-record table, when asked for
+    over_time: TimeHistogram | None = None  # changed records per time bucket: opened, closed, other
     seconds: float = 0.0
 
     def transitions_table(self) -> pa.Table:
@@ -213,7 +214,7 @@ class TraceDiff:
                                      type=pa.int64() if n == "count" else pa.string()) for n in names})
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in vars(self).items() if k not in ("old", "new", "table")}
+        out = {k: v for k, v in vars(self).items() if k not in ("old", "new", "table", "over_time")}
         out["old_replay"] = self.old.to_dict() if self.old else None
         out["new_replay"] = self.new.to_dict() if self.new else None
         out["records_per_s"] = self.records / self.seconds if self.seconds else None
@@ -255,6 +256,7 @@ class _Comparison:
         self.rules = _RuleNames()
         self.transitions: Counter = Counter()
         self.flows = FlowCounter()
+        result.over_time = TimeHistogram(3)
 
     def add(self, chunk, flows: FlowArrays, old: tuple, new: tuple, collect: bool) -> pa.Table | None:
         """Compare one chunk's (verdict, egress, ingress, evaluated) arrays, rules numbered by name;
@@ -280,6 +282,9 @@ class _Comparison:
             distinct, counts = np.unique(key, return_counts=True)
             self.transitions.update(dict(zip(distinct.tolist(), counts.tolist())))
             self.flows.add(rows, flows)
+            kind = np.where((ov[rows] == K.DENY) & (nv[rows] == K.ALLOW), 0,
+                            np.where((ov[rows] == K.ALLOW) & (nv[rows] == K.DENY), 1, 2))
+            r.over_time.add(chunk.time[rows], kind)
         if not collect:
             return None
         table = record_table(chunk, keep)

@@ -116,13 +116,16 @@ def distinct_colours(png: bytes) -> int:
     return len(set(zlib.decompress(idat)))
 
 
-@pytest.mark.parametrize("command", ["replay-flowlog", "replay-empty", "bench"])
+@pytest.mark.parametrize("command", ["replay-flowlog", "replay-empty", "bench", "diff"])
 def test_chromium_renders_each_report_and_fetches_nothing(tmp_path, command):
     if command == "replay-flowlog":
         html = report_of(tmp_path, "replay", str(EXAMPLE), str(FLOWLOG), "-q")
     elif command == "replay-empty":
         (tmp_path / "empty.csv").write_text("time,src_ip,dst_ip,protocol,src_port,dst_port\n")
         html = report_of(tmp_path, "replay", str(EXAMPLE), str(tmp_path / "empty.csv"), "-q")
+    elif command == "diff":
+        html = report_of(tmp_path, "diff", str(EXAMPLE), str(ROOT / "traces" / "example-edited.yaml"), "--trace",
+                         str(FLOWLOG), "-q")
     else:
         html = report_of(tmp_path, "bench", str(EXAMPLE), "--flows", "20000", "--rounds", "1", "--threads", "1")
     dom, shot, asked = browse(tmp_path / "report.html", tmp_path)
@@ -137,3 +140,19 @@ def test_the_browser_check_sees_a_page_that_fetches(tmp_path):
     page.write_text('<!DOCTYPE html><html><body><p>x</p><img src="http://report-assets.invalid/logo.png"></body></html>')
     _, _, asked = browse(page, tmp_path)
     assert asked == ["http://report-assets.invalid/logo.png"]
+
+
+def test_trace_diff_report(tmp_path, capsys):
+    edited = ROOT / "traces" / "example-edited.yaml"
+    html = report_of(tmp_path, "diff", str(EXAMPLE), str(edited), "--trace", str(FLOWLOG), "-q")
+    assert_self_contained(html)
+    assert html.count("<svg") == 1  # changed records over time
+    for fact in ("2</b>change verdict", "1</b>opened (deny -&gt; allow)", "1</b>closed (allow -&gt; deny)",
+                 "allow (- / sg-web/ssh-office)", "deny (- / sg-web/no-ssh-office)", "sg-db/mysql-from-app",
+                 "198.51.100.7 -&gt; 10.0.1.10:22 tcp"):
+        assert fact in html, fact
+
+
+def test_a_diff_report_of_identical_configurations_says_so(tmp_path):
+    html = report_of(tmp_path, "diff", str(EXAMPLE), str(EXAMPLE), "--trace", str(FLOWLOG), "-q")
+    assert "No record of the trace changes verdict" in html and "<svg" not in html

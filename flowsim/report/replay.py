@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-import math
 from collections import Counter
 from typing import Any
 
@@ -10,8 +9,7 @@ import numpy as np
 
 from . import page, svg
 
-MAX_BUCKETS = 4096  # kept while replaying; merged pairwise past it
-SHOWN_BUCKETS = 96  # at most, in the figure
+SHOWN_BUCKETS = 96  # at most, in a figure
 _EPOCH_2001 = 978_307_200  # times past this are read as unix seconds and printed as dates
 
 
@@ -20,10 +18,9 @@ class ReplayRecorder:
     allowed flows and records per ENI. Pass its `observe` to `flowsim.replay.replay`."""
 
     def __init__(self) -> None:
-        from ..replay import FlowCounter
+        from ..replay import FlowCounter, TimeHistogram
 
-        self.width = 1.0  # seconds per bucket, doubled when the span needs more than MAX_BUCKETS
-        self.buckets: dict[int, np.ndarray] = {}  # bucket -> (allowed by rules, allowed by a session, denied, unmanaged)
+        self.times = TimeHistogram(4)  # allowed by rules, allowed by a session, denied, unmanaged
         self.allowed = FlowCounter()
         self.eni_records: Counter = Counter()  # by ENI id: a configuration change may number ENIs anew
         self.eni_denied: Counter = Counter()
@@ -47,42 +44,19 @@ class ReplayRecorder:
             for target, mask in ((self.eni_records, seen), (self.eni_denied, seen & denied)):
                 counts = np.bincount(eni[mask], minlength=len(ids))
                 target.update({ids[i]: int(counts[i]) for i in np.flatnonzero(counts)})
-        timed = valid & ~np.isnan(chunk.time)
-        if not timed.any():
-            return
-        kind = np.select([allowed & ~stateful, allowed & stateful, denied], [0, 1, 2], 3)[timed]
-        keys = np.floor(chunk.time[timed] / self.width).astype(np.int64)
-        uniq, inverse = np.unique(keys, return_inverse=True)
-        counts = np.zeros((len(uniq), 4), np.int64)
-        np.add.at(counts, (inverse, kind), 1)
-        for key, row in zip(uniq.tolist(), counts):
-            have = self.buckets.get(key)
-            self.buckets[key] = row if have is None else have + row
-        while max(self.buckets) - min(self.buckets) >= MAX_BUCKETS:
-            self._coarsen()
-
-    def _coarsen(self) -> None:
-        merged: dict[int, np.ndarray] = {}
-        for key, row in self.buckets.items():
-            k = key // 2
-            merged[k] = merged[k] + row if k in merged else row.copy()
-        self.buckets, self.width = merged, self.width * 2
+        kind = np.select([allowed & ~stateful, allowed & stateful, denied], [0, 1, 2], 3)
+        self.times.add(np.where(valid, chunk.time, np.nan), kind)
 
     def series(self) -> tuple[list[str], dict[str, list[int]], float]:
         """Bucket labels, the counts per category and the bucket width, at most SHOWN_BUCKETS buckets."""
-        if not self.buckets:
-            return [], {}, self.width
-        lo, hi = min(self.buckets), max(self.buckets)
-        factor = max(1, math.ceil((hi - lo + 1) / SHOWN_BUCKETS))
-        n = (hi - lo) // factor + 1
-        grid = np.zeros((n, 4), np.int64)
-        for key, row in self.buckets.items():
-            grid[(key - lo) // factor] += row
-        width = self.width * factor
-        start = lo * self.width
-        labels = [_time_label(start + i * width, start, width) for i in range(n)]
-        names = ("allowed", "stateful", "denied", "unmanaged")
-        return labels, {name: grid[:, k].tolist() for k, name in enumerate(names) if grid[:, k].any()}, width
+        return time_series(self.times, ("allowed", "stateful", "denied", "unmanaged"))
+
+
+def time_series(times: Any, names: tuple[str, ...]) -> tuple[list[str], dict[str, list[int]], float]:
+    """A TimeHistogram as labels and named series (the kinds that ever occur), for a stacked figure."""
+    start, width, grid = times.series(SHOWN_BUCKETS)
+    labels = [_time_label(start + i * width, start, width) for i in range(len(grid))]
+    return labels, {name: grid[:, k].tolist() for k, name in enumerate(names) if len(grid) and grid[:, k].any()}, width
 
 
 def _time_label(t: float, start: float, width: float) -> str:

@@ -10,6 +10,7 @@ from html import escape
 from typing import Sequence
 
 PALETTE = {"allowed": "#3a7d44", "stateful": "#8fc99a", "denied": "#c0392b", "unmanaged": "#9aa5b1",
+           "opened": "#3a7d44", "closed": "#c0392b", "one side only": "#9aa5b1",
            "bar": "#3b6ea8", "limit": "#c0392b", "other": "#e0a030"}
 FONT = 'font-family="system-ui, sans-serif" font-size="11"'
 
