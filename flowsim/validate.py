@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
+from dataclasses import dataclass
 
 from .errors import Problem
 from .model import ADVANCED, BASIC, Config, Interface, Rule
@@ -84,32 +85,61 @@ def _check_addresses(config: Config, add) -> None:
                 reach_end, reach_eni = last, eni
 
 
-def _check_quotas(config: Config, add) -> None:
-    limits = config.limits
+@dataclass(frozen=True)
+class QuotaUse:
+    """How much of one quota one object uses (docs/semantics.md §6)."""
+
+    quota: str  # the Limits field
+    subject: str  # the ENI, group or prefix list
+    used: int
+    limit: int
+    phrase: str  # what the object does, for messages: "is in 3 security groups"
+    whose: str = "the quota"
+    line: int | None = None
+
+    @property
+    def share(self) -> float:
+        return self.used / self.limit if self.limit else float("inf")
+
+
+def quota_usage(config: Config) -> list[QuotaUse]:
+    """Every quota's use by every object it applies to, over or under its limit."""
+    limits, out = config.limits, []
     members: dict[str, list[Interface]] = defaultdict(list)
     for eni in config.interfaces.values():
         for gid in eni.security_groups:
             members[gid].append(eni)
-        if len(eni.security_groups) > limits.groups_per_eni:
-            add(eni.id, f"is in {len(eni.security_groups)} security groups; the quota is {limits.groups_per_eni} (limits.groups_per_eni)", eni.line)
-        rule_count = sum(_rule_weight(config, r) for gid in eni.security_groups if gid in config.groups for r in config.groups[gid].rules)
-        if rule_count > limits.rules_per_eni:
-            add(eni.id, f"carries {rule_count} rules over its groups; the quota is {limits.rules_per_eni} (limits.rules_per_eni)", eni.line)
+        n = len(eni.security_groups)
+        out.append(QuotaUse("groups_per_eni", eni.id, n, limits.groups_per_eni, f"is in {n} security groups", line=eni.line))
+        n = sum(_rule_weight(config, r) for gid in eni.security_groups if gid in config.groups for r in config.groups[gid].rules)
+        out.append(QuotaUse("rules_per_eni", eni.id, n, limits.rules_per_eni, f"carries {n} rules over its groups",
+                            line=eni.line))
     for group in config.groups.values():
         if group.type == BASIC:
-            refs = sum(1 for r in group.rules if r.peer.kind == "group")
-            if refs > limits.group_rules_per_group:
-                add(group.id, f"has {refs} rules that reference security groups; the quota is {limits.group_rules_per_group} (limits.group_rules_per_group)", group.line)
-            addresses = sum(e.address_count() for e in members[group.id])
-            if addresses > limits.addresses_per_basic_group:
-                add(group.id, f"holds {addresses} private addresses; a basic group's quota is {limits.addresses_per_basic_group} (limits.addresses_per_basic_group)", group.line)
-        elif len(members[group.id]) > limits.enis_per_advanced_group:
-            add(group.id, f"holds {len(members[group.id])} interfaces; an advanced group's quota is {limits.enis_per_advanced_group} (limits.enis_per_advanced_group)", group.line)
+            n = sum(1 for r in group.rules if r.peer.kind == "group")
+            out.append(QuotaUse("group_rules_per_group", group.id, n, limits.group_rules_per_group,
+                                f"has {n} rules that reference security groups", line=group.line))
+            n = sum(e.address_count() for e in members[group.id])
+            out.append(QuotaUse("addresses_per_basic_group", group.id, n, limits.addresses_per_basic_group,
+                                f"holds {n} private addresses", "a basic group's quota", group.line))
+        else:
+            n = len(members[group.id])
+            out.append(QuotaUse("enis_per_advanced_group", group.id, n, limits.enis_per_advanced_group,
+                                f"holds {n} interfaces", "an advanced group's quota", group.line))
+    for pl in config.prefix_lists.values():
+        n = max(pl.max_entries, len(pl.entries))
+        out.append(QuotaUse("entries_per_prefix_list", pl.id, n, limits.entries_per_prefix_list, f"allows {n} entries",
+                            line=pl.line))
+    return out
+
+
+def _check_quotas(config: Config, add) -> None:
+    for use in quota_usage(config):
+        if use.used > use.limit:
+            add(use.subject, f"{use.phrase}; {use.whose} is {use.limit} (limits.{use.quota})", use.line)
     for pl in config.prefix_lists.values():
         if len(pl.entries) > pl.max_entries:
             add(pl.id, f"has {len(pl.entries)} entries but max_entries is {pl.max_entries}", pl.line)
-        if max(pl.max_entries, len(pl.entries)) > limits.entries_per_prefix_list:
-            add(pl.id, f"allows {max(pl.max_entries, len(pl.entries))} entries; the quota is {limits.entries_per_prefix_list} (limits.entries_per_prefix_list)", pl.line)
     for prl in config.port_lists.values():
         if len(prl.entries) > prl.max_entries:
             add(prl.id, f"has {len(prl.entries)} entries but max_entries is {prl.max_entries}", prl.line)

@@ -156,3 +156,23 @@ def test_trace_diff_report(tmp_path, capsys):
 def test_a_diff_report_of_identical_configurations_says_so(tmp_path):
     html = report_of(tmp_path, "diff", str(EXAMPLE), str(EXAMPLE), "--trace", str(FLOWLOG), "-q")
     assert "No record of the trace changes verdict" in html and "<svg" not in html
+
+
+def test_lint_report_from_findings_and_quota_use(tmp_path):
+    import flowsim
+    from flowsim.report import lint_report
+    from flowsim.validate import quota_usage
+
+    config = flowsim.load_config(EXAMPLE)
+    finding = {"kind": "shadowed", "severity": "warning", "rule": "sg-web/ssh-office", "by": ["sg-web/ssh"],
+               "direction": "ingress", "enis": ["eni-web-1", "eni-web-2"], "message": "never decides anything",
+               "example": {"src_ip": "203.0.113.9", "dst_ip": "10.0.1.10", "protocol": "tcp", "src_port": 1,
+                           "dst_port": 22}}
+    html = lint_report([finding], quota_usage(config), "example.yaml", incomplete=["sg-big ingress"])
+    assert_self_contained(html)
+    for fact in ("1</b>warning", "1</b>analysis incomplete", "sg-big ingress", "shadowed (1)", "sg-web/ssh-office",
+                 "eni-web-1, eni-web-2", "203.0.113.9:1 -&gt; 10.0.1.10:22 tcp", "groups_per_eni", "65,536"):
+        assert fact in html, fact
+    assert html.count("<svg") == 1  # quota headroom
+    empty = lint_report([], [], "example.yaml")
+    assert "No findings" in empty and "<svg" not in empty
