@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
@@ -49,8 +50,49 @@ class _LineList(list):
     item_lines: list
 
 
-# The C parser when PyYAML has it (many times faster on large files); both are the safe loader.
-_UniqueKeyLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+class ExactLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # the C parser where PyYAML has it
+    """The safe loader with YAML 1.2's core types only: a plain scalar is a decimal integer, true/false, null
+    or text. YAML 1.1's other implicit types never reinterpret a value: `22:22` (base 60), `010` (octal),
+    `0x1F`, `on`/`no`/`y`, `.inf` and dates stay the text they are (and a field that wants a number or a
+    keyword refuses them, naming the rule); `010` is ten."""
+
+    yaml_implicit_resolvers: dict = {}
+
+
+ExactLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                  list("tTfF"))
+ExactLoader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^[-+]?[0-9]+$"), list("-+0123456789"))
+ExactLoader.add_implicit_resolver("tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""])
+ExactLoader.add_constructor("tag:yaml.org,2002:int", lambda loader, node: int(node.value, 10))  # never base 8 or 60
+MAX_EXPANSION = 10  # aliases may repeat what a document holds this many times over, and no more
+MIN_EXPANDED = 100_000  # ... below this many values in all, any repetition is fine
+
+
+def expanded_size(root: yaml.Node) -> tuple[int, int]:
+    """(values the document holds once its aliases are expanded, distinct values it holds), without expanding:
+    an alias is a second reference to a node, so sizes are summed over a graph, each node measured once."""
+    size: dict[int, int] = {}
+    stack = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in size:
+            continue
+        children = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else \
+            node.value if isinstance(node, yaml.SequenceNode) else []
+        if done:
+            size[id(node)] = 1 + sum(size[id(c)] for c in children)
+        else:
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if id(c) not in size)
+    return size[id(root)], len(size)
+
+
+def refuse_alias_bombs(node: yaml.Node, source: str) -> None:
+    """Raise ConfigError when a composed document's aliases would multiply it past MAX_EXPANSION times."""
+    expanded, distinct = expanded_size(node)
+    if expanded > MIN_EXPANDED and expanded > MAX_EXPANSION * distinct:
+        raise ConfigError(Problem(f"aliases expand the document to {expanded:,} values from {distinct:,} "
+                                  f"(more than {MAX_EXPANSION} times what it holds): refused", source=source))
 
 
 def _to_python(loader: yaml.SafeLoader, node: yaml.Node, source: str) -> Any:
@@ -81,10 +123,13 @@ _STR_TAG = "tag:yaml.org,2002:str"
 
 
 def _parse_text(text: str, source: str) -> Any:
-    loader = _UniqueKeyLoader(text)
+    loader = ExactLoader(text)
     try:
         node = loader.get_single_node()
-        return None if node is None else _to_python(loader, node, source)
+        if node is None:
+            return None
+        refuse_alias_bombs(node, source)
+        return _to_python(loader, node, source)
     finally:
         loader.dispose()
 
@@ -125,10 +170,30 @@ class _Bad(ValueError):
     """A value that cannot be used; the message says why."""
 
 
+_DECIMAL = re.compile(r"[-+]?[0-9]+")  # ASCII digits only: str.isdigit() also takes '٢٢', int() also '1_000'
+MAX_SHOWN = 80  # characters of a value echoed in a message
+
+
+def shown(value: Any) -> str:
+    """A value as a message quotes it: repr, control characters escaped, cut after MAX_SHOWN characters."""
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + "…"
+
+
+def whole_number(value: Any) -> int | None:
+    """An integer written as one (a YAML or JSON integer, or decimal ASCII digits); None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    text = str(value).strip() if isinstance(value, str) else ""
+    return int(text) if _DECIMAL.fullmatch(text) and len(text) < 20 else None
+
+
 def parse_protocol(value: Any) -> int:
     """Protocol name (any case) or IANA number 0..255 -> number; `all` -> -1."""
     if isinstance(value, bool) or value is None:
-        raise _Bad(f"unknown protocol {value!r}")
+        raise _Bad(f"unknown protocol {shown(value)}")
     if isinstance(value, int):
         number = value
     else:
@@ -137,8 +202,8 @@ def parse_protocol(value: Any) -> int:
             return PROTOCOL_NAMES[text]
         if text in ("-1", "any", "*"):
             return PROTOCOL_NAMES["all"]
-        if not text.isdigit():
-            raise _Bad(f"unknown protocol {value!r}")
+        if whole_number(text) is None:
+            raise _Bad(f"unknown protocol {shown(value)}")
         number = int(text)
     if number == -1:
         return PROTOCOL_NAMES["all"]
@@ -158,10 +223,9 @@ def parse_port_range(value: Any) -> tuple[int, int] | None:
         return None
     sep = "/" if "/" in text else ("-" if "-" in text[1:] else None)
     parts = text.split(sep, 1) if sep else [text, text]
-    try:
-        lo, hi = (int(p.strip()) for p in parts)
-    except ValueError:
-        raise _Bad(f"malformed port range {value!r} (expected 443, 8000-8080 or 8000/8080)") from None
+    lo, hi = (whole_number(p) for p in parts)
+    if lo is None or hi is None:
+        raise _Bad(f"malformed port range {shown(value)} (expected 443, 8000-8080 or 8000/8080)")
     if not (1 <= lo <= 65535 and 1 <= hi <= 65535):
         raise _Bad(f"port range {text!r} is outside 1..65535")
     if lo > hi:
@@ -323,12 +387,9 @@ def _parse_priority(value: Any, legacy: bool = False) -> int:
     """1..100; the legacy 110 of cloud-created rules only where the rule is marked `legacy: true`."""
     if value is None:
         return 1
-    if isinstance(value, bool):
-        raise _Bad(f"priority must be an integer 1..100, not {value!r}")
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise _Bad(f"priority must be an integer 1..100, not {value!r}") from None
+    number = whole_number(value)
+    if number is None:
+        raise _Bad(f"priority must be an integer 1..100, not {shown(value)}")
     if number == LEGACY_PRIORITY and legacy:
         return number
     if not 1 <= number <= 100:
@@ -354,6 +415,24 @@ def _parse_port_list_ref(value: Any, known: dict[str, set[str]]) -> str | None:
     if text not in known["port_lists"]:
         raise _Bad(f"names unknown port list {text!r}")
     return text
+
+
+ID_PREFIXES = {"security group": "sg-", "prefix list": "pl-", "port list": "prl-", "interface": ""}
+_ID_TEXT = re.compile(r"[^\s/\x00-\x1f\x7f]+")  # no white space, slash or control character
+
+
+def id_problem(kind: str, value: Any) -> str | None:
+    """What is wrong with an id of this kind, or None. Groups, prefix lists and port lists carry the cloud's
+    prefixes (`sg-`, `pl-`, `prl-`), which is what tells a rule's peer from a CIDR; no id is empty or holds
+    white space, a slash or a control character."""
+    prefix = ID_PREFIXES[kind]
+    if not isinstance(value, str) or not value:
+        return f"a {kind} id must be non-empty text, not {shown(value)}"
+    if not _ID_TEXT.fullmatch(value):
+        return f"a {kind} id may not hold white space, '/' or control characters"
+    if not value.startswith(prefix) or value == prefix:
+        return f"a {kind} id starts with {prefix!r} (as the cloud's do), so that a peer is never taken for another"
+    return None
 
 
 def _parse_peer(value: Any, known: dict[str, set[str]]) -> Peer:
@@ -536,6 +615,12 @@ def parse_config(document: Any, source: str = "") -> tuple[Config, list[Problem]
     pls_raw = _as_mapping(document.get("prefix_lists"), "prefix_lists", "prefix_lists", out, _line_of(document, "prefix_lists"))
     enis_raw = _as_mapping(document.get("interfaces"), "interfaces", "interfaces", out, _line_of(document, "interfaces"))
     ports_raw = _as_mapping(document.get("port_lists"), "port_lists", "port_lists", out, _line_of(document, "port_lists"))
+    for kind, raws in (("security group", groups_raw), ("prefix list", pls_raw), ("port list", ports_raw),
+                       ("interface", enis_raw)):
+        for key in raws:
+            problem = id_problem(kind, key)
+            if problem:
+                out.add(shown(key)[1:-1] if isinstance(key, str) else shown(key), problem, _line_of(raws, key))
     known = {"groups": {str(k) for k in groups_raw}, "prefix_lists": {str(k) for k in pls_raw},
              "port_lists": {str(k) for k in ports_raw}}
     prefix_lists = {}

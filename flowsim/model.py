@@ -45,7 +45,7 @@ def flow_protocol_number(text: str) -> int | None:
     low = text.strip().lower()
     if low in FLOW_PROTOCOL_NAMES:
         return FLOW_PROTOCOL_NAMES[low]
-    return int(low) if low.isdigit() and int(low) <= 255 else None
+    return int(low) if low.isascii() and low.isdigit() and int(low) <= 255 else None
 
 
 def protocol_name(number: int) -> str:

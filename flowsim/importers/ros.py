@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from ..config import refuse_alias_bombs
+
 from .common import (
     MAX_DEPTH, PERMISSION_FIELDS, ConfigBuilder, ImportResult, Notes, Unknown, check_depth, first_unknown, input_error,
     is_set, permission_field_names, permission_rule, placeholder_id, read_json, read_text, readable_id,
@@ -91,7 +93,10 @@ def read_template(path: Path) -> Mapping:
         loader = None
         try:
             loader = RosLoader(text)  # its reader refuses control characters at once
-            document = check_depth(loader.get_single_data(), source)
+            node = loader.get_single_node()
+            if node is not None:
+                refuse_alias_bombs(node, source)
+            document = check_depth(loader.construct_document(node) if node is not None else None, source)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             raise input_error(f"invalid YAML: {getattr(exc, 'problem', None) or exc}", source,
