@@ -105,7 +105,7 @@ def _to_python(loader: yaml.SafeLoader, node: yaml.Node, source: str) -> Any:
             if isinstance(key, (dict, list)):
                 raise ConfigError(Problem("a mapping key must be a plain value", source=source, line=key_node.start_mark.line + 1))
             if key in out:
-                raise ConfigError(Problem(f"duplicate key {key!r}", source=source, line=key_node.start_mark.line + 1))
+                raise ConfigError(Problem(f"duplicate key {shown(key)}", source=source, line=key_node.start_mark.line + 1))
             out[key] = _to_python(loader, value_node, source)
             out.key_lines[key] = key_node.start_mark.line + 1
         return out
@@ -217,7 +217,7 @@ def parse_port_range(value: Any) -> tuple[int, int] | None:
     if value is None:
         return None
     if isinstance(value, bool):
-        raise _Bad(f"malformed port range {value!r}")
+        raise _Bad(f"malformed port range {shown(value)}")
     text = str(value).strip()
     if text in ("-1", "-1/-1", "", "all", "any"):
         return None
@@ -227,22 +227,22 @@ def parse_port_range(value: Any) -> tuple[int, int] | None:
     if lo is None or hi is None:
         raise _Bad(f"malformed port range {shown(value)} (expected 443, 8000-8080 or 8000/8080)")
     if not (1 <= lo <= 65535 and 1 <= hi <= 65535):
-        raise _Bad(f"port range {text!r} is outside 1..65535")
+        raise _Bad(f"port range {shown(text)} is outside 1..65535")
     if lo > hi:
-        raise _Bad(f"port range {text!r} has its start after its end")
+        raise _Bad(f"port range {shown(text)} has its start after its end")
     return lo, hi
 
 
 def parse_network(value: Any, version: int | None = None) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     """CIDR or bare address (/32 or /128); host bits are cleared."""
     if not isinstance(value, str) or not value.strip():
-        raise _Bad(f"bad CIDR {value!r}")
+        raise _Bad(f"bad CIDR {shown(value)}")
     try:
         net = ipaddress.ip_network(value.strip(), strict=False)
     except ValueError:
-        raise _Bad(f"bad CIDR {value!r}") from None
+        raise _Bad(f"bad CIDR {shown(value)}") from None
     if version is not None and net.version != version:
-        raise _Bad(f"{value!r} is not an IPv{version} {'prefix' if '/' in value else 'address'}")
+        raise _Bad(f"{shown(value)} is not an IPv{version} {'prefix' if '/' in value else 'address'}")
     return net
 
 
@@ -251,9 +251,9 @@ def parse_address(value: Any, version: int) -> ipaddress.IPv4Address | ipaddress
     try:
         addr = ipaddress.ip_address(str(value).strip())
     except ValueError:
-        raise _Bad(f"bad IPv{version} address {value!r}") from None
+        raise _Bad(f"bad IPv{version} address {shown(value)}") from None
     if addr.version != version:
-        raise _Bad(f"{value!r} is not an IPv{version} address")
+        raise _Bad(f"{shown(value)} is not an IPv{version} address")
     return addr
 
 
@@ -280,7 +280,7 @@ def _line_of(container: Any, key: Any) -> int | None:
 def _check_keys(obj: Mapping, allowed: set[str], subject: str, out: _Collector) -> None:
     for key in obj:
         if key not in allowed:
-            out.add(subject, f"unknown key {key!r} (expected one of: {', '.join(sorted(allowed))})", _line_of(obj, key))
+            out.add(subject, f"unknown key {shown(key)} (expected one of: {', '.join(sorted(allowed))})", _line_of(obj, key))
 
 
 def _as_mapping(value: Any, subject: str, what: str, out: _Collector, line: int | None) -> Mapping:
@@ -328,7 +328,7 @@ def _choice(value: Any, table: dict[str, str], default: str | None, what: str) -
         return default
     key = str(value).strip().lower()
     if key not in table:
-        raise _Bad(f"unknown {what} {value!r} (expected {' | '.join(sorted(set(table)))})")
+        raise _Bad(f"unknown {what} {shown(value)} (expected {' | '.join(sorted(set(table)))})")
     return table[key]
 
 
@@ -413,7 +413,7 @@ def _parse_port_list_ref(value: Any, known: dict[str, set[str]]) -> str | None:
     if text is None:
         raise _Bad(f"port_list must be a port list id, not {_kind(value)}")
     if text not in known["port_lists"]:
-        raise _Bad(f"names unknown port list {text!r}")
+        raise _Bad(f"names unknown port list {shown(text)}")
     return text
 
 
@@ -450,12 +450,12 @@ def _parse_peer(value: Any, known: dict[str, set[str]]) -> Peer:
     except _Bad:
         pass
     if text.startswith("sg-"):
-        raise _Bad(f"peer names unknown security group {text!r}")
+        raise _Bad(f"peer names unknown security group {shown(text)}")
     if text.startswith("pl-"):
-        raise _Bad(f"peer names unknown prefix list {text!r}")
+        raise _Bad(f"peer names unknown prefix list {shown(text)}")
     if text[:1].isdigit() or ":" in text:
-        raise _Bad(f"bad CIDR {text!r}")
-    raise _Bad(f"peer {text!r} is neither a CIDR nor a known security group or prefix list")
+        raise _Bad(f"bad CIDR {shown(text)}")
+    raise _Bad(f"peer {shown(text)} is neither a CIDR nor a known security group or prefix list")
 
 
 def _parse_group(gid: str, raw: Any, order: int, line: int | None, known: dict[str, set[str]], out: _Collector) -> Group | None:
@@ -518,7 +518,7 @@ def _parse_prefix_list(pid: str, raw: Any, line: int | None, out: _Collector) ->
     if max_entries is None:
         max_entries = len(entries)
     elif isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
-        out.add(pid, f"max_entries must be a positive integer, not {max_entries!r}", _line_of(raw, "max_entries"))
+        out.add(pid, f"max_entries must be a positive integer, not {shown(max_entries)}", _line_of(raw, "max_entries"))
         max_entries = len(entries)
     return PrefixList(id=pid, entries=tuple(entries), max_entries=max_entries, line=line)
 
@@ -530,7 +530,7 @@ def _parse_port_list(pid: str, raw: Any, line: int | None, out: _Collector) -> P
         max_entries = max(1, len(entries))
     elif (isinstance(max_entries, bool) or not isinstance(max_entries, int)
           or not 1 <= max_entries <= MAX_PORT_LIST_ENTRIES):
-        out.add(pid, f"max_entries must be an integer 1..{MAX_PORT_LIST_ENTRIES}, not {max_entries!r}",
+        out.add(pid, f"max_entries must be an integer 1..{MAX_PORT_LIST_ENTRIES}, not {shown(max_entries)}",
                 _line_of(raw, "max_entries"))
         max_entries = max(1, len(entries))
     return PortList(id=pid, entries=tuple(entries), max_entries=max_entries, line=line)
@@ -539,7 +539,7 @@ def _parse_port_list(pid: str, raw: Any, line: int | None, out: _Collector) -> P
 def _port_list_entry(value: Any) -> tuple[int, int]:
     entry = parse_port_range(value)
     if entry is None:
-        raise _Bad(f"a port list entry is a port range within 1..65535, not {value!r}")
+        raise _Bad(f"a port list entry is a port range within 1..65535, not {shown(value)}")
     return entry
 
 
@@ -589,9 +589,9 @@ def _parse_limits(raw: Any, out: _Collector) -> Limits:
     values = {}
     for key, value in mapping.items():
         if key not in names:
-            out.add("limits", f"unknown quota {key!r} (expected one of: {', '.join(sorted(names))})", _line_of(mapping, key))
+            out.add("limits", f"unknown quota {shown(key)} (expected one of: {', '.join(sorted(names))})", _line_of(mapping, key))
         elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            out.add("limits", f"{key} must be a non-negative integer, not {value!r}", _line_of(mapping, key))
+            out.add("limits", f"{key} must be a non-negative integer, not {shown(value)}", _line_of(mapping, key))
         else:
             values[key] = value
     return Limits(**values)
@@ -609,7 +609,7 @@ def parse_config(document: Any, source: str = "") -> tuple[Config, list[Problem]
     _check_keys(document, _TOP_KEYS, "configuration", out)
     for key in document:
         if not isinstance(key, str):
-            out.add("configuration", f"key {key!r} must be text", _line_of(document, key))
+            out.add("configuration", f"key {shown(key)} must be text", _line_of(document, key))
     limits = _parse_limits(document.get("limits"), out)
     groups_raw = _as_mapping(document.get("security_groups"), "security_groups", "security_groups", out, _line_of(document, "security_groups"))
     pls_raw = _as_mapping(document.get("prefix_lists"), "prefix_lists", "prefix_lists", out, _line_of(document, "prefix_lists"))

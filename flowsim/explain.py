@@ -84,7 +84,7 @@ class Explanation:
                 what = (f"{rule.name} (group {rule.group}, priority {rule.priority}{' (legacy)' if rule.legacy else ''}, "
                         f"{rule.action} {proto_of(rule, self.config)} {toward} {rule.peer})")
                 if rule.description:
-                    what += f" — {rule.description}"
+                    what += f" — {rule.description.encode('unicode_escape').decode('ascii') if not rule.description.isprintable() else rule.description}"
             else:
                 what = f"{side.rule} ({_DEFAULT_MEANING.get(side.rule, '')})"
             lines.append(f"{label}  at {side.eni}: {decision} by {what}")
