@@ -92,7 +92,7 @@ def _check_quotas(config: Config, add) -> None:
             members[gid].append(eni)
         if len(eni.security_groups) > limits.groups_per_eni:
             add(eni.id, f"is in {len(eni.security_groups)} security groups; the quota is {limits.groups_per_eni} (limits.groups_per_eni)", eni.line)
-        rule_count = sum(_rule_weight(config, r) for gid in eni.security_groups if gid in config.groups for r in config.groups[gid].rules)
+        rule_count = sum(rule_weight(config, r) for gid in eni.security_groups if gid in config.groups for r in config.groups[gid].rules)
         if rule_count > limits.rules_per_eni:
             add(eni.id, f"carries {rule_count} rules over its groups; the quota is {limits.rules_per_eni} (limits.rules_per_eni)", eni.line)
     for group in config.groups.values():
@@ -115,7 +115,7 @@ def _check_quotas(config: Config, add) -> None:
             add(prl.id, f"has {len(prl.entries)} entries but max_entries is {prl.max_entries}", prl.line)
 
 
-def _rule_weight(config: Config, rule: Rule) -> int:
+def rule_weight(config: Config, rule: Rule) -> int:
     """A rule counts once, a rule naming a prefix list or a port list as the list's max entries
     (Decision: a rule naming both counts as the product, one rule per pair of entries)."""
     weight = 1
