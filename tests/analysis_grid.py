@@ -137,3 +137,28 @@ class UnitOracle:
 
 def is_accept(unit, name: str) -> bool:
     return next(e.action for e in unit.entries if e.name == name) == ACCEPT
+
+
+def path_grid(config: Config, extra_nets: list, extra_ports: list) -> list[GridPoint]:
+    """Representative flows (peer = source, local = destination) for path mode: both addresses over every cell."""
+    rules = [r for g in config.groups.values() for r in g.rules]
+    out = []
+    scuts, dcuts = port_cuts(config, True, rules), port_cuts(config, False, rules)
+    for lo, hi in extra_ports:
+        scuts |= {lo, hi + 1}
+        dcuts |= {lo, hi + 1}
+    sports, dports = intervals(scuts, 65535), intervals(dcuts, 65535)
+    for family in (4, 6):
+        addr = ipaddress.IPv4Address if family == 4 else ipaddress.IPv6Address
+        cuts = address_cuts(config, family, rules)
+        cuts |= {x for n in extra_nets if n.version == family
+                 for x in (int(n.network_address), int(n.broadcast_address) + 1)}
+        cells = [(addr(lo), hi - lo + 1) for lo, hi in intervals(cuts, 2 ** BITS[family] - 1)]
+        for (src, sw), (dst, dw) in product(cells, cells):
+            for plo, phi in protocol_intervals(rules, family):
+                if plo in PORTED_PROTOCOLS:
+                    for (slo, shi), (dlo, dhi) in product(sports, dports):
+                        out.append(GridPoint(family, src, dst, plo, slo, dlo, sw * dw * (shi - slo + 1) * (dhi - dlo + 1)))
+                else:
+                    out.append(GridPoint(family, src, dst, plo, 0, 0, sw * dw * (phi - plo + 1)))
+    return out
