@@ -283,3 +283,28 @@ def quota_findings(config: Config) -> list[Finding]:
         n = max(pl.max_entries, len(pl.entries))
         usage(f"{pl.id} allows {n} entries", n, limits.entries_per_prefix_list, (), "limits.entries_per_prefix_list")
     return out
+
+
+def format_report(report: LintReport) -> str:
+    """A readable table of the findings, most severe first, then the units left incomplete."""
+    lines = []
+    for severity in reversed(SEVERITIES):
+        chosen = [f for f in report.findings if f.severity == severity]
+        if not chosen:
+            continue
+        lines.append(f"{severity.upper()} ({len(chosen)})")
+        for f in chosen:
+            lines.append(f"  {f.kind:<22} {f.message}")
+            if f.example:
+                ex = f.example
+                where = f" at {ex['eni']} {ex['direction']}" if "eni" in ex else ""
+                lines.append(f"  {'':<22} example: {ex['protocol']} {ex['src_ip']}:{ex['src_port']} -> "
+                             f"{ex['dst_ip']}:{ex['dst_port']}{where}")
+    for i in report.incomplete:
+        lines.append(f"ANALYSIS INCOMPLETE: {'+'.join(i.groups)} {i.direction} on "
+                     f"{', '.join(i.enis) or 'no ENI'}: {i.reason}; nothing is claimed about it")
+    counts = {s: sum(f.severity == s for f in report.findings) for s in SEVERITIES}
+    lines.append(f"{len(report.findings)} findings ({counts['error']} errors, {counts['warning']} warnings, "
+                 f"{counts['info']} info) over {report.units} units" +
+                 (f"; {len(report.incomplete)} units incomplete" if report.incomplete else ""))
+    return "\n".join(lines)

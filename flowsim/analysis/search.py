@@ -119,3 +119,20 @@ def _endpoint(model: PathModel, vpc: str, fieldname: str, spec: str) -> object:
         return s.network(fieldname, ipaddress.ip_network(spec, strict=False))
     except ValueError:
         raise InputError(f"--{fieldname}: {spec!r} is not a CIDR, an ENI id, a group id or 'external'") from None
+
+
+def format_result(result: SearchResult, query: Query) -> str:
+    """The examples as a table, the region's size, or the proof that no such flow exists."""
+    if result.incomplete:
+        units = "; ".join(f"{'+'.join(i.groups)} {i.direction} ({i.reason})" for i in result.incomplete)
+        head = f"ANALYSIS INCOMPLETE for {units}: the answer below may miss flows\n"
+    else:
+        head = ""
+    if not result.exists:
+        return head + f"no such flow exists: no flow of the query space gets {query.verdict} (exact)"
+    lines = [f"{result.size:,} flows of the query space get {query.verdict} (exact count); examples:"]
+    for ex in result.examples:
+        rules = " / ".join(r for r in (ex["egress_rule"], ex["ingress_rule"]) if r) or "(same ENI: not filtered)"
+        lines.append(f"  {ex['protocol']:<6} {ex['src_ip']}:{ex['src_port']} -> {ex['dst_ip']}:{ex['dst_port']}"
+                     f"{'  [' + ex['vpc'] + ']' if 'vpc' in ex else ''}  {ex['verdict']} by {rules}")
+    return head + "\n".join(lines)
