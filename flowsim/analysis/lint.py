@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from ..addresses import IPNetwork
 from ..explain import proto_of
 from ..model import ACCEPT, BASIC, DEFAULT_HEALTH_CHECK_ALLOW, DEFAULT_INTRA_GROUP_ALLOW, DROP, INGRESS, \
-    PORTED_PROTOCOLS, Config, Rule, format_ports, protocol_name
+    PORTED_PROTOCOLS, Config, Rule, protocol_name
 from ..validate import rule_weight
 from .space import Point, Space
 from .units import Entry, Unit, build_units
@@ -116,15 +116,10 @@ def describe(config: Config, entry: Entry) -> str:
 
 
 def what(config: Config, rule: Rule) -> str:
-    ports = ""
-    if rule.protocol in PORTED_PROTOCOLS:
-        ports = f" {rule.port_list}" if rule.port_list else f" {format_ports(rule.ports).replace('/', '-')}"
-        ports = ports.replace("-1--1", "all ports")
-        if ports.count("-") == 1 and ports.split("-")[0] == ports.split("-")[1]:
-            ports = " " + ports.split("-")[1]
+    """`priority 1, accept tcp 22/22 from 0.0.0.0/0` — a rule in a few words."""
     side = "from" if rule.direction == INGRESS else "to"
     local = f" at {rule.local}" if rule.local is not None else ""
-    return f"priority {rule.priority}, {rule.action} {proto_of(rule)}{ports} {side} {rule.peer}{local}"
+    return f"priority {rule.priority}, {rule.action} {proto_of(rule)} {side} {rule.peer}{local}"
 
 
 def _on(unit: Unit) -> str:
