@@ -15,7 +15,7 @@ from ..model import ACCEPT, BASIC, DEFAULT_HEALTH_CHECK_ALLOW, DEFAULT_INTRA_GRO
     PORTED_PROTOCOLS, Config, Rule, protocol_name
 from ..validate import rule_weight
 from .space import Point, Space
-from .units import Entry, Unit, build_units
+from .units import Entry, Unit, iter_units
 
 SEVERITIES = ("info", "warning", "error")
 ADMIN_PORTS = (22, 23, 3389, 445, 3306, 5432, 1433, 6379, 27017, 9200, 11211)
@@ -82,13 +82,15 @@ def lint(config: Config, node_budget: int | None = None, time_budget_s: float | 
 
     start = time.monotonic()
     budgets = {k: v for k, v in (("node_budget", node_budget), ("time_budget_s", time_budget_s)) if v is not None}
-    space, units = build_units(config, **budgets)
-    report = LintReport(units=len(units))
-    for unit in units:
+    space = Space()
+    public_peer = space.universe & ~space.networks("src", NON_PUBLIC)
+    report = LintReport()
+    for unit in iter_units(config, space, **budgets):  # one at a time: a unit's BDDs go when it is done
+        report.units += 1
         if unit.incomplete:
             report.incomplete.append(Incomplete(unit.groups, unit.direction, unit.enis, unit.incomplete))
             continue
-        report.findings += unit_findings(config, space, unit)
+        report.findings += unit_findings(config, space, unit, public_peer)
     report.findings += quota_findings(config)
     report.findings.sort(key=lambda f: -SEVERITIES.index(f.severity))
     report.seconds = time.monotonic() - start
@@ -126,8 +128,8 @@ def _on(unit: Unit) -> str:
     return f" on {', '.join(unit.enis)}" if unit.enis else " (group attached to no ENI)"
 
 
-def unit_findings(config: Config, space: Space, unit: Unit) -> list[Finding]:
-    """The findings about the custom rules of one swept unit."""
+def unit_findings(config: Config, space: Space, unit: Unit, public_peer) -> list[Finding]:
+    """The findings about the custom rules of one swept unit (public_peer: flows from public sources)."""
     out: list[Finding] = []
     entries = unit.entries
     after = _allow_after(space, entries)
@@ -146,7 +148,7 @@ def unit_findings(config: Config, space: Space, unit: Unit) -> list[Finding]:
                     f"{entry.name} matches no flow: {_why_unmatchable(config, unit, entry.rule)}", None)
             continue
         if entry.decides == space.false:
-            covering = sorted(((space.count(entry.match & e.decides), j) for j, e in enumerate(entries[:i])
+            covering = sorted(((space.approx_count(entry.match & e.decides), j) for j, e in enumerate(entries[:i])
                                if not (entry.match & e.decides) == space.false), reverse=True)
             by = [entries[j] for _, j in covering]
             other = any(e.action != entry.action for e in by)
@@ -170,7 +172,7 @@ def unit_findings(config: Config, space: Space, unit: Unit) -> list[Finding]:
                 finding("tie", "warning", entry,
                         f"{entry.name} loses to {describe(config, ties[0])} at the same priority: drop wins ties",
                         space.pick(entry.match & ties[0].decides), tuple(e.name for e in ties))
-            _permissive(config, space, unit, entry, finding)
+            _permissive(config, space, unit, entry, finding, public_peer)
         elif entry.decides != space.false:
             lost = [e for e in defaults_first if not (entry.match & e.decides) == space.false]
             if lost:
@@ -217,7 +219,7 @@ def _public_addresses(nets: list[IPNetwork]) -> dict[int, int]:
     return out
 
 
-def _permissive(config: Config, space: Space, unit: Unit, entry: Entry, finding) -> None:
+def _permissive(config: Config, space: Space, unit: Unit, entry: Entry, finding, public_peer) -> None:
     rule = entry.rule
     if unit.direction != INGRESS or rule.peer.kind == "group":
         return
@@ -236,7 +238,6 @@ def _permissive(config: Config, space: Space, unit: Unit, entry: Entry, finding)
             return
         reason = f"port {', '.join(map(str, admin))}"
         region = space.disj(space.value("dport", p) for p in admin)
-    public_peer = space.universe & ~space.networks("src", NON_PUBLIC)
     point = space.pick(entry.decides & public_peer & region)
     if point is not None:
         finding("permissive", "warning", entry,

@@ -2,8 +2,9 @@
 
 One manager holds both address families: a family variable (0 = IPv4, 1 = IPv6), then the protocol,
 source address, destination address, source port and destination port, most significant bit first.
-Both addresses are 128-bit blocks; an IPv4 address occupies the first 32 bits of its block and the
-universe fixes the other 96 to zero, so every count over the universe is an exact count of flows.
+Both addresses are 128-bit blocks; an IPv4 address occupies the first 32 bits of its block and no region
+of the IPv4 half ever tests the other 96 (they are don't-cares, divided out when counting), so BDDs of
+IPv4 flows are as small as with 32-bit variables and every count is an exact count of flows.
 The universe also holds that ports are 0 for protocols without ports, that IPv4 flows never carry
 icmpv6 and IPv6 flows never carry icmp.
 """
@@ -20,6 +21,7 @@ from ..model import ICMP, ICMPV6, TCP, UDP
 ADDRESS_BITS = 128
 FIELDS = (("proto", 8), ("src", ADDRESS_BITS), ("dst", ADDRESS_BITS), ("sport", 16), ("dport", 16))
 V4_BITS = 32
+V4_UNUSED_BITS = 2 * (ADDRESS_BITS - V4_BITS)  # don't-care address bits of an IPv4 flow
 MEMORY_BYTES = 512 * 2**20  # CUDD's initial tables and cache
 
 
@@ -64,10 +66,9 @@ class Space:
         self.bdd.declare(*self.names)
         self.nvars = len(self.names)
         self.true, self.false = self.bdd.true, self.bdd.false
-        self._count_memo: dict[int, int] = {}
         fam = self.bdd.var("fam")
-        high_zero = self.conj(self._bits_equal(f, V4_BITS, ADDRESS_BITS, 0) for f in ("src", "dst"))
-        v4 = ~fam & high_zero & ~self.value("proto", ICMPV6)
+        self.fam = fam
+        v4 = ~fam & ~self.value("proto", ICMPV6)
         v6 = fam & ~self.value("proto", ICMP)
         ported = self.value("proto", TCP) | self.value("proto", UDP)
         no_ports = self.value("sport", 0) & self.value("dport", 0)
@@ -118,7 +119,33 @@ class Space:
     # -- asking
     def count(self, u) -> int:
         """The exact number of flows in u (u must lie inside the universe)."""
-        return self._count(u) << self.level(u)
+        memo: dict[int, int] = {}  # node ids are only stable while u holds its nodes: one memo per call
+
+        def below(v) -> int:  # assignments of the variables from v's level on
+            if v == self.true:
+                return 1
+            if v == self.false:
+                return 0
+            key = int(v)
+            got = memo.get(key)
+            if got is None:
+                level, low, high = self.children(v)
+                got = (below(low) << (self.level(low) - level - 1)) + (below(high) << (self.level(high) - level - 1))
+                memo[key] = got
+            return got
+
+        if u == self.false:
+            return 0
+        v4, v6 = self.children(u)[1:] if self.level(u) == 0 else (u, u)
+
+        def half(v) -> int:  # assignments of every variable but the family
+            return below(v) << (self.level(v) - 1)
+
+        return half(v6) + (half(v4) >> V4_UNUSED_BITS)
+
+    def approx_count(self, u) -> float:
+        """CUDD's floating-point count (fast; for ordering regions by size, never for reporting one)."""
+        return self.bdd.count(u, nvars=self.nvars)
 
     def children(self, u) -> tuple[int, object, object]:
         """(level, low, high) of a non-constant u, with u's complement edge applied."""
@@ -144,10 +171,16 @@ class Space:
         return got
 
     def pick(self, u) -> Point | None:
-        """One flow of u, or None when u is empty."""
+        """One flow of u (the lowest-valued branch first), or None when u is empty."""
         if u == self.false:
             return None
-        return self.decode(self.bdd.pick(u))
+        assignment = {}
+        while u != self.true:
+            level, low, high = self.children(u)
+            take_high = low == self.false
+            assignment[self.names[level]] = take_high
+            u = high if take_high else low
+        return self.decode(assignment)
 
     def decode(self, assignment: dict[str, bool]) -> Point:
         def num(field: str, start: int, width: int) -> int:
@@ -160,12 +193,12 @@ class Space:
                      num("sport", 0, 16), num("dport", 0, 16))
 
     def encode(self, p: Point) -> dict[str, bool]:
-        """The full assignment of a point (every variable)."""
+        """The assignment of a point (every variable an IPv4 flow's regions can test)."""
         out = {"fam": p.family == 6}
         values = {"proto": (p.protocol, 8), "sport": (p.src_port, 16), "dport": (p.dst_port, 16)}
         for name in ("src", "dst"):
             a = int(getattr(p, name))
-            values[name] = (a << (ADDRESS_BITS - V4_BITS) if p.family == 4 else a, ADDRESS_BITS)
+            values[name] = (a, V4_BITS) if p.family == 4 else (a, ADDRESS_BITS)
         for f, (v, width) in values.items():
             for i in range(width):
                 out[f"{f}{i}"] = bool((v >> (width - 1 - i)) & 1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Iterator
 
 from ..model import (
     ACCEPT, ADVANCED, BASIC, DEFAULT_HEALTH_CHECK_ALLOW, DEFAULT_INBOUND_DENY, DEFAULT_INTRA_GROUP_ALLOW,
@@ -19,6 +20,7 @@ from .space import Space
 
 #: A unit whose open region grows past this many BDD nodes, or whose sweep runs longer, is left incomplete.
 NODE_BUDGET = 2_000_000
+BUDGET_EVERY = 16  # entries between two node-budget checks
 TIME_BUDGET_S = 30.0
 
 
@@ -159,10 +161,10 @@ def build_unit(config: Config, regions: Regions, vpc: str, groups: tuple[str, ..
         entries.append(Entry(DEFAULT_OUTBOUND_DENY, DROP, None, unit.region) if advanced
                        else Entry(DEFAULT_OUTBOUND_ALLOW, ACCEPT, None, unit.region))
     remaining = unit.region
-    for entry in entries:
+    for k, entry in enumerate(entries):
         entry.decides = entry.match & remaining
         remaining &= ~entry.match
-        if len(remaining) > node_budget:
+        if k % BUDGET_EVERY == 0 and len(remaining) > node_budget:  # a DAG's size costs a walk: not every time
             unit.incomplete = f"the open region grew past {node_budget:,} BDD nodes at {entry.name}"
         elif time.monotonic() - start > time_budget_s:
             unit.incomplete = f"the sweep ran past {time_budget_s:g} s at {entry.name}"
@@ -172,13 +174,17 @@ def build_unit(config: Config, regions: Regions, vpc: str, groups: tuple[str, ..
     return unit
 
 
-def build_units(config: Config, space: Space | None = None, node_budget: int = NODE_BUDGET,
-                time_budget_s: float = TIME_BUDGET_S) -> tuple[Space, list[Unit]]:
-    """Every unit of the configuration (group sets × directions), swept."""
-    space = space or Space()
+def iter_units(config: Config, space: Space, node_budget: int = NODE_BUDGET,
+               time_budget_s: float = TIME_BUDGET_S) -> Iterator[Unit]:
+    """Every unit of the configuration (group sets × directions), swept one after the other."""
     regions = Regions(config, space)
-    units = []
     for vpc, groups, lb, enis in group_sets(config):
         for direction in (INGRESS, EGRESS):
-            units.append(build_unit(config, regions, vpc, groups, lb, enis, direction, node_budget, time_budget_s))
-    return space, units
+            yield build_unit(config, regions, vpc, groups, lb, enis, direction, node_budget, time_budget_s)
+
+
+def build_units(config: Config, space: Space | None = None, node_budget: int = NODE_BUDGET,
+                time_budget_s: float = TIME_BUDGET_S) -> tuple[Space, list[Unit]]:
+    """Every unit of the configuration, kept (for questions across units such as path mode)."""
+    space = space or Space()
+    return space, list(iter_units(config, space, node_budget, time_budget_s))
