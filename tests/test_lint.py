@@ -252,3 +252,28 @@ def test_search_api_on_the_example_matches_the_reference():
         v = ref.evaluate(Flow(ipaddress.ip_address(ex["src_ip"]), ipaddress.ip_address(ex["dst_ip"]),
                               flowsim.model.flow_protocol_number(ex["protocol"]), ex["src_port"], ex["dst_port"]))
         assert (v.verdict, v.egress_rule, v.ingress_rule) == ("deny", ex["egress_rule"], ex["ingress_rule"])
+
+
+def test_a_unit_over_its_budget_is_reported_incomplete_not_hung(capsys):
+    config = flowsim.load_config(EXAMPLE)
+    report = lint(config, node_budget=1)
+    assert report.incomplete and not [f for f in report.findings if f.kind != "quota"]
+    assert all(i.reason.startswith("the open region grew past 1 BDD nodes") for i in report.incomplete)
+    assert {i.enis for i in report.incomplete} >= {("eni-web-1", "eni-web-2"), ("eni-db-1",)}
+    from flowsim.analysis.lint import format_report
+    assert "ANALYSIS INCOMPLETE: sg-web ingress on eni-web-1, eni-web-2" in format_report(report)
+    timed = lint(config, time_budget_s=0.0)
+    assert timed.incomplete and "ran past 0 s" in timed.incomplete[0].reason
+
+
+def test_boxes_cover_a_region_exactly():
+    from flowsim.analysis.space import Space
+    import ipaddress
+    s = Space()
+    region = (s.network("src", ipaddress.ip_network("10.0.0.0/8")) & s.port_range("dport", 20, 1000)
+              & s.protocol(6)) | (s.network("dst", ipaddress.ip_network("2001:db8::/32")) & s.protocol(17))
+    boxes = list(s.boxes(region))
+    assert sum(b.size for b in boxes) == s.count(region)
+    rebuilt = s.disj(s.network("src", b.src) & s.network("dst", b.dst) & s.port_range("proto", *b.protocols)
+                     & s.port_range("sport", *b.src_ports) & s.port_range("dport", *b.dst_ports) for b in boxes)
+    assert rebuilt == region

@@ -8,11 +8,12 @@ from __future__ import annotations
 import ipaddress
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from ..addresses import IPNetwork
 from ..explain import proto_of
 from ..model import ACCEPT, BASIC, DEFAULT_HEALTH_CHECK_ALLOW, DEFAULT_INTRA_GROUP_ALLOW, DROP, INGRESS, \
-    PORTED_PROTOCOLS, Config, Rule, protocol_name
+    PORTED_PROTOCOLS, Config, Interface, Rule, protocol_name
 from ..validate import rule_weight
 from .space import Point, Space
 from .units import Entry, Unit, iter_units
@@ -103,10 +104,19 @@ def example_flow(config: Config, unit: Unit, point: Point) -> dict:
             "src_port": point.src_port, "dst_port": point.dst_port}
     local = point.dst if unit.direction == INGRESS else point.src
     for eni in unit.enis:
-        if config.interfaces[eni].owns(local):
+        if _owns(config.interfaces[eni], local):
             flow.update(eni=eni, direction=unit.direction, vpc=config.interfaces[eni].vpc)
             break
     return flow
+
+
+@lru_cache(maxsize=65536)
+def _owned(eni: Interface) -> tuple[IPNetwork, ...]:
+    return tuple(eni.owned_networks())
+
+
+def _owns(eni: Interface, addr) -> bool:
+    return any(addr.version == n.version and addr in n for n in _owned(eni))
 
 
 def describe(config: Config, entry: Entry) -> str:
@@ -148,9 +158,9 @@ def unit_findings(config: Config, space: Space, unit: Unit, public_peer) -> list
                     f"{entry.name} matches no flow: {_why_unmatchable(config, unit, entry.rule)}", None)
             continue
         if entry.decides == space.false:
-            covering = sorted(((space.approx_count(entry.match & e.decides), j) for j, e in enumerate(entries[:i])
-                               if not (entry.match & e.decides) == space.false), reverse=True)
-            by = [entries[j] for _, j in covering]
+            taking = [e for e in entries[:i] if not (entry.match & e.decides) == space.false]
+            by = taking if len(taking) == 1 else \
+                sorted(taking, key=lambda e: space.approx_count(entry.match & e.decides), reverse=True)
             other = any(e.action != entry.action for e in by)
             takers = ", ".join(describe(config, e) for e in by[:3]) + (f" and {len(by) - 3} more" if len(by) > 3 else "")
             finding("shadowed", "error" if other else "warning", entry,

@@ -64,6 +64,7 @@ class Space:
         self.bdd.configure(reordering=False)
         self.names = ["fam"] + [f"{f}{i}" for f, n in FIELDS for i in range(n)]
         self.bdd.declare(*self.names)
+        self._networks: dict[tuple[str, IPNetwork], object] = {}
         self.nvars = len(self.names)
         self.true, self.false = self.bdd.true, self.bdd.false
         fam = self.bdd.var("fam")
@@ -103,7 +104,11 @@ class Space:
 
     def network(self, field: str, net: IPNetwork) -> object:
         """`field` (src or dst) in the CIDR, with the family fixed."""
-        return _network(self, field, net)
+        key = (field, net)
+        got = self._networks.get(key)
+        if got is None:
+            got = self._networks[key] = _network(self, field, net)
+        return got
 
     def networks(self, field: str, nets: Iterable[IPNetwork]) -> object:
         return self.disj(self.network(field, n) for n in nets)

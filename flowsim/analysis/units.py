@@ -79,6 +79,7 @@ class Regions:
         self._owned: dict[tuple[str, str], object] = {}
         self._members: dict[tuple[str, str], object] = {}
         self._ports: dict[tuple, object] = {}
+        self.ordered = config.evaluation_order()
 
     def owned(self, eni: Interface, fieldname: str) -> object:
         key = (eni.id, fieldname)
@@ -148,7 +149,7 @@ def build_unit(config: Config, regions: Regions, vpc: str, groups: tuple[str, ..
             entries.append(Entry(DEFAULT_INTRA_GROUP_ALLOW, ACCEPT, None,
                                  unit.region & s.disj(regions.members(g, peer_field) for g in shared)))
     in_set = set(groups)
-    for rule in config.evaluation_order():
+    for rule in regions.ordered:
         if rule.group not in in_set or rule.direction != direction:
             continue
         match = unit.region & regions.protocol_ports(rule) & regions.peer(rule, peer_field)
