@@ -75,6 +75,7 @@ class Space:
         no_ports = self.value("sport", 0) & self.value("dport", 0)
         self.universe = (v4 | v6) & (ported | no_ports)
         self.v4, self.v6 = ~fam & self.universe, fam & self.universe
+        self._tcp = self.value("proto", TCP)
 
     # -- building
     def conj(self, parts: Iterable) -> object:
@@ -176,9 +177,14 @@ class Space:
         return got
 
     def pick(self, u) -> Point | None:
-        """One flow of u (the lowest-valued branch first), or None when u is empty."""
+        """One flow of u, a tcp one where u has some (readable examples), or None when u is empty."""
         if u == self.false:
             return None
+        tcp = u & self._tcp
+        return self._first(tcp if tcp != self.false else u)
+
+    def _first(self, u) -> Point:
+        """The flow of u reached by taking the low branch wherever it is not empty."""
         assignment = {}
         while u != self.true:
             level, low, high = self.children(u)
