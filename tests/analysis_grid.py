@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from itertools import product
 
 from flowsim.model import (
-    ACCEPT, ADVANCED, DEFAULT_HEALTH_CHECK_ALLOW, DEFAULT_INTRA_GROUP_ALLOW, HEALTH_CHECK_NETWORK, ICMP, ICMPV6,
+    ACCEPT, ADVANCED, DEFAULT_HEALTH_CHECK_ALLOW, DEFAULT_INBOUND_DENY, DEFAULT_INTRA_GROUP_ALLOW,
+    DEFAULT_OUTBOUND_ALLOW, DEFAULT_OUTBOUND_DENY, HEALTH_CHECK_NETWORK, ICMP, ICMPV6,
     INGRESS, PORTED_PROTOCOLS, Config, Interface,
 )
 from flowsim.reference import ReferenceEvaluator
@@ -128,6 +129,7 @@ class UnitOracle:
                 names.append(entry.name)
         decision = self.ref.decide(eni, self.unit.direction, p.peer, peer_eni, p.local, p.protocol,
                                    p.src_port, p.dst_port)
+        assert decision.allowed == is_accept(self.unit, decision.rule), (decision, p)
         return names, decision.rule
 
     def flow_of(self, p: GridPoint) -> tuple:
@@ -135,8 +137,15 @@ class UnitOracle:
         return (p.peer, p.local) if self.unit.direction == INGRESS else (p.local, p.peer)
 
 
+#: What each default rule does, per semantics.md §2 (the tests check it against the reference's verdicts).
+DEFAULT_ACCEPTS = {DEFAULT_HEALTH_CHECK_ALLOW: True, DEFAULT_INTRA_GROUP_ALLOW: True, DEFAULT_OUTBOUND_ALLOW: True,
+                   DEFAULT_INBOUND_DENY: False, DEFAULT_OUTBOUND_DENY: False}
+
+
 def is_accept(unit, name: str) -> bool:
-    return next(e.action for e in unit.entries if e.name == name) == ACCEPT
+    """Whether the entry accepts: a custom rule's own action, a default rule's from the semantics."""
+    rule = next(e.rule for e in unit.entries if e.name == name)
+    return rule.action == ACCEPT if rule is not None else DEFAULT_ACCEPTS[name]
 
 
 def path_grid(config: Config, extra_nets: list, extra_ports: list) -> list[GridPoint]:

@@ -64,6 +64,7 @@ def check_exact(config) -> None:
                     overridden.add(n)
         expected = set()
         for e in unit.entries:
+            assert (e.action == "accept") == is_accept(unit, e.name), (unit.label, e.name)
             assert space.count(e.match) == matched[e.name], (unit.label, e.name)
             assert space.count(e.decides) == decided[e.name], (unit.label, e.name)
             if e.rule is None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..model import EGRESS, INGRESS, Config, Interface
-from ..reference import ALLOW, DENY, UNMANAGED
+from ..reference import ALLOW, DENY
 from .space import Point, Space
 from .units import Entry, Regions, Unit, build_units
 
