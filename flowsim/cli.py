@@ -213,6 +213,50 @@ def _diff_header_space(args: argparse.Namespace) -> int:
                              subject="diff"))
 
 
+def _need_dd() -> None:
+    """Exit 2 saying how to install the analysis commands' optional dependency (dd with CUDD) when it is missing."""
+    try:
+        import dd.cudd  # noqa: F401
+    except ImportError:
+        raise InputError(Problem("the analysis commands need the `dd` package with CUDD: "
+                                 "pip install 'flowsim[analysis]'", subject="analysis")) from None
+
+
+@command("lint")
+def cmd_lint(args: argparse.Namespace) -> int:
+    from .config import load_config
+
+    _need_dd()
+    from .analysis.lint import format_report, lint
+
+    report = lint(load_config(args.config))
+    print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
+    if args.fail_on and report.at_least(args.fail_on):
+        return ExitStatus.POLICY_FAILED
+    return ExitStatus.OK
+
+
+@command("search")
+def cmd_search(args: argparse.Namespace) -> int:
+    from .config import load_config
+
+    _need_dd()
+    from .analysis.search import Query, format_result, parse_port_range, search
+
+    if args.limit < 1:
+        raise InputError(Problem(f"must be at least 1, not {args.limit}", subject="--limit"))
+    query = Query(args.verdict, args.src, args.dst, args.protocol,
+                  parse_port_range(args.src_port, "--src-port") if args.src_port else None,
+                  parse_port_range(args.dst_port, "--dst-port") if args.dst_port else None, args.rule)
+    config = load_config(args.config)
+    if args.rule and args.rule not in {r.name for g in config.groups.values() for r in g.rules} \
+            and not args.rule.startswith("default:"):
+        raise InputError(Problem(f"{args.rule!r} names no rule of the configuration (GROUP/RULE)", subject="--rule"))
+    result = search(config, query, limit=args.limit)
+    print(json.dumps(result.to_dict(), indent=2) if args.json else format_result(result, query))
+    return ExitStatus.OK
+
+
 @command("bench")
 def cmd_bench(args: argparse.Namespace) -> int:
     from .benchmark import bench_classbench, bench_config
@@ -355,6 +399,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", default=None, metavar="FILE.html", help="write a self-contained HTML report")
     p.set_defaults(reads=(("old configuration", "old"), ("new configuration", "new"), ("trace", "trace")),
                    writes=(("-o", "output"), ("--report", "report")))
+
+    p = sub.add_parser("lint", help="rules that never decide, add nothing, lose ties or open too much; quotas")
+    p.add_argument("config", help="network configuration (YAML or JSON)")
+    p.add_argument("--json", action="store_true", help="findings as JSON")
+    p.add_argument("--fail-on", choices=("info", "warning", "error"), help="exit 3 when a finding at or above this severity exists")
+    p.set_defaults(reads=(("configuration", "config"),), writes=())
+
+    p = sub.add_parser("search", help="flows that get a verdict, with their deciding rules, or a proof that none exists")
+    p.add_argument("config", help="network configuration (YAML or JSON)")
+    p.add_argument("--verdict", required=True, choices=("allow", "deny"))
+    p.add_argument("--src", help="CIDR, ENI id, group id or external (comma-separated: any of them)")
+    p.add_argument("--dst", help="CIDR, ENI id, group id or external (comma-separated: any of them)")
+    p.add_argument("-p", "--protocol", help="protocol name or number")
+    p.add_argument("--src-port", help="port or range LO-HI")
+    p.add_argument("--dst-port", help="port or range LO-HI")
+    p.add_argument("--rule", help="GROUP/RULE (or a default rule's name): only flows it decides")
+    p.add_argument("--limit", type=int, default=10, help="at most this many examples (default 10)")
+    p.add_argument("--json", action="store_true", help="the answer as JSON")
+    p.set_defaults(reads=(("configuration", "config"),), writes=())
 
     p = sub.add_parser("import", help="convert an existing cloud configuration into flowsim's format")
     p.add_argument("format", choices=["alibaba-api", "terraform", "ros"],

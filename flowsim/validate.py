@@ -111,7 +111,7 @@ def quota_usage(config: Config) -> list[QuotaUse]:
             members[gid].append(eni)
         n = len(eni.security_groups)
         out.append(QuotaUse("groups_per_eni", eni.id, n, limits.groups_per_eni, f"is in {n} security groups", line=eni.line))
-        n = sum(_rule_weight(config, r) for gid in eni.security_groups if gid in config.groups for r in config.groups[gid].rules)
+        n = sum(rule_weight(config, r) for gid in eni.security_groups if gid in config.groups for r in config.groups[gid].rules)
         out.append(QuotaUse("rules_per_eni", eni.id, n, limits.rules_per_eni, f"carries {n} rules over its groups",
                             line=eni.line))
     for group in config.groups.values():
@@ -145,7 +145,7 @@ def _check_quotas(config: Config, add) -> None:
             add(prl.id, f"has {len(prl.entries)} entries but max_entries is {prl.max_entries}", prl.line)
 
 
-def _rule_weight(config: Config, rule: Rule) -> int:
+def rule_weight(config: Config, rule: Rule) -> int:
     """A rule counts once, a rule naming a prefix list or a port list as the list's max entries
     (Decision: a rule naming both counts as the product, one rule per pair of entries)."""
     weight = 1
