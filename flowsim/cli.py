@@ -229,7 +229,15 @@ def cmd_lint(args: argparse.Namespace) -> int:
     _need_dd()
     from .analysis.lint import format_report, lint
 
-    report = lint(load_config(args.config))
+    config = load_config(args.config)
+    report = lint(config)
+    if args.report:
+        from .report import lint_report
+        from .validate import quota_usage
+
+        incomplete = [f"{'+'.join(i.groups)} {i.direction}: {i.reason}" for i in report.incomplete]
+        args.files["--report"].write_text(lint_report(report.findings, quota_usage(config), args.config, incomplete),
+                                          "report")
     print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
     if args.fail_on and report.at_least(args.fail_on):
         return ExitStatus.POLICY_FAILED
@@ -404,7 +412,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="network configuration (YAML or JSON)")
     p.add_argument("--json", action="store_true", help="findings as JSON")
     p.add_argument("--fail-on", choices=("info", "warning", "error"), help="exit 3 when a finding at or above this severity exists")
-    p.set_defaults(reads=(("configuration", "config"),), writes=())
+    p.add_argument("--report", default=None, metavar="FILE.html", help="write a self-contained HTML report")
+    p.set_defaults(reads=(("configuration", "config"),), writes=(("--report", "report"),))
 
     p = sub.add_parser("search", help="flows that get a verdict, with their deciding rules, or a proof that none exists")
     p.add_argument("config", help="network configuration (YAML or JSON)")

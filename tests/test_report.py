@@ -176,3 +176,10 @@ def test_lint_report_from_findings_and_quota_use(tmp_path):
     assert html.count("<svg") == 1  # quota headroom
     empty = lint_report([], [], "example.yaml")
     assert "No findings" in empty and "<svg" not in empty
+
+
+def test_lint_command_writes_its_report(tmp_path, capsys):
+    pytest.importorskip("dd")
+    html = report_of(tmp_path, "lint", str(EXAMPLE))
+    assert_self_contained(html)
+    assert "Quota headroom" in html and "flowsim lint report" in html

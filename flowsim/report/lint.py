@@ -30,8 +30,7 @@ def lint_report(findings: Sequence[Any], usage: Sequence[Any], source: str, inco
     by_severity = Counter(r["severity"] for r in records)
     head = page.tiles([*((s, by_severity.get(s, 0)) for s in SEVERITIES), ("analysis incomplete", len(incomplete))])
     if incomplete:
-        head += page.table(["unit", "why"], [(u, "over the node or time budget") for u in incomplete],
-                           empty="")
+        head += page.table(["unit left incomplete (nothing is claimed about it)"], [(u,) for u in incomplete], empty="")
     sections = [("Summary", head)]
     if not records:
         sections.append(("Findings", page.empty("No findings: no rule is dead, redundant, tied, overridden or "
