@@ -142,6 +142,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     from .cache import load_engine
     from .policytest import junit_xml, load_cases, run_cases
 
+    _notice_first_compile(args)
     engine = load_engine(args.config)
     cases = load_cases(args.cases)
     started = time.perf_counter()
@@ -162,6 +163,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     from .cache import load_engine
     from .query import run_query
 
+    _notice_first_compile(args)
     engine = load_engine(args.config)
     stats = run_query(engine, args.flows, args.files["-o"], threads=args.threads, skip_invalid=args.skip_invalid,
                       progress=sys.stderr.isatty() and not args.quiet)
@@ -177,6 +179,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from .replay import replay
 
     changes = _changes(args.change)
+    _notice_first_compile(args)
     engine = load_engine(args.config)
     recorder = None
     if args.report:
@@ -195,6 +198,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(summary)
     return ExitStatus.OK
+
+
+def _notice_first_compile(args: argparse.Namespace) -> None:
+    """Tell a terminal, once per machine, that the first evaluation waits for numba to compile."""
+    from .firstuse import notice_first_compile
+
+    notice_first_compile(quiet=getattr(args, "quiet", False))
 
 
 def _changes(items: list[str]) -> list:
@@ -229,6 +239,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from .cache import load_engine
     from .tracediff import diff_trace
 
+    _notice_first_compile(args)
     result = diff_trace(load_engine(args.old), load_engine(args.new), args.trace,
                         args.files["-o"] if args.output else None, fmt=args.format,
                         threads=args.threads, progress=sys.stderr.isatty() and not args.quiet, at=args.at,
