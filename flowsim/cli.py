@@ -288,6 +288,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     write_synthetic_flows(config, args.n, args.files["-o"], seed=args.seed)
+    where = "standard output" if args.output in (None, "-") else args.output
+    _err(f"{args.n} synthetic {'flow' if args.n == 1 else 'flows'} (seed {args.seed}) written to {where}")
     return ExitStatus.OK
 
 

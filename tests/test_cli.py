@@ -434,6 +434,14 @@ def test_synth_output_is_a_valid_query_input(tmp_path, capsys, reference):
     assert {r["verdict"] for r in rows} == {"allow", "deny", "unmanaged"}
 
 
+@pytest.mark.parametrize("n, words", [(1, "1 synthetic flow (seed 3)"), (40, "40 synthetic flows (seed 3)")])
+def test_synth_says_what_it_wrote(tmp_path, capsys, n, words):
+    target = tmp_path / "s.csv"
+    code, out, err = run(capsys, "synth", EXAMPLE, "-n", n, "--seed", 3, "-o", target)
+    assert code == 0 and out == ""
+    assert err.strip() == f"{words} written to {target}"
+
+
 def test_synth_bad_count(tmp_path, capsys):
     code, _, err = run(capsys, "synth", EXAMPLE, "-n", -1, "-o", tmp_path / "x.csv")
     assert code == 2 and "-n" in err
