@@ -439,7 +439,7 @@ def test_synth_says_what_it_wrote(tmp_path, capsys, n, words):
     target = tmp_path / "s.csv"
     code, out, err = run(capsys, "synth", EXAMPLE, "-n", n, "--seed", 3, "-o", target)
     assert code == 0 and out == ""
-    assert err.strip() == f"{words} written to {target}"
+    assert err.strip() == f"flowsim: {words} written to {target}"
 
 
 def test_synth_bad_count(tmp_path, capsys):
