@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 from . import __version__
 from .errors import ExitStatus, InputError, Problem
 from .outputs import SIGTERM_STATUS, RunFiles, Terminated, sigterm_raises
+from .words import counted
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 MAX_PROBLEMS_SHOWN = 100
@@ -62,9 +63,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     basic = sum(1 for g in config.groups.values() if g.type == "basic")
-    print(f"{args.config}: valid: {len(config.groups)} security groups ({basic} basic, {len(config.groups) - basic} advanced), "
-          f"{config.rule_count} rules, {len(config.prefix_lists)} prefix lists, {len(config.port_lists)} port lists, "
-          f"{len(config.interfaces)} interfaces in {len(config.vpcs)} VPCs")
+    print(f"{args.config}: valid: {counted(len(config.groups), 'security group')} ({basic} basic, {len(config.groups) - basic} advanced), "
+          f"{counted(config.rule_count, 'rule')}, {counted(len(config.prefix_lists), 'prefix list')}, "
+          f"{counted(len(config.port_lists), 'port list')}, "
+          f"{counted(len(config.interfaces), 'interface')} in {counted(len(config.vpcs), 'VPC')}")
     return ExitStatus.OK
 
 
@@ -169,7 +171,8 @@ def cmd_query(args: argparse.Namespace) -> int:
                       progress=sys.stderr.isatty() and not args.quiet)
     if not args.quiet:
         summary = ", ".join(f"{n} {k}" for k, n in stats.counts.items())
-        _err(f"{stats.rows} flows evaluated: {summary}" + (f"; {stats.skipped} invalid rows skipped" if stats.skipped else ""))
+        _err(f"{counted(stats.rows, 'flow')} evaluated: {summary}"
+             + (f"; {counted(stats.skipped, 'invalid row')} skipped" if stats.skipped else ""))
     return ExitStatus.OK
 
 
@@ -321,8 +324,9 @@ def cmd_import(args: argparse.Namespace) -> int:
         _err(f"the imported configuration breaks {len(exc.problems)} cloud rule(s)"
              + (f"; written to {out.target} for inspection" if not out.stdout else ""))
         return ExitStatus.BAD_INPUT
-    _err(f"imported {len(config.groups)} security groups, {config.rule_count} rules, {len(config.prefix_lists)} prefix lists, "
-         f"{len(config.port_lists)} port lists, {len(config.interfaces)} interfaces ({len(result.notes)} notes)"
+    _err(f"imported {counted(len(config.groups), 'security group')}, {counted(config.rule_count, 'rule')}, "
+         f"{counted(len(config.prefix_lists), 'prefix list')}, {counted(len(config.port_lists), 'port list')}, "
+         f"{counted(len(config.interfaces), 'interface')} ({counted(len(result.notes), 'note')})"
          + (f" into {out.target}" if not out.stdout else ""))
     return ExitStatus.OK
 

@@ -53,7 +53,7 @@ def test_validate_prints_a_summary(capsys):
     assert code == 0 and err == ""
     assert str(EXAMPLE) in out and "valid" in out
     assert "3 security groups (2 basic, 1 advanced)" in out
-    assert "10 rules" in out and "1 prefix lists" in out and "4 interfaces" in out and "1 VPCs" in out
+    assert "10 rules" in out and "1 prefix list," in out and "4 interfaces" in out and out.rstrip().endswith("1 VPC")
 
 
 def test_validate_invalid_exits_2(tmp_path, capsys):
@@ -452,3 +452,21 @@ def test_query_reads_csv_from_standard_input(monkeypatch, capsys):
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(csv_text.encode())))
     assert main(["query", str(EXAMPLE), "-"]) == 0
     assert '"allow","","sg-web/ssh-office"' in capsys.readouterr().out
+
+
+# ================================================================ summaries count in words
+def test_summaries_say_one_in_the_singular(tmp_path, capsys):
+    code, out, _ = run(capsys, "validate", EXAMPLE)
+    assert code == 0
+    assert " 1 prefix list," in out and out.rstrip().endswith("in 1 VPC")
+    lines = (EXAMPLE.parent / "example-flowlog.csv").read_text().splitlines()
+    one = tmp_path / "one.csv"
+    one.write_text("\n".join(lines[:2]) + "\n")
+    code, out, err = run(capsys, "replay", EXAMPLE, one)
+    assert code == 0, err
+    assert ": 1 record in " in out and "; 1 session opened" in out
+    flows = (EXAMPLE.parent / "example-flows.csv").read_text().splitlines()
+    one_flow = tmp_path / "one-flow.csv"
+    one_flow.write_text("\n".join(flows[:2]) + "\n")
+    code, _, err = run(capsys, "query", EXAMPLE, one_flow, "-o", tmp_path / "v.csv")
+    assert code == 0 and "flowsim: 1 flow evaluated:" in err
