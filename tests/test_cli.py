@@ -470,3 +470,15 @@ def test_summaries_say_one_in_the_singular(tmp_path, capsys):
     one_flow.write_text("\n".join(flows[:2]) + "\n")
     code, _, err = run(capsys, "query", EXAMPLE, one_flow, "-o", tmp_path / "v.csv")
     assert code == 0 and "flowsim: 1 flow evaluated:" in err
+
+
+def test_parquet_output_of_a_csv_query_has_integer_ports(tmp_path, capsys):
+    flows = EXAMPLE.parent / "example-flows.csv"
+    target = tmp_path / "v.parquet"
+    code, _, err = run(capsys, "query", EXAMPLE, flows, "-o", target)
+    assert code == 0, err
+    table = pq.read_table(target)
+    source = read_csv_text(flows.read_text())
+    for name in ("src_port", "dst_port"):
+        assert pa.types.is_integer(table.schema.field(name).type)
+        assert table.column(name).to_pylist() == [int(r[name]) if r[name].strip() else None for r in source]
