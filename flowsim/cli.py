@@ -16,6 +16,7 @@ from typing import Callable, Iterator, Sequence
 from . import __version__
 from .errors import ExitStatus, InputError, Problem
 from .outputs import SIGTERM_STATUS, RunFiles, Terminated, sigterm_raises
+from .words import counted
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 MAX_PROBLEMS_SHOWN = 100
@@ -63,9 +64,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     basic = sum(1 for g in config.groups.values() if g.type == "basic")
-    print(f"{args.config}: valid: {len(config.groups)} security groups ({basic} basic, {len(config.groups) - basic} advanced), "
-          f"{config.rule_count} rules, {len(config.prefix_lists)} prefix lists, {len(config.port_lists)} port lists, "
-          f"{len(config.interfaces)} interfaces in {len(config.vpcs)} VPCs")
+    print(f"{args.config}: valid: {counted(len(config.groups), 'security group')} ({basic} basic, {len(config.groups) - basic} advanced), "
+          f"{counted(config.rule_count, 'rule')}, {counted(len(config.prefix_lists), 'prefix list')}, "
+          f"{counted(len(config.port_lists), 'port list')}, "
+          f"{counted(len(config.interfaces), 'interface')} in {counted(len(config.vpcs), 'VPC')}")
     return ExitStatus.OK
 
 
@@ -104,6 +106,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     from .cache import load_engine
     from .policytest import junit_xml, load_cases, run_cases
 
+    _notice_first_compile(args)
     engine = load_engine(args.config)
     cases = load_cases(args.cases)
     started = time.perf_counter()
@@ -124,12 +127,14 @@ def cmd_query(args: argparse.Namespace) -> int:
     from .cache import load_engine
     from .query import run_query
 
+    _notice_first_compile(args)
     engine = load_engine(args.config)
     stats = run_query(engine, args.flows, args.files["-o"], threads=args.threads, skip_invalid=args.skip_invalid,
                       progress=sys.stderr.isatty() and not args.quiet)
     if not args.quiet:
         summary = ", ".join(f"{n} {k}" for k, n in stats.counts.items())
-        _err(f"{stats.rows} flows evaluated: {summary}" + (f"; {stats.skipped} invalid rows skipped" if stats.skipped else ""))
+        _err(f"{counted(stats.rows, 'flow')} evaluated: {summary}"
+             + (f"; {counted(stats.skipped, 'invalid row')} skipped" if stats.skipped else ""))
     return ExitStatus.OK
 
 
@@ -139,6 +144,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from .replay import replay
 
     changes = _changes(args.change)
+    _notice_first_compile(args)
     engine = load_engine(args.config)
     recorder = None
     if args.report:
@@ -157,6 +163,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(summary)
     return ExitStatus.OK
+
+
+def _notice_first_compile(args: argparse.Namespace) -> None:
+    """Tell a terminal, once per machine, that the first evaluation waits for numba to compile."""
+    from .firstuse import notice_first_compile
+
+    notice_first_compile(quiet=getattr(args, "quiet", False))
 
 
 def _changes(items: list[str]) -> list:
@@ -191,6 +204,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from .cache import load_engine
     from .tracediff import diff_trace
 
+    _notice_first_compile(args)
     result = diff_trace(load_engine(args.old), load_engine(args.new), args.trace,
                         args.files["-o"] if args.output else None, fmt=args.format,
                         threads=args.threads, progress=sys.stderr.isatty() and not args.quiet, at=args.at,
@@ -295,6 +309,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     write_synthetic_flows(config, args.n, args.files["-o"], seed=args.seed)
+    where = "standard output" if args.output in (None, "-") else args.output
+    _err(f"{args.n} synthetic {'flow' if args.n == 1 else 'flows'} (seed {args.seed}) written to {where}")
     return ExitStatus.OK
 
 
@@ -326,8 +342,9 @@ def cmd_import(args: argparse.Namespace) -> int:
         _err(f"the imported configuration breaks {len(exc.problems)} cloud rule(s)"
              + (f"; written to {out.target} for inspection" if not out.stdout else ""))
         return ExitStatus.BAD_INPUT
-    _err(f"imported {len(config.groups)} security groups, {config.rule_count} rules, {len(config.prefix_lists)} prefix lists, "
-         f"{len(config.port_lists)} port lists, {len(config.interfaces)} interfaces ({len(result.notes)} notes)"
+    _err(f"imported {counted(len(config.groups), 'security group')}, {counted(config.rule_count, 'rule')}, "
+         f"{counted(len(config.prefix_lists), 'prefix list')}, {counted(len(config.port_lists), 'port list')}, "
+         f"{counted(len(config.interfaces), 'interface')} ({counted(len(result.notes), 'note')})"
          + (f" into {out.target}" if not out.stdout else ""))
     return ExitStatus.OK
 

@@ -267,6 +267,28 @@ def run_query(engine: Engine, flows_path: str, output: str | Output | None, thre
     return stats
 
 
+def _integer_ports(table: pa.Table) -> pa.Table:
+    """Port columns read as text (from CSV) as int32 for Parquet output: blank is null; a column holding
+    anything else that is not a number stays text, as it came."""
+    import pyarrow.compute as pc
+
+    for name in ("src_port", "dst_port"):
+        if name not in table.column_names:
+            continue
+        column = table.column(name)
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            continue
+        text = pc.utf8_trim_whitespace(column)
+        try:
+            ports = pc.cast(pc.if_else(pc.equal(text, ""), pa.scalar(None, text.type), text), pa.int32())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        table = table.set_column(table.column_names.index(name), name, ports)
+    return table
+
+
 def _evaluate_batch(engine: Engine, flows: FlowTable, batch: pa.RecordBatch, writer: _Writer, stats: QueryStats,
                     threads: int | None, skip_invalid: bool) -> None:
     table = pa.Table.from_batches([batch])
@@ -282,6 +304,8 @@ def _evaluate_batch(engine: Engine, flows: FlowTable, batch: pa.RecordBatch, wri
         table = table.filter(pa.array(keep))
         raw = raw.take(keep)
     table = engine.with_verdicts(table, raw)
+    if writer.parquet:
+        table = _integer_ports(table)
     writer.write(table)
     stats.rows += table.num_rows
     counts = np.bincount(raw.verdict, minlength=len(VERDICT_NAMES))

@@ -26,6 +26,7 @@ from .kernels.counting import FLOW_COUNT, TALLIES, add_flows, keep_most_counted,
 from .kernels.sessions import SESSION, apply_sessions, keep_live
 from .model import protocol_name
 from .outputs import Output, writing
+from .words import counted
 
 SESSION_TIMEOUT = 910.0
 MIN_SESSION_SLOTS = 1 << 16
@@ -73,13 +74,13 @@ class ReplaySummary:
         return out
 
     def __str__(self) -> str:
-        lines = [f"replay of {self.trace} ({self.format}): {self.records:,} records in {self.seconds:.2f}s",
+        lines = [f"replay of {self.trace} ({self.format}): {counted(self.records, 'record')} in {self.seconds:.2f}s",
                  f"  evaluated {self.evaluated:,}: {self.allowed:,} allowed ({self.stateful:,} by a live session), "
-                 f"{self.denied:,} denied, {self.unmanaged:,} unmanaged; {self.sessions:,} sessions opened"]
+                 f"{self.denied:,} denied, {self.unmanaged:,} unmanaged; {counted(self.sessions, 'session')} opened"]
         if self.stateless:
-            lines.append(f"  {self.stateless:,} records had no timestamp and were evaluated as new sessions")
+            lines.append(f"  {counted(self.stateless, 'record')} had no timestamp and were evaluated as new sessions")
         if self.out_of_order:
-            lines.append(f"  {self.out_of_order:,} records arrived after later ones of an earlier chunk (replayed as they came)")
+            lines.append(f"  {counted(self.out_of_order, 'record')} arrived after later ones of an earlier chunk (replayed as they came)")
         skipped = sum(self.skipped.values())
         lines.append(f"  skipped {skipped:,}" + (":" if skipped else ""))
         for reason, count in sorted(self.skipped.items(), key=lambda kv: -kv[1]):

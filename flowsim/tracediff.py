@@ -38,6 +38,7 @@ from .kernels import evaluate as K
 from .outputs import Output, writing
 from .replay import (SESSION_TIMEOUT, FlowCounter, Replayer, ReplaySummary, SessionTable, TimeHistogram, finish_summary,
                      flow_arrays, in_time_order, record_table)
+from .words import counted
 
 _TOP_FLOWS = 20
 _CHANGED_COLUMNS = ("old_verdict", "new_verdict", "old_egress_rule", "old_ingress_rule", "new_egress_rule",
@@ -222,7 +223,7 @@ class TraceDiff:
 
     def __str__(self) -> str:
         lines = [f"diff of {self.old_config} -> {self.new_config} over {self.trace} ({self.format}): "
-                 f"{self.records:,} records in {self.seconds:.2f}s"]
+                 f"{counted(self.records, 'record')} in {self.seconds:.2f}s"]
         if self.at is not None:
             lines.append(f"  {self.new_config} deployed at {self.at} (before it both sides are {self.old_config})")
             for c in self.new.changes if self.new else []:
@@ -230,7 +231,7 @@ class TraceDiff:
         lines.append(f"  compared {self.compared:,}: {self.changed:,} change verdict ({self.opened:,} deny -> allow, "
                      f"{self.closed:,} allow -> deny); {self.rule_changed:,} keep their verdict by other rules")
         if self.one_side_invalid:
-            lines.append(f"  {self.one_side_invalid:,} records could be evaluated under one configuration only")
+            lines.append(f"  {counted(self.one_side_invalid, 'record')} could be evaluated under one configuration only")
         if not self.changed:
             lines.append("  no record changes verdict")
             return "\n".join(lines)

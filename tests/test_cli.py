@@ -53,7 +53,7 @@ def test_validate_prints_a_summary(capsys):
     assert code == 0 and err == ""
     assert str(EXAMPLE) in out and "valid" in out
     assert "3 security groups (2 basic, 1 advanced)" in out
-    assert "10 rules" in out and "1 prefix lists" in out and "4 interfaces" in out and "1 VPCs" in out
+    assert "10 rules" in out and "1 prefix list," in out and "4 interfaces" in out and out.rstrip().endswith("1 VPC")
 
 
 def test_validate_invalid_exits_2(tmp_path, capsys):
@@ -434,6 +434,14 @@ def test_synth_output_is_a_valid_query_input(tmp_path, capsys, reference):
     assert {r["verdict"] for r in rows} == {"allow", "deny", "unmanaged"}
 
 
+@pytest.mark.parametrize("n, words", [(1, "1 synthetic flow (seed 3)"), (40, "40 synthetic flows (seed 3)")])
+def test_synth_says_what_it_wrote(tmp_path, capsys, n, words):
+    target = tmp_path / "s.csv"
+    code, out, err = run(capsys, "synth", EXAMPLE, "-n", n, "--seed", 3, "-o", target)
+    assert code == 0 and out == ""
+    assert err.strip() == f"flowsim: {words} written to {target}"
+
+
 def test_synth_bad_count(tmp_path, capsys):
     code, _, err = run(capsys, "synth", EXAMPLE, "-n", -1, "-o", tmp_path / "x.csv")
     assert code == 2 and "-n" in err
@@ -444,3 +452,33 @@ def test_query_reads_csv_from_standard_input(monkeypatch, capsys):
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(csv_text.encode())))
     assert main(["query", str(EXAMPLE), "-"]) == 0
     assert '"allow","","sg-web/ssh-office"' in capsys.readouterr().out
+
+
+# ================================================================ summaries count in words
+def test_summaries_say_one_in_the_singular(tmp_path, capsys):
+    code, out, _ = run(capsys, "validate", EXAMPLE)
+    assert code == 0
+    assert " 1 prefix list," in out and out.rstrip().endswith("in 1 VPC")
+    lines = (EXAMPLE.parent / "example-flowlog.csv").read_text().splitlines()
+    one = tmp_path / "one.csv"
+    one.write_text("\n".join(lines[:2]) + "\n")
+    code, out, err = run(capsys, "replay", EXAMPLE, one)
+    assert code == 0, err
+    assert ": 1 record in " in out and "; 1 session opened" in out
+    flows = (EXAMPLE.parent / "example-flows.csv").read_text().splitlines()
+    one_flow = tmp_path / "one-flow.csv"
+    one_flow.write_text("\n".join(flows[:2]) + "\n")
+    code, _, err = run(capsys, "query", EXAMPLE, one_flow, "-o", tmp_path / "v.csv")
+    assert code == 0 and "flowsim: 1 flow evaluated:" in err
+
+
+def test_parquet_output_of_a_csv_query_has_integer_ports(tmp_path, capsys):
+    flows = EXAMPLE.parent / "example-flows.csv"
+    target = tmp_path / "v.parquet"
+    code, _, err = run(capsys, "query", EXAMPLE, flows, "-o", target)
+    assert code == 0, err
+    table = pq.read_table(target)
+    source = read_csv_text(flows.read_text())
+    for name in ("src_port", "dst_port"):
+        assert pa.types.is_integer(table.schema.field(name).type)
+        assert table.column(name).to_pylist() == [int(r[name]) if r[name].strip() else None for r in source]

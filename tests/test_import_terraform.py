@@ -458,3 +458,18 @@ def test_show_json_of_an_unexpected_shape(tmp_path):
     with pytest.raises(InputError) as info:
         import_config("terraform", [path])
     assert str(path) in str(info.value) and "unexpected shape" in str(info.value)
+
+
+def test_another_clouds_resources_are_refused_saying_what_they_are(shared_data, tmp_path, capsys):
+    """AWS Terraform is no empty Alibaba Cloud configuration: exit 2 naming the cloud, and no file written."""
+    from flowsim.cli import main
+
+    target = tmp_path / "aws.yaml"
+    code = main(["import", "terraform", str(shared_data / "real" / "aws-sg" / "terraform" / "HXSecurity-TerraformGoat"),
+                 "-o", str(target)])
+    err = capsys.readouterr().err
+    assert code == 2 and "AWS resources" in err and "aws_security_group" in err and not target.exists()
+    aws_json = shared_data / "real" / "aws-sg" / "json" / "cloudmapper-demo" / "ec2-describe-security-groups.json"
+    code = main(["import", "alibaba-api", str(aws_json), "-o", str(target)])
+    err = capsys.readouterr().err
+    assert code == 2 and "AWS EC2 DescribeSecurityGroups" in err and not target.exists()

@@ -101,6 +101,9 @@ def _read_response(response: Mapping, source: str, groups: dict[str, _GroupRecor
             rec.add_permission(source, perm)
     elif "SecurityGroups" in response:
         for item in api_items(response, "SecurityGroups", "SecurityGroup", source):
+            if "SecurityGroupId" not in item and ("GroupId" in item or "IpPermissions" in item):
+                raise input_error("this is an AWS EC2 DescribeSecurityGroups response (GroupId, IpPermissions), not "
+                                  "an Alibaba Cloud one; flowsim imports Alibaba Cloud security groups", source)
             rec = record(item.get("SecurityGroupId"))
             rec.facts.append((source, item))
             for perm in api_items(item, "Permissions", "Permission", source):

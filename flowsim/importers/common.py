@@ -73,6 +73,17 @@ def input_error(message: str, source: str, subject: str = "", line: int | None =
     return InputError(Problem(message, subject=subject, source=source, line=line))
 
 
+OTHER_CLOUDS = {"aws_": "AWS", "google_": "Google Cloud", "azurerm_": "Azure", "AWS::": "AWS CloudFormation"}
+
+
+def other_cloud(resource_types: Sequence[str]) -> str:
+    """The other cloud that resource types of an input name (e.g. "AWS" for aws_security_group), or ""."""
+    for prefix, cloud in OTHER_CLOUDS.items():
+        if any(t.startswith(prefix) for t in resource_types):
+            return cloud
+    return ""
+
+
 def read_text(path: Path) -> str:
     """A file's UTF-8 text; unreadable files raise InputError naming them."""
     try:

@@ -391,16 +391,19 @@ def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, d
             verdict[i] = DENY
 
 
-@nb.njit(cache=True, nogil=True)
 def evaluate_flows_serial(sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, vpc, eni, direction,
                           owners, tables, verdict, egress_code, ingress_code, src_eni, dst_eni):
-    """`evaluate_flows` on one thread, for small batches (a single `flowsim check` skips starting threads)."""
+    """`evaluate_flows` on one thread, for small batches (a single `flowsim check` skips starting threads).
+
+    Plain Python that unpacks the tables and calls the per-chunk kernel directly, with the argument
+    types `evaluate_flows` calls it with: a first run compiles `_evaluate_range` once for both, and
+    no wrapper kernel of its own."""
     plens, slots, shared, v4_dir, v4_pages = owners
     (eni_profile, eni_groups, eni_group_bits, eni_health_check, eni_vpc, prof_advanced, prof_open_groups, prof_open_bits,
      seg, list_set, scan, rows, classifier) = tables
     scan_blocks, scan_hits = scan
     list_slot, set_ptr, part_min, part_tab, ctables, nodes, leaves = classifier
-    _evaluate_range(0, sfam.shape[0], sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport,
+    _evaluate_range(np.int64(0), np.int64(sfam.shape[0]), sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport,
                     vpc, eni, direction, plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups, eni_group_bits,
                     eni_health_check, eni_vpc, prof_advanced, prof_open_groups, prof_open_bits, seg, list_set, scan_blocks, scan_hits, rows,
                     list_slot, set_ptr, part_min, part_tab, ctables, nodes, leaves,

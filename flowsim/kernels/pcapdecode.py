@@ -63,26 +63,26 @@ PROTO_TCP = 6
 PROTO_UDP = 17
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _be16(b, i):
     return (np.int64(b[i]) << 8) | np.int64(b[i + 1])
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _u16(b, i, big):
     if big:
         return _be16(b, i)
     return (np.int64(b[i + 1]) << 8) | np.int64(b[i])
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _u32(b, i, big):
     if big:
         return (_be16(b, i) << 16) | _be16(b, i + 2)
     return (_u16(b, i + 2, False) << 16) | _u16(b, i, False)
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _be64(b, i):
     v = np.uint64(0)
     for k in range(8):
@@ -233,7 +233,7 @@ def frame_pcapng(buf: np.ndarray, pos: int, end: int, state: np.ndarray, if_link
     return off[:n], caplen[:n], link[:n], time[:n], pos, status
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _ethertype_version(et):
     if et == ETH_IPV4:
         return 4
@@ -242,7 +242,7 @@ def _ethertype_version(et):
     return -NON_IP
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _network(buf, p, e, link):
     """(start of the IP header, IP version 4/6, or 0 to read it from the header); -status on failure."""
     if link == LINK_ETHERNET or link == LINK_SLL or link == LINK_SLL2:
@@ -282,7 +282,7 @@ def _network(buf, p, e, link):
     return 0, -UNSUPPORTED_LINK
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _ports(buf, l4, e, proto, first_fragment):
     """(status, source port, destination port) of the TCP/UDP header at l4; 0s for other protocols."""
     if (proto == PROTO_TCP or proto == PROTO_UDP) and first_fragment:
@@ -295,7 +295,7 @@ def _ports(buf, l4, e, proto, first_fragment):
 # The IP decoders return (status, src hi, src lo, dst hi, dst lo, protocol, sport, dport):
 # scalars rather than writes into the caller's arrays, which numba makes far slower.
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _ipv4(buf, q, e):
     z = np.uint64(0)
     if q + 20 > e:
@@ -314,7 +314,7 @@ def _ipv4(buf, q, e):
             proto, sport, dport)
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _ipv6(buf, q, e):
     z = np.uint64(0)
     if q + 40 > e:
