@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engine_workloads import set_threads, shape_for  # noqa: E402
 
 import flowsim  # noqa: E402
-from flowsim.flows import prepare_flows  # noqa: E402
-from flowsim.randomconfig import random_config  # noqa: E402
-from flowsim.synth import synthesize  # noqa: E402
+from flowsim.io.flows import prepare_flows  # noqa: E402
+from flowsim.testing.randomconfig import random_config  # noqa: E402
+from flowsim.tools.synth import synthesize  # noqa: E402
 
 
 def main() -> None:

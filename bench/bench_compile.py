@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 
 import flowsim
-from flowsim.compiler import compile_tables
-from flowsim.randomconfig import Shape, random_config
+from flowsim.engine.compiler import compile_tables
+from flowsim.testing.randomconfig import Shape, random_config
 
 SHAPE = Shape(groups=200, rules_per_group=100, enis=10_000, groups_per_eni=10, advanced_share=0.0,
               priorities=100, ipv6_share=0.1, group_peer_share=0.05, prefix_list_share=0.0, quintuple_share=0.05)

@@ -46,8 +46,8 @@ def edited_config(config: Path) -> Path:
 def in_process(config: Path, edited: Path, trace: Path, rounds: int) -> dict:
     """Seconds of each single-threaded diff and replay round (alternating), after a warm-up of each."""
     import flowsim
-    from flowsim.replay import replay
-    from flowsim.tracediff import diff_trace
+    from flowsim.batch.replay import replay
+    from flowsim.batch.tracediff import diff_trace
 
     old, new = flowsim.compile(flowsim.load_config(config)), flowsim.compile(flowsim.load_config(edited))
     result = diff_trace(old, new, str(trace), threads=1)

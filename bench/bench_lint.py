@@ -22,7 +22,7 @@ from engine_workloads import classbench_group, shape_for  # noqa: E402
 import flowsim  # noqa: E402
 from flowsim.analysis.lint import lint  # noqa: E402
 from flowsim.analysis.search import Query, search  # noqa: E402
-from flowsim.randomconfig import random_config  # noqa: E402
+from flowsim.testing.randomconfig import random_config  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "traces" / "example.yaml"
 CLASSBENCH_SETS = ["acl1_1k", "fw1_1k", "ipc1_1k"]

@@ -20,7 +20,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engine_workloads import shape_for  # noqa: E402
 
-from flowsim.randomconfig import random_config  # noqa: E402
+from flowsim.testing.randomconfig import random_config  # noqa: E402
 
 CACHE = Path(os.environ.get("FLOWSIM_BENCH_DIR", Path(tempfile.gettempdir()) / "flowsim-bench"))
 
@@ -31,7 +31,7 @@ def inputs(n: int) -> tuple[Path, Path, Path]:
     import pyarrow.parquet as pq
 
     import flowsim
-    from flowsim.synth import synthesize
+    from flowsim.tools.synth import synthesize
 
     CACHE.mkdir(parents=True, exist_ok=True)
     config_path = CACHE / "config-100.yaml"

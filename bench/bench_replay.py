@@ -89,7 +89,7 @@ def replay_in_process(config: Path, trace: Path, rounds: int = 3) -> float:
     import time
 
     import flowsim
-    from flowsim.replay import replay
+    from flowsim.batch.replay import replay
 
     engine = flowsim.compile(flowsim.load_config(config))
     replay(engine, str(trace), threads=1)

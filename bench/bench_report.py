@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def measure(config: Path, trace: Path, rounds: int) -> dict:
     import flowsim
-    from flowsim.replay import replay
+    from flowsim.batch.replay import replay
     from flowsim.report import ReplayRecorder, replay_report, write_report
 
     engine = flowsim.compile(flowsim.load_config(config))

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flowsim.traces import open_trace
+from flowsim.io.traces import open_trace
 
 PACKETS = 1_000_000
 FRAME = 86  # every synthetic frame is padded to this size

@@ -10,9 +10,9 @@ import numpy as np
 import pyarrow as pa
 
 import flowsim
-from flowsim.flows import FlowArrays, prepare_flows
-from flowsim.randomconfig import Shape, random_config
-from flowsim.synth import synthesize
+from flowsim.io.flows import FlowArrays, prepare_flows
+from flowsim.testing.randomconfig import Shape, random_config
+from flowsim.tools.synth import synthesize
 
 
 def shape_for(rules_per_eni: int, enis: int = 1000, groups_per_eni: int = 2) -> Shape:
@@ -64,7 +64,7 @@ def classbench_group(name: str, min_flows: int = 1_000_000):
     protocol cannot be written in a security group and are dropped (the rule gets wider), and port 0 is
     left out of ranges. Returns
     (engine, flows) or None where the data is not there."""
-    from flowsim.classbench import read_rules, read_trace
+    from flowsim.io.classbench import read_rules, read_trace
 
     rules_path, trace_path = CLASSBENCH / name, CLASSBENCH / f"{name}_trace"
     if not rules_path.exists() or not trace_path.exists():

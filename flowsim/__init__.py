@@ -12,26 +12,33 @@ __version__ = "0.1.0"
 __all__ = ["load_config", "compile", "ConfigError", "InputError", "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .config import load_config
-    from .engine import Engine
+    from .config.loader import load_config
+    from .engine.engine import Engine
     from .errors import ConfigError, InputError
-    from .model import Config
+    from .model.network import Config
+
+
+_MOVED = {"replay": "flowsim.batch.replay", "query": "flowsim.batch.query", "tracediff": "flowsim.batch.tracediff"}
 
 
 def compile(config: "Config") -> "Engine":  # noqa: A001 - the public name is fixed by interfaces.md §5
     """Compile a validated configuration into an engine (imports numba on first use)."""
-    from .engine import compile_config
+    from .engine.engine import compile_config
 
     return compile_config(config)
 
 
 def __getattr__(name: str) -> Any:
     if name == "load_config":
-        from .config import load_config
+        from .config.loader import load_config
 
         return load_config
     if name in ("ConfigError", "InputError"):
         from . import errors
 
         return getattr(errors, name)
+    if name in _MOVED:  # flowsim.replay.replay and the like, from before the rooms
+        import importlib
+
+        return importlib.import_module(_MOVED[name])
     raise AttributeError(f"module 'flowsim' has no attribute {name!r}")

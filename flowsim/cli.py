@@ -15,8 +15,8 @@ from typing import Callable, Iterator, Sequence
 
 from . import __version__
 from .errors import ExitStatus, InputError, Problem
-from .outputs import SIGTERM_STATUS, RunFiles, Terminated, sigterm_raises
-from .words import counted
+from .io.outputs import SIGTERM_STATUS, RunFiles, Terminated, sigterm_raises
+from .io.words import counted
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 MAX_PROBLEMS_SHOWN = 100
@@ -60,7 +60,7 @@ def whole(lo: int, hi: int) -> Callable[[str], int]:
 # ---------------------------------------------------------------- commands
 @command("validate")
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .config import load_config
+    from .config.loader import load_config
 
     config = load_config(args.config)
     basic = sum(1 for g in config.groups.values() if g.type == "basic")
@@ -77,10 +77,10 @@ CHECK_FLAGS = {"src": "--src", "dst": "--dst", "protocol": "--protocol", "src_po
 
 @command("check")
 def cmd_check(args: argparse.Namespace) -> int:
-    from .config import load_config
-    from .explain import explain
-    from .model import Flow
-    from .reference import ReferenceEvaluator
+    from .config.loader import load_config
+    from .engine.explain import explain
+    from .model.network import Flow
+    from .engine.reference import ReferenceEvaluator
 
     # One flow needs no compiled tables: the reference evaluator (which every fast path is tested
     # against, deciding rule included) answers without starting numba.
@@ -103,8 +103,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_test(args: argparse.Namespace) -> int:
     import time
 
-    from .cache import load_engine
-    from .policytest import junit_xml, load_cases, run_cases
+    from .engine.cache import load_engine
+    from .batch.policytest import junit_xml, load_cases, run_cases
 
     _notice_first_compile(args)
     engine = load_engine(args.config)
@@ -124,8 +124,8 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 @command("query")
 def cmd_query(args: argparse.Namespace) -> int:
-    from .cache import load_engine
-    from .query import run_query
+    from .engine.cache import load_engine
+    from .batch.query import run_query
 
     _notice_first_compile(args)
     engine = load_engine(args.config)
@@ -140,8 +140,8 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 @command("replay")
 def cmd_replay(args: argparse.Namespace) -> int:
-    from .cache import load_engine
-    from .replay import replay
+    from .engine.cache import load_engine
+    from .batch.replay import replay
 
     changes = _changes(args.change)
     _notice_first_compile(args)
@@ -167,14 +167,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def _notice_first_compile(args: argparse.Namespace) -> None:
     """Tell a terminal, once per machine, that the first evaluation waits for numba to compile."""
-    from .firstuse import notice_first_compile
+    from .tools.firstuse import notice_first_compile
 
     notice_first_compile(quiet=getattr(args, "quiet", False))
 
 
 def _changes(items: list[str]) -> list:
     """`--change TIME=CONFIG` values as (time, engine, path), in time order; each configuration loaded."""
-    from .cache import load_engine
+    from .engine.cache import load_engine
 
     parsed = []
     for item in items:
@@ -201,8 +201,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
         return _diff_header_space(args)
     if args.at is not None and not math.isfinite(args.at):
         raise InputError(Problem(f"must be a time in unix seconds, not {args.at}", subject="--at"))
-    from .cache import load_engine
-    from .tracediff import diff_trace
+    from .engine.cache import load_engine
+    from .batch.tracediff import diff_trace
 
     _notice_first_compile(args)
     result = diff_trace(load_engine(args.old), load_engine(args.new), args.trace,
@@ -238,7 +238,7 @@ def _need_dd() -> None:
 
 @command("lint")
 def cmd_lint(args: argparse.Namespace) -> int:
-    from .config import load_config
+    from .config.loader import load_config
 
     _need_dd()
     from .analysis.lint import format_report, lint
@@ -247,7 +247,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
     report = lint(config)
     if args.report:
         from .report import lint_report
-        from .validate import quota_usage
+        from .config.validate import quota_usage
 
         incomplete = [f"{'+'.join(i.groups)} {i.direction}: {i.reason}" for i in report.incomplete]
         args.files["--report"].write_text(lint_report(report.findings, quota_usage(config), args.config, incomplete),
@@ -260,7 +260,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 @command("search")
 def cmd_search(args: argparse.Namespace) -> int:
-    from .config import load_config
+    from .config.loader import load_config
 
     _need_dd()
     from .analysis.search import Query, format_result, parse_port_range, search
@@ -281,7 +281,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 @command("bench")
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .benchmark import bench_classbench, bench_config
+    from .tools.bench import bench_classbench, bench_config
 
     if args.classbench:
         if args.config is not None:
@@ -304,8 +304,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 @command("synth")
 def cmd_synth(args: argparse.Namespace) -> int:
-    from .config import load_config
-    from .synth import write_synthetic_flows
+    from .config.loader import load_config
+    from .tools.synth import write_synthetic_flows
 
     config = load_config(args.config)
     write_synthetic_flows(config, args.n, args.files["-o"], seed=args.seed)
@@ -318,7 +318,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     import yaml
 
-    from .config import load_config
+    from .config.loader import load_config
     from .errors import ConfigError
     from .importers import import_config
 

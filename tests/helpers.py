@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 import flowsim
-from flowsim.config import parse_protocol
-from flowsim.model import Config
-from flowsim.reference import Flow, ReferenceEvaluator
+from flowsim.config.loader import parse_protocol
+from flowsim.model.network import Config
+from flowsim.engine.reference import Flow, ReferenceEvaluator
 
 
 # ---------------------------------------------------------------- config builders

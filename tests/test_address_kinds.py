@@ -18,12 +18,12 @@ import pyarrow.csv as pacsv
 import pytest
 
 import flowsim
-from flowsim.compiler import LONG_LIST
+from flowsim.engine.compiler import LONG_LIST
 from flowsim.kernels.evaluate import LANES, N_PCLASS
-from flowsim.config import parse_protocol
-from flowsim.randomconfig import Shape, random_config, random_flows
-from flowsim.reference import Flow, ReferenceEvaluator
-from flowsim.replay import SESSION_TIMEOUT, replay
+from flowsim.config.loader import parse_protocol
+from flowsim.testing.randomconfig import Shape, random_config, random_flows
+from flowsim.engine.reference import Flow, ReferenceEvaluator
+from flowsim.batch.replay import SESSION_TIMEOUT, replay
 
 from test_differential import assert_same, engine_columns
 

@@ -15,9 +15,9 @@ import flowsim  # noqa: E402
 from flowsim.analysis.lint import lint  # noqa: E402
 from flowsim.analysis.space import Point  # noqa: E402
 from flowsim.analysis.units import build_units  # noqa: E402
-from flowsim.model import DROP, flow_protocol_number  # noqa: E402
-from flowsim.randomconfig import Shape, random_config  # noqa: E402
-from flowsim.reference import ReferenceEvaluator  # noqa: E402
+from flowsim.model.network import DROP, flow_protocol_number  # noqa: E402
+from flowsim.testing.randomconfig import Shape, random_config  # noqa: E402
+from flowsim.engine.reference import ReferenceEvaluator  # noqa: E402
 
 from analysis_grid import GridPoint, UnitOracle, is_accept  # noqa: E402
 

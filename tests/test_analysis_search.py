@@ -13,9 +13,9 @@ pytest.importorskip("dd.cudd")
 
 import flowsim  # noqa: E402
 from flowsim.analysis.search import Query, search  # noqa: E402
-from flowsim.model import PORTED_PROTOCOLS, flow_protocol_number  # noqa: E402
-from flowsim.randomconfig import Shape, random_config  # noqa: E402
-from flowsim.reference import Flow, ReferenceEvaluator  # noqa: E402
+from flowsim.model.network import PORTED_PROTOCOLS, flow_protocol_number  # noqa: E402
+from flowsim.testing.randomconfig import Shape, random_config  # noqa: E402
+from flowsim.engine.reference import Flow, ReferenceEvaluator  # noqa: E402
 
 from analysis_grid import path_grid  # noqa: E402
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flowsim.cache import cache_dir, load_engine
+from flowsim.engine.cache import cache_dir, load_engine
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "traces" / "example.yaml"
 
@@ -90,9 +90,9 @@ def test_a_planted_pickle_never_runs(cache, tmp_path):
 
 
 def test_the_cache_keeps_the_most_recently_used_entries(cache, tmp_path, monkeypatch):
-    import flowsim.cache
+    import flowsim.engine.cache
 
-    monkeypatch.setattr(flowsim.cache, "MAX_ENTRIES", 2)
+    monkeypatch.setattr(flowsim.engine.cache, "MAX_ENTRIES", 2)
     paths = []
     for port in (9001, 9002, 9003):
         path = tmp_path / f"net{port}.yaml"

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flowsim.classbench import read_rules, read_trace
+from flowsim.io.classbench import read_rules, read_trace
 from flowsim.errors import InputError
 
 DATA = Path(__file__).parents[1].parent / "shared" / "data" / "classbench"

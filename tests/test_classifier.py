@@ -9,8 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flowsim.classbench import read_rules, read_trace
-from flowsim.classifier import build, linear_scan
+from flowsim.io.classbench import read_rules, read_trace
+from flowsim.engine.classifier import build
+from flowsim.testing.oracles import linear_scan
 from flowsim.kernels import classify as K
 
 DATA = Path(__file__).parents[1].parent / "shared" / "data" / "classbench"
@@ -289,7 +290,7 @@ def test_api_and_validation():
 def _external_kernel(arrays, keys, set_ids, dims, out):
     set_ptr, part_min, part_tab, tables, nodes, leaves = arrays
     for p in nb.prange(keys.shape[0]):
-        out[p] = K._lookup_one(set_ptr, part_min, part_tab, tables, nodes, leaves, keys, p, dims,
+        out[p] = K.lookup_one(set_ptr, part_min, part_tab, tables, nodes, leaves, keys, p, dims,
                                set_ids[p])
     return out
 

@@ -18,8 +18,8 @@ import pytest
 
 import flowsim
 from flowsim.cli import main
-from flowsim.config import parse_protocol
-from flowsim.reference import Flow, ReferenceEvaluator
+from flowsim.config.loader import parse_protocol
+from flowsim.engine.reference import Flow, ReferenceEvaluator
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "traces" / "example.yaml"
 
@@ -366,7 +366,7 @@ def test_bad_thread_count(tmp_path, capsys, command, threads):
 def test_arrow_settings_bound_threads_choose_the_allocator_and_are_restored():
     import pyarrow as pa
 
-    from flowsim.query import arrow_settings
+    from flowsim.batch.query import arrow_settings
 
     threads, pool = pa.cpu_count(), pa.default_memory_pool().backend_name
     with arrow_settings(1):

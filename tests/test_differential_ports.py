@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import flowsim
 from flowsim.cli import main
-from flowsim.randomconfig import Shape, random_config, random_flows
+from flowsim.testing.randomconfig import Shape, random_config, random_flows
 from test_differential import assert_same, reference_columns
 
 FEATURES = dict(port_list_share=0.5, legacy_share=0.2, lb_backend_share=0.4)

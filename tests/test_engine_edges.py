@@ -6,7 +6,7 @@ import itertools
 import pytest
 
 import flowsim
-from flowsim.compiler import LONG_LIST, compile_tables
+from flowsim.engine.compiler import LONG_LIST, compile_tables
 from test_differential import assert_same
 
 EDGE_V4 = ["0.0.0.0", "0.0.0.1", "9.255.255.255", "10.0.0.0", "10.0.0.1", "10.0.0.2", "10.0.0.255", "10.0.1.0",

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from flowsim.firstuse import NOTICE
+from flowsim.tools.firstuse import NOTICE
 
 ROOT = Path(__file__).resolve().parent.parent
 

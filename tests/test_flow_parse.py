@@ -9,7 +9,7 @@ import pytest
 
 import flowsim
 from flowsim.errors import InputError
-from flowsim.model import Flow
+from flowsim.model.network import Flow
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "traces" / "example.yaml"
 

@@ -12,8 +12,8 @@ import pytest
 import flowsim
 from flowsim.cli import main
 from flowsim.kernels import evaluate as K
-from flowsim.model import HEALTH_CHECK_NETWORK
-from flowsim.replay import replay
+from flowsim.model.network import HEALTH_CHECK_NETWORK
+from flowsim.batch.replay import replay
 from helpers import Pair, egress, eni, ingress, net, sg
 from test_validation import assert_rejected, assert_valid
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flowsim.config import load_config
+from flowsim.config.loader import load_config
 from flowsim.errors import ConfigError, InputError
 from flowsim.importers import import_config
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from flowsim.config import load_config
+from flowsim.config.loader import load_config
 from flowsim.errors import InputError
 from flowsim.importers import import_config
 

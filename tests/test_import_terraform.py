@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from flowsim.config import load_config, parse_protocol
+from flowsim.config.loader import load_config, parse_protocol
 from flowsim.errors import InputError
 from flowsim.importers import import_config
-from flowsim.reference import Flow, ReferenceEvaluator
+from flowsim.engine.reference import Flow, ReferenceEvaluator
 
 
 @pytest.fixture(scope="module")

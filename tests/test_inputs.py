@@ -18,7 +18,7 @@ import pytest
 
 from flowsim.cli import main
 from flowsim.errors import InputError
-from flowsim.inputs import Input
+from flowsim.io.inputs import Input
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "traces" / "example.yaml"

@@ -245,12 +245,12 @@ def test_search_api_on_the_example_matches_the_reference():
     config = flowsim.load_config(EXAMPLE)
     result = search(config, Query("deny", src="sg-web", dst="sg-db"))
     assert result.exists
-    from flowsim.reference import Flow, ReferenceEvaluator
+    from flowsim.engine.reference import Flow, ReferenceEvaluator
     import ipaddress
     ref = ReferenceEvaluator(config)
     for ex in result.examples:
         v = ref.evaluate(Flow(ipaddress.ip_address(ex["src_ip"]), ipaddress.ip_address(ex["dst_ip"]),
-                              flowsim.model.flow_protocol_number(ex["protocol"]), ex["src_port"], ex["dst_port"]))
+                              flowsim.model.network.flow_protocol_number(ex["protocol"]), ex["src_port"], ex["dst_port"]))
         assert (v.verdict, v.egress_rule, v.ingress_rule) == ("deny", ex["egress_rule"], ex["ingress_rule"])
 
 

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from flowsim.cli import main
-from flowsim.outputs import SIGTERM_STATUS, TEMP_SUFFIX, RunFiles
+from flowsim.io.outputs import SIGTERM_STATUS, TEMP_SUFFIX, RunFiles
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "traces" / "example.yaml"

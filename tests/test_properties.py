@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import flowsim
-from flowsim.reference import Flow, ReferenceEvaluator
+from flowsim.engine.reference import Flow, ReferenceEvaluator
 from helpers import evaluate_rows
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -12,10 +12,10 @@ import pytest
 
 import flowsim
 from flowsim.cli import main
-from flowsim.config import parse_protocol
-from flowsim.randomconfig import Shape, random_config, random_flows
-from flowsim.reference import Flow, ReferenceEvaluator
-from flowsim.replay import SESSION_TIMEOUT, replay
+from flowsim.config.loader import parse_protocol
+from flowsim.testing.randomconfig import Shape, random_config, random_flows
+from flowsim.engine.reference import Flow, ReferenceEvaluator
+from flowsim.batch.replay import SESSION_TIMEOUT, replay
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "traces" / "example.yaml"

@@ -11,7 +11,7 @@ import pytest
 
 import flowsim
 from flowsim.errors import InputError
-from flowsim.reference import Flow, ReferenceEvaluator
+from flowsim.engine.reference import Flow, ReferenceEvaluator
 from helpers import Pair, decide, egress, eni, evaluate_rows, ingress, net, sg
 
 INTRA = "default:intra-group-allow"

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from flowsim.kernels.probing import home
 from flowsim.kernels.sessions import SESSION, _tag, keep_live
-from flowsim.replay import SessionTable
+from flowsim.batch.replay import SessionTable
 
 TIMEOUT = 910.0
 ENIS = (-1, 0, 1, 2)

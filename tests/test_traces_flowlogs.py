@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flowsim.addresses import format_ips
+from flowsim.io.arrays import format_ips
 from flowsim.errors import InputError
-from flowsim.traces import TraceChunk, detect_format, open_trace
+from flowsim.io.traces import TraceChunk, detect_format, open_trace
 
 FLOWLOGS = Path(__file__).parents[1].parent / "shared" / "data" / "real" / "flowlogs"
 AWS = FLOWLOGS / "aws"

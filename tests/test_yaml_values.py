@@ -7,7 +7,7 @@ import time
 import pytest
 
 from flowsim.cli import main
-from flowsim.config import load_config
+from flowsim.config.loader import load_config
 
 BASE = """limits: {{groups_per_eni: {limit}}}
 security_groups:

@@ -6,8 +6,8 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from ..errors import InputError
-from ..model import PORTED_PROTOCOLS, Config, flow_protocol_number, protocol_name
-from ..reference import ALLOW, DENY
+from ..model.network import PORTED_PROTOCOLS, Config, flow_protocol_number, protocol_name
+from ..engine.reference import ALLOW, DENY
 from .lint import Incomplete
 from .path import PathModel
 from .space import Point

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable, Iterator
 
-from ..addresses import IPNetwork
-from ..model import ICMP, ICMPV6, TCP, UDP
+from ..model.addresses import IPNetwork
+from ..model.network import ICMP, ICMPV6, TCP, UDP
 
 ADDRESS_BITS = 128
 FIELDS = (("proto", 8), ("src", ADDRESS_BITS), ("dst", ADDRESS_BITS), ("sport", 16), ("dport", 16))

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..model import LEGACY_PRIORITY
+from ..model.network import LEGACY_PRIORITY
 from .common import (
     PERMISSION_FIELDS, ConfigBuilder, ImportResult, Notes, input_error, is_set, native_ports, permission_rule, read_json,
 )

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from ..config import refuse_alias_bombs
+from ..config.loader import refuse_alias_bombs
 
 from .common import (
     MAX_DEPTH, PERMISSION_FIELDS, ConfigBuilder, ImportResult, Notes, Unknown, check_depth, first_unknown, input_error,

@@ -1,6 +1,6 @@
 """Packet classification kernels: exact first-match over ranges, at classifier speed.
 
-The structure (built by :mod:`flowsim.classifier`, flattened here into plain arrays):
+The structure (built by :mod:`flowsim.engine.classifier`, flattened here into plain arrays):
 
 * A rule *set* is split into *partitions* by which address-like fields of a rule are
   "small" (narrow ranges) and which are "large" (wildcard-like), as CutSplit does, so
@@ -557,7 +557,7 @@ def _leaf_best(leaves, ref, keys, p, dims, best):
 
 
 @nb.njit(cache=True, inline="always")
-def _lookup_one(set_ptr, part_min, part_tab, tables, nodes, leaves, keys, p, dims, s):
+def lookup_one(set_ptr, part_min, part_tab, tables, nodes, leaves, keys, p, dims, s):
     """First (smallest) matching row of set s for packet keys[p], or -1.
 
     ``dims`` is a tuple of length D (its length, known at compile time, lets the
@@ -595,7 +595,7 @@ def _lookup_one(set_ptr, part_min, part_tab, tables, nodes, leaves, keys, p, dim
 def lookup_batch(set_ptr, part_min, part_tab, tables, nodes, leaves, keys, key_set, dims, out):
     """out[p] = first matching row of set key_set[p] for keys[p], or -1 (prange over packets)."""
     for p in nb.prange(keys.shape[0]):
-        out[p] = _lookup_one(set_ptr, part_min, part_tab, tables, nodes, leaves, keys, p, dims,
+        out[p] = lookup_one(set_ptr, part_min, part_tab, tables, nodes, leaves, keys, p, dims,
                              key_set[p])
     return out
 
@@ -843,32 +843,3 @@ def parse_trace(buf):
         n += 1
         pos = nxt
     return keys[:n], bound[:n], PARSE_OK, 0
-
-
-# ---------------------------------------------------------------------------
-# Brute-force oracle: first matching row by linear scan (tests only).
-# ---------------------------------------------------------------------------
-
-@nb.njit(cache=True, parallel=True)
-def linear_scan(lo, hi, row_set, keys, key_set, out):
-    """out[p] = smallest row r with row_set[r] == key_set[p] and lo[r] <= keys[p] <= hi[r]."""
-    n = keys.shape[0]
-    n_rows = lo.shape[0]
-    dims = lo.shape[1]
-    for p in nb.prange(n):
-        s = key_set[p]
-        res = -1
-        for r in range(n_rows):
-            if row_set[r] != s:
-                continue
-            ok = True
-            for d in range(dims):
-                k = keys[p, d]
-                if k < lo[r, d] or k > hi[r, d]:
-                    ok = False
-                    break
-            if ok:
-                res = r
-                break
-        out[p] = res
-    return out

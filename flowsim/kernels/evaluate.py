@@ -1,6 +1,6 @@
 """Security-group evaluation kernels: address ownership, first-match scan, path and endpoint mode.
 
-Tables come from `flowsim.compiler`; this module sees only arrays. Codes:
+Tables come from `flowsim.engine.compiler`; this module sees only arrays. Codes:
 verdict 0 allow, 1 deny, 2 unmanaged, 3 error (address owned in several VPCs);
 rule codes -1 for "side does not apply", 0..4 the default rules
 (intra-group allow, inbound deny, outbound allow, outbound deny, health-check allow), 5+k custom rule k.
@@ -11,7 +11,7 @@ of arrays inside the per-flow loop costs reference counting on every flow.
 import numba as nb
 import numpy as np
 
-from .classify import _lookup_one
+from .classify import lookup_one
 from .intrinsics import BLOCK_LANES, block_hits, prefetch, trailing_zeros
 
 ALLOW, DENY, UNMANAGED, AMBIGUOUS = 0, 1, 2, 3
@@ -314,7 +314,7 @@ def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, d
         src_top, dst_top = _top32(sfam[i], shi[i], slo[i]), _top32(dfam[i], dhi[i], dlo[i])
         keys[0, 0], keys[0, 1] = (src_top, dst_top) if (w & 1) == 1 else (dst_top, src_top)
         keys[0, 2], keys[0, 3], keys[0, 4] = sport[i], dport[i], proto[i]
-        r = _lookup_one(set_ptr, part_min, part_tab, ctables, nodes, leaves, keys, 0, LIST_DIMS, lst_set[w])
+        r = lookup_one(set_ptr, part_min, part_tab, ctables, nodes, leaves, keys, 0, LIST_DIMS, lst_set[w])
         if r < 0:
             lst_lo[w] = lst_hi[w]
         else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ..outputs import Output, writing
+from ..io.outputs import Output, writing
 from .bench import bench_report
 from .diff import trace_diff_report
 from .lint import lint_report

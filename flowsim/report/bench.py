@@ -8,7 +8,7 @@ from . import page, svg
 
 def bench_report(result: Any) -> str:
     """The report's HTML for a `flowsim bench` result measured with its sweeps."""
-    from ..benchmark import C_BEST_1_THREAD
+    from ..tools.bench import C_BEST_1_THREAD
 
     r = result
     unit = "packets" if r.kind == "classbench" else "flows"

@@ -25,7 +25,7 @@ def _flow(example: dict[str, Any] | None) -> str:
 
 def lint_report(findings: Sequence[Any], usage: Sequence[Any], source: str, incomplete: Sequence[str] = ()) -> str:
     """The report's HTML for `flowsim lint`: `findings` (records or their JSON dicts), quota `usage`
-    (flowsim.validate.quota_usage) and the units whose analysis did not complete."""
+    (flowsim.config.validate.quota_usage) and the units whose analysis did not complete."""
     records = [_record(f) for f in findings]
     by_severity = Counter(r["severity"] for r in records)
     head = page.tiles([*((s, by_severity.get(s, 0)) for s in SEVERITIES), ("analysis incomplete", len(incomplete))])

@@ -15,10 +15,10 @@ _EPOCH_2001 = 978_307_200  # times past this are read as unix seconds and printe
 
 class ReplayRecorder:
     """Collects, chunk by chunk, what the summary does not keep: counts per time bucket, the busiest
-    allowed flows and records per ENI. Pass its `observe` to `flowsim.replay.replay`."""
+    allowed flows and records per ENI. Pass its `observe` to `flowsim.batch.replay.replay`."""
 
     def __init__(self) -> None:
-        from ..replay import FlowCounter, TimeHistogram
+        from ..batch.replay import FlowCounter, TimeHistogram
 
         self.times = TimeHistogram(4)  # allowed by rules, allowed by a session, denied, unmanaged
         self.allowed = FlowCounter()
@@ -26,7 +26,7 @@ class ReplayRecorder:
         self.eni_denied: Counter = Counter()
 
     def observe(self, engine: Any, chunk: Any, raw: Any, stateful: np.ndarray, valid: np.ndarray) -> None:
-        from ..flows import FlowArrays
+        from ..io.flows import FlowArrays
         from ..kernels import evaluate as K
 
         verdict = raw.verdict
