@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from flowsim.engine.classifier import build  # noqa: E402
 from flowsim.io.classbench import read_rules, read_trace  # noqa: E402
 from flowsim.tools.bench import C_BEST_1_THREAD, best_rate  # noqa: E402
-from flowsim.engine.classifier import build  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "classbench"
 SETS = ["acl1_1k", "fw1_1k", "ipc1_1k", "acl1_10k", "fw1_10k", "ipc1_10k", "acl1_100k"]

@@ -15,9 +15,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engine_workloads import classbench_group, engine_for, flows_for, set_threads  # noqa: E402
 
-from flowsim.tools.bench import best_rate  # noqa: E402
 from flowsim.engine.compiler import compile_tables  # noqa: E402
 from flowsim.engine.engine import Engine  # noqa: E402
+from flowsim.tools.bench import best_rate  # noqa: E402
 
 N_FLOWS = 1_000_000
 CLASSBENCH_SETS = ["acl1_1k", "fw1_1k", "ipc1_1k", "acl1_10k", "fw1_10k", "ipc1_10k", "acl1_100k"]

@@ -79,8 +79,8 @@ CHECK_FLAGS = {"src": "--src", "dst": "--dst", "protocol": "--protocol", "src_po
 def cmd_check(args: argparse.Namespace) -> int:
     from .config.loader import load_config
     from .engine.explain import explain
-    from .model.network import Flow
     from .engine.reference import ReferenceEvaluator
+    from .model.network import Flow
 
     # One flow needs no compiled tables: the reference evaluator (which every fast path is tested
     # against, deciding rule included) answers without starting numba.
@@ -103,8 +103,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_test(args: argparse.Namespace) -> int:
     import time
 
-    from .engine.cache import load_engine
     from .batch.policytest import junit_xml, load_cases, run_cases
+    from .engine.cache import load_engine
 
     _notice_first_compile(args)
     engine = load_engine(args.config)
@@ -124,8 +124,8 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 @command("query")
 def cmd_query(args: argparse.Namespace) -> int:
-    from .engine.cache import load_engine
     from .batch.query import run_query
+    from .engine.cache import load_engine
 
     _notice_first_compile(args)
     engine = load_engine(args.config)
@@ -140,8 +140,8 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 @command("replay")
 def cmd_replay(args: argparse.Namespace) -> int:
-    from .engine.cache import load_engine
     from .batch.replay import replay
+    from .engine.cache import load_engine
 
     changes = _changes(args.change)
     _notice_first_compile(args)
@@ -201,8 +201,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
         return _diff_header_space(args)
     if args.at is not None and not math.isfinite(args.at):
         raise InputError(Problem(f"must be a time in unix seconds, not {args.at}", subject="--at"))
-    from .engine.cache import load_engine
     from .batch.tracediff import diff_trace
+    from .engine.cache import load_engine
 
     _notice_first_compile(args)
     result = diff_trace(load_engine(args.old), load_engine(args.new), args.trace,
@@ -246,8 +246,8 @@ def cmd_lint(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     report = lint(config)
     if args.report:
-        from .report import lint_report
         from .config.validate import quota_usage
+        from .report import lint_report
 
         incomplete = [f"{'+'.join(i.groups)} {i.direction}: {i.reason}" for i in report.incomplete]
         args.files["--report"].write_text(lint_report(report.findings, quota_usage(config), args.config, incomplete),

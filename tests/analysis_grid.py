@@ -11,10 +11,23 @@ import ipaddress
 from dataclasses import dataclass
 from itertools import product
 
-from flowsim.model.network import (
-    ACCEPT, ADVANCED, DEFAULT_HEALTH_CHECK_ALLOW, DEFAULT_INBOUND_DENY, DEFAULT_INTRA_GROUP_ALLOW, DEFAULT_OUTBOUND_ALLOW, DEFAULT_OUTBOUND_DENY, HEALTH_CHECK_NETWORK, ICMP, ICMPV6, INGRESS, PORTED_PROTOCOLS, Config, Interface,
-)
 from flowsim.engine.reference import ReferenceEvaluator
+from flowsim.model.network import (
+    ACCEPT,
+    ADVANCED,
+    DEFAULT_HEALTH_CHECK_ALLOW,
+    DEFAULT_INBOUND_DENY,
+    DEFAULT_INTRA_GROUP_ALLOW,
+    DEFAULT_OUTBOUND_ALLOW,
+    DEFAULT_OUTBOUND_DENY,
+    HEALTH_CHECK_NETWORK,
+    ICMP,
+    ICMPV6,
+    INGRESS,
+    PORTED_PROTOCOLS,
+    Config,
+    Interface,
+)
 
 BITS = {4: 32, 6: 128}
 

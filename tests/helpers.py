@@ -19,8 +19,8 @@ import numpy as np
 
 import flowsim
 from flowsim.config.loader import parse_protocol
-from flowsim.model.network import Config
 from flowsim.engine.reference import Flow, ReferenceEvaluator
+from flowsim.model.network import Config
 
 
 # ---------------------------------------------------------------- config builders

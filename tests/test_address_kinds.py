@@ -16,16 +16,15 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
+from test_differential import assert_same, engine_columns
 
 import flowsim
-from flowsim.engine.compiler import LONG_LIST
-from flowsim.kernels.evaluate import LANES, N_PCLASS
-from flowsim.config.loader import parse_protocol
-from flowsim.testing.randomconfig import Shape, random_config, random_flows
-from flowsim.engine.reference import Flow, ReferenceEvaluator
 from flowsim.batch.replay import SESSION_TIMEOUT, replay
-
-from test_differential import assert_same, engine_columns
+from flowsim.config.loader import parse_protocol
+from flowsim.engine.compiler import LONG_LIST
+from flowsim.engine.reference import Flow, ReferenceEvaluator
+from flowsim.kernels.evaluate import LANES, N_PCLASS
+from flowsim.testing.randomconfig import Shape, random_config, random_flows
 
 KINDS = ("ips", "ipv4_prefixes", "ipv6", "ipv6_prefixes")
 

@@ -11,15 +11,15 @@ from hypothesis import strategies as st
 
 pytest.importorskip("dd.cudd")
 
+from analysis_grid import GridPoint, UnitOracle, is_accept  # noqa: E402
+
 import flowsim  # noqa: E402
 from flowsim.analysis.lint import lint  # noqa: E402
 from flowsim.analysis.space import Point  # noqa: E402
 from flowsim.analysis.units import build_units  # noqa: E402
+from flowsim.engine.reference import ReferenceEvaluator  # noqa: E402
 from flowsim.model.network import DROP, flow_protocol_number  # noqa: E402
 from flowsim.testing.randomconfig import Shape, random_config  # noqa: E402
-from flowsim.engine.reference import ReferenceEvaluator  # noqa: E402
-
-from analysis_grid import GridPoint, UnitOracle, is_accept  # noqa: E402
 
 SMALL = Shape(groups=3, rules_per_group=3, enis=3, groups_per_eni=2, priorities=2, port_list_share=0.3,
               legacy_share=0.1, lb_backend_share=0.3, quintuple_share=0.3, group_peer_share=0.25,

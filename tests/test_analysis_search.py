@@ -11,13 +11,13 @@ from hypothesis import strategies as st
 
 pytest.importorskip("dd.cudd")
 
+from analysis_grid import path_grid  # noqa: E402
+
 import flowsim  # noqa: E402
 from flowsim.analysis.search import Query, search  # noqa: E402
+from flowsim.engine.reference import Flow, ReferenceEvaluator  # noqa: E402
 from flowsim.model.network import PORTED_PROTOCOLS, flow_protocol_number  # noqa: E402
 from flowsim.testing.randomconfig import Shape, random_config  # noqa: E402
-from flowsim.engine.reference import Flow, ReferenceEvaluator  # noqa: E402
-
-from analysis_grid import path_grid  # noqa: E402
 
 TINY = Shape(groups=2, rules_per_group=3, enis=3, groups_per_eni=2, priorities=2, port_list_share=0.3,
              legacy_share=0.1, lb_backend_share=0.3, quintuple_share=0.2, group_peer_share=0.3, ipv6_share=0.2)

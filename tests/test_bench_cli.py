@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from flowsim.cli import main
 from flowsim.io.classbench import read_rules, read_trace
 from flowsim.testing.oracles import linear_scan
-from flowsim.cli import main
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "traces" / "example.yaml"
 

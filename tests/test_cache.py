@@ -110,7 +110,7 @@ def test_the_cache_keeps_the_most_recently_used_entries(cache, tmp_path, monkeyp
 
 
 def test_a_missing_configuration_is_named(cache, tmp_path):
-    from flowsim.errors import InputError, ConfigError
+    from flowsim.errors import ConfigError, InputError
 
     with pytest.raises((InputError, ConfigError), match="missing.yaml"):
         load_engine(tmp_path / "missing.yaml")

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flowsim.io.classbench import read_rules, read_trace
 from flowsim.errors import InputError
+from flowsim.io.classbench import read_rules, read_trace
 
 DATA = Path(__file__).parents[1].parent / "shared" / "data" / "classbench"
 

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flowsim.io.classbench import read_rules, read_trace
 from flowsim.engine.classifier import build
-from flowsim.testing.oracles import linear_scan
+from flowsim.io.classbench import read_rules, read_trace
 from flowsim.kernels import classify as K
+from flowsim.testing.oracles import linear_scan
 
 DATA = Path(__file__).parents[1].parent / "shared" / "data" / "classbench"
 MAXU = 0xFFFFFFFF

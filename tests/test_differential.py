@@ -8,11 +8,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import flowsim
-from flowsim.engine.compiler import compile_tables
 from flowsim.config.loader import parse_protocol
+from flowsim.engine.compiler import compile_tables
 from flowsim.engine.engine import Engine
-from flowsim.testing.randomconfig import Shape, random_config, random_flows
 from flowsim.engine.reference import Flow, ReferenceEvaluator
+from flowsim.testing.randomconfig import Shape, random_config, random_flows
 
 
 def reference_columns(config, cols: dict[str, list], endpoint: bool = False) -> list[tuple[str, str, str]]:
@@ -95,9 +95,9 @@ def test_several_vpcs_with_vpc_column():
 
 
 def test_synthetic_flows_match_reference():
-    from flowsim.tools.synth import synthesize
-
     from pathlib import Path
+
+    from flowsim.tools.synth import synthesize
 
     config = flowsim.load_config(Path(__file__).resolve().parents[1] / "traces" / "example.yaml")
     table = synthesize(config, 3000, seed=3)

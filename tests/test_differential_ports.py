@@ -12,11 +12,11 @@ import pyarrow.csv as pacsv
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_differential import assert_same, reference_columns
 
 import flowsim
 from flowsim.cli import main
 from flowsim.testing.randomconfig import Shape, random_config, random_flows
-from test_differential import assert_same, reference_columns
 
 FEATURES = dict(port_list_share=0.5, legacy_share=0.2, lb_backend_share=0.4)
 

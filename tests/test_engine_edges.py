@@ -4,10 +4,10 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from test_differential import assert_same
 
 import flowsim
 from flowsim.engine.compiler import LONG_LIST, compile_tables
-from test_differential import assert_same
 
 EDGE_V4 = ["0.0.0.0", "0.0.0.1", "9.255.255.255", "10.0.0.0", "10.0.0.1", "10.0.0.2", "10.0.0.255", "10.0.1.0",
            "10.255.255.255", "11.0.0.0", "255.255.255.254", "255.255.255.255"]

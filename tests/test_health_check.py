@@ -8,14 +8,14 @@ import json
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
+from helpers import Pair, egress, eni, ingress, net, sg
+from test_validation import assert_rejected, assert_valid
 
 import flowsim
+from flowsim.batch.replay import replay
 from flowsim.cli import main
 from flowsim.kernels import evaluate as K
 from flowsim.model.network import HEALTH_CHECK_NETWORK
-from flowsim.batch.replay import replay
-from helpers import Pair, egress, eni, ingress, net, sg
-from test_validation import assert_rejected, assert_valid
 
 HC = "default:health-check-allow"
 

@@ -5,14 +5,13 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import Pair
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flowsim.config.loader import load_config
 from flowsim.errors import ConfigError, InputError
 from flowsim.importers import import_config
-
-from helpers import Pair
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from flowsim.config.loader import load_config, parse_protocol
+from flowsim.engine.reference import Flow, ReferenceEvaluator
 from flowsim.errors import InputError
 from flowsim.importers import import_config
-from flowsim.engine.reference import Flow, ReferenceEvaluator
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,14 @@ import pytest
 
 pytest.importorskip("dd.cudd")
 
+from helpers import egress, eni, ingress, net, sg  # noqa: E402
+from test_analysis_exact import check_exact  # noqa: E402
+
 import flowsim  # noqa: E402
 from flowsim.analysis.lint import lint  # noqa: E402
 from flowsim.analysis.search import Query, search  # noqa: E402
 from flowsim.cli import main  # noqa: E402
 from flowsim.importers import import_config  # noqa: E402
-
-from helpers import eni, egress, ingress, net, sg  # noqa: E402
-from test_analysis_exact import check_exact  # noqa: E402
 
 
 def findings(mapping) -> set[tuple[str, str, tuple[str, ...]]]:
@@ -245,8 +245,9 @@ def test_search_api_on_the_example_matches_the_reference():
     config = flowsim.load_config(EXAMPLE)
     result = search(config, Query("deny", src="sg-web", dst="sg-db"))
     assert result.exists
-    from flowsim.engine.reference import Flow, ReferenceEvaluator
     import ipaddress
+
+    from flowsim.engine.reference import Flow, ReferenceEvaluator
     ref = ReferenceEvaluator(config)
     for ex in result.examples:
         v = ref.evaluate(Flow(ipaddress.ip_address(ex["src_ip"]), ipaddress.ip_address(ex["dst_ip"]),
@@ -267,8 +268,9 @@ def test_a_unit_over_its_budget_is_reported_incomplete_not_hung(capsys):
 
 
 def test_boxes_cover_a_region_exactly():
-    from flowsim.analysis.space import Space
     import ipaddress
+
+    from flowsim.analysis.space import Space
     s = Space()
     region = (s.network("src", ipaddress.ip_network("10.0.0.0/8")) & s.port_range("dport", 20, 1000)
               & s.protocol(6)) | (s.network("dst", ipaddress.ip_network("2001:db8::/32")) & s.protocol(17))

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import Pair, eni, ingress, net, sg
+from test_validation import assert_rejected, assert_valid
 
 import flowsim
 from flowsim.cli import main
 from flowsim.errors import ConfigError
 from flowsim.importers import import_config
-from helpers import Pair, ingress, eni, net, sg
-from test_validation import assert_rejected, assert_valid
 
 PORTS = """\
 security_groups:

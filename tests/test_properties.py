@@ -9,12 +9,12 @@ from __future__ import annotations
 import copy
 import ipaddress
 
+from helpers import evaluate_rows
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import flowsim
 from flowsim.engine.reference import Flow, ReferenceEvaluator
-from helpers import evaluate_rows
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 

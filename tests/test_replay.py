@@ -11,11 +11,11 @@ import pyarrow.csv as pacsv
 import pytest
 
 import flowsim
+from flowsim.batch.replay import SESSION_TIMEOUT, replay
 from flowsim.cli import main
 from flowsim.config.loader import parse_protocol
-from flowsim.testing.randomconfig import Shape, random_config, random_flows
 from flowsim.engine.reference import Flow, ReferenceEvaluator
-from flowsim.batch.replay import SESSION_TIMEOUT, replay
+from flowsim.testing.randomconfig import Shape, random_config, random_flows
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "traces" / "example.yaml"

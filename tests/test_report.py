@@ -160,8 +160,8 @@ def test_a_diff_report_of_identical_configurations_says_so(tmp_path):
 
 def test_lint_report_from_findings_and_quota_use(tmp_path):
     import flowsim
-    from flowsim.report import lint_report
     from flowsim.config.validate import quota_usage
+    from flowsim.report import lint_report
 
     config = flowsim.load_config(EXAMPLE)
     finding = {"kind": "shadowed", "severity": "warning", "rule": "sg-web/ssh-office", "by": ["sg-web/ssh"],

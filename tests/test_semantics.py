@@ -8,11 +8,11 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+from helpers import Pair, decide, egress, eni, evaluate_rows, ingress, net, sg
 
 import flowsim
-from flowsim.errors import InputError
 from flowsim.engine.reference import Flow, ReferenceEvaluator
-from helpers import Pair, decide, egress, eni, evaluate_rows, ingress, net, sg
+from flowsim.errors import InputError
 
 INTRA = "default:intra-group-allow"
 IN_DENY = "default:inbound-deny"

@@ -12,9 +12,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from flowsim.batch.replay import SessionTable
 from flowsim.kernels.probing import home
 from flowsim.kernels.sessions import SESSION, _tag, keep_live
-from flowsim.batch.replay import SessionTable
 
 TIMEOUT = 910.0
 ENIS = (-1, 0, 1, 2)

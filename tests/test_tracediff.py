@@ -22,14 +22,14 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import flowsim
+from flowsim.batch.replay import SESSION_TIMEOUT, replay
+from flowsim.batch.tracediff import diff_trace
 from flowsim.cli import main
 from flowsim.config.loader import parse_protocol
+from flowsim.engine.reference import ALLOW, Flow, ReferenceEvaluator
 from flowsim.errors import ConfigError
 from flowsim.model.network import EGRESS, INGRESS
 from flowsim.testing.randomconfig import Shape, random_config, random_flows
-from flowsim.engine.reference import ALLOW, Flow, ReferenceEvaluator
-from flowsim.batch.replay import SESSION_TIMEOUT, replay
-from flowsim.batch.tracediff import diff_trace
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "traces" / "example.yaml"
@@ -423,8 +423,8 @@ def test_the_readme_s_diff_of_the_bundled_flow_log_against_the_edited_example():
 def _config_for(trace: Path) -> tuple[dict, list[float]]:
     """A configuration whose ENIs own the trace's most frequent addresses and carry its ENI ids, so that
     a real trace is decided by rules rather than left unmanaged; and the trace's record times."""
-    from flowsim.model.addresses import parts_address
     from flowsim.io.traces import open_trace
+    from flowsim.model.addresses import parts_address
 
     counts: Counter = Counter()
     ids, times = set(), []

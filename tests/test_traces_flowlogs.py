@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flowsim.io.arrays import format_ips
 from flowsim.errors import InputError
+from flowsim.io.arrays import format_ips
 from flowsim.io.traces import TraceChunk, detect_format, open_trace
 
 FLOWLOGS = Path(__file__).parents[1].parent / "shared" / "data" / "real" / "flowlogs"

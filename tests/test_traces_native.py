@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flowsim.io.arrays import format_ips
 from flowsim.errors import InputError
+from flowsim.io.arrays import format_ips
 from flowsim.io.traces import TraceChunk, detect_format, open_trace
 
 PROTOCOL_NAMES = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58, "gre": 47}

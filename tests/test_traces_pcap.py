@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowsim.io.arrays import format_ips
 from flowsim.errors import InputError
+from flowsim.io.arrays import format_ips
 from flowsim.io.traces import TraceChunk, detect_format, open_trace
 
 PCAP_DIR = Path(__file__).parents[1].parent / "shared" / "data" / "real" / "pcap"

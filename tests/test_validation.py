@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import line_of
 
 import flowsim
 from flowsim.cli import main
-from helpers import line_of
 
 
 # ---------------------------------------------------------------- helpers

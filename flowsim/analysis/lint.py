@@ -10,12 +10,22 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from ..model.addresses import IPNetwork
-from ..engine.explain import proto_of
-from ..model.network import (
-    ACCEPT, BASIC, DEFAULT_HEALTH_CHECK_ALLOW, DEFAULT_INTRA_GROUP_ALLOW, DROP, INGRESS, PORTED_PROTOCOLS, Config, Interface, Rule, protocol_name,
-)
 from ..config.validate import rule_weight
+from ..engine.explain import proto_of
+from ..model.addresses import IPNetwork
+from ..model.network import (
+    ACCEPT,
+    BASIC,
+    DEFAULT_HEALTH_CHECK_ALLOW,
+    DEFAULT_INTRA_GROUP_ALLOW,
+    DROP,
+    INGRESS,
+    PORTED_PROTOCOLS,
+    Config,
+    Interface,
+    Rule,
+    protocol_name,
+)
 from .space import Point, Space
 from .units import Entry, Unit, iter_units
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..model.network import EGRESS, INGRESS, Config, Interface
 from ..engine.reference import ALLOW, DENY
+from ..model.network import EGRESS, INGRESS, Config, Interface
 from .space import Point, Space
 from .units import Entry, Regions, Unit, build_units
 

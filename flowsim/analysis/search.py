@@ -5,9 +5,9 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from ..engine.reference import ALLOW, DENY
 from ..errors import InputError
 from ..model.network import PORTED_PROTOCOLS, Config, flow_protocol_number, protocol_name
-from ..engine.reference import ALLOW, DENY
 from .lint import Incomplete
 from .path import PathModel
 from .space import Point

@@ -18,15 +18,15 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 import pyarrow as pa
 
-from ..model.addresses import parts_address
 from ..engine.engine import Engine, RawVerdicts
 from ..io.flows import FlowArrays, Names
+from ..io.outputs import Output, writing
+from ..io.words import counted
 from ..kernels import evaluate as K
 from ..kernels.counting import FLOW_COUNT, TALLIES, add_flows, keep_most_counted, tally
 from ..kernels.sessions import SESSION, apply_sessions, keep_live
+from ..model.addresses import parts_address
 from ..model.network import protocol_name
-from ..io.outputs import Output, writing
-from ..io.words import counted
 
 SESSION_TIMEOUT = 910.0
 MIN_SESSION_SLOTS = 1 << 16
@@ -460,9 +460,9 @@ def _replay(engine: Engine, trace: str, output: Output | None, fmt: str | None, 
             progress: bool, chunk_rows: int, timeout: float, changes: Sequence[tuple[float, Engine, str]],
             observe: Callable[[Engine, Any, RawVerdicts, np.ndarray, np.ndarray], None] | None) -> ReplaySummary:
     from ..io.progress import Progress
+    from ..io.traces import TraceChunk, open_trace
     from ..io.writer import TableWriter
     from .query import arrow_settings
-    from ..io.traces import TraceChunk, open_trace
 
     reader = open_trace(trace, fmt, chunk_rows=chunk_rows)
     summary = ReplaySummary(trace=reader.source.name, format=reader.format)

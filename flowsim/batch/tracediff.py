@@ -34,12 +34,21 @@ import pyarrow as pa
 from ..engine.engine import VERDICT_NAMES, Engine, RawVerdicts
 from ..errors import InputError, Problem
 from ..io.flows import FlowArrays, Names
-from ..kernels import evaluate as K
 from ..io.outputs import Output, writing
-from .replay import (
-    SESSION_TIMEOUT, FlowCounter, Replayer, ReplaySummary, SessionTable, TimeHistogram, finish_summary, flow_arrays, in_time_order, record_table,
-)
 from ..io.words import counted
+from ..kernels import evaluate as K
+from .replay import (
+    SESSION_TIMEOUT,
+    FlowCounter,
+    Replayer,
+    ReplaySummary,
+    SessionTable,
+    TimeHistogram,
+    finish_summary,
+    flow_arrays,
+    in_time_order,
+    record_table,
+)
 
 _TOP_FLOWS = 20
 _CHANGED_COLUMNS = ("old_verdict", "new_verdict", "old_egress_rule", "old_ingress_rule", "new_egress_rule",
@@ -331,9 +340,9 @@ def _diff_trace(old: Engine, new: Engine, trace: str, output: Output | None, fmt
                 progress: bool, chunk_rows: int, timeout: float, at: float | None, names: tuple[str, str],
                 collect: bool) -> TraceDiff:
     from ..io.progress import Progress
+    from ..io.traces import open_trace
     from ..io.writer import TableWriter
     from .query import arrow_settings
-    from ..io.traces import open_trace
 
     reader = open_trace(trace, fmt, chunk_rows=chunk_rows)
     result = TraceDiff(trace=reader.source.name, format=reader.format, old_config=names[0], new_config=names[1], at=at,

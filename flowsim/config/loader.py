@@ -18,7 +18,25 @@ import yaml
 
 from ..errors import ConfigError, Problem
 from ..model.network import (
-    ACCEPT, ADVANCED, ANY_PORT, BASIC, DIRECTIONS, DROP, LEGACY_PRIORITY, MAX_PORT_LIST_ENTRIES, PORTED_PROTOCOLS, PROTOCOL_NAMES, Config, Group, Interface, Limits, Peer, PortList, PrefixList, Rule, protocol_name,
+    ACCEPT,
+    ADVANCED,
+    ANY_PORT,
+    BASIC,
+    DIRECTIONS,
+    DROP,
+    LEGACY_PRIORITY,
+    MAX_PORT_LIST_ENTRIES,
+    PORTED_PROTOCOLS,
+    PROTOCOL_NAMES,
+    Config,
+    Group,
+    Interface,
+    Limits,
+    Peer,
+    PortList,
+    PrefixList,
+    Rule,
+    protocol_name,
 )
 
 GROUP_TYPES = {"basic": BASIC, "normal": BASIC, "advanced": ADVANCED, "enterprise": ADVANCED}

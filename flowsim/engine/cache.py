@@ -140,8 +140,8 @@ def _prune(folder: Path, keep: Path) -> None:
 def load_engine(path: str | os.PathLike):
     """The compiled engine of a configuration file, from the cache when its entry is current (the
     configuration itself is loaded again only when something asks for it, such as an explanation)."""
-    from .compiler import CompiledTables, compile_tables
     from ..config.loader import load_config
+    from .compiler import CompiledTables, compile_tables
     from .engine import Engine
 
     folder = cache_dir()

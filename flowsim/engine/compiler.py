@@ -17,14 +17,36 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..model.addresses import network_bounds
-from .classifier import build as build_classifier
 from ..kernels.evaluate import (
-    CLASS_PROTOCOLS, FLAG_GROUP, FLAG_LOCAL, FLAG_SPORT, FLAG_WIDE, LANES, N_PCLASS, OWNER_SLOT, RULE_ROW, SCAN_HIT, fill_owner_table, fill_v4_pages, protocol_class,
+    CLASS_PROTOCOLS,
+    FLAG_GROUP,
+    FLAG_LOCAL,
+    FLAG_SPORT,
+    FLAG_WIDE,
+    LANES,
+    N_PCLASS,
+    OWNER_SLOT,
+    RULE_ROW,
+    SCAN_HIT,
+    fill_owner_table,
+    fill_v4_pages,
+    protocol_class,
 )
+from ..model.addresses import network_bounds
 from ..model.network import (
-    ACCEPT, ADVANCED, BASIC, DEFAULT_HEALTH_CHECK_ALLOW, DEFAULT_INBOUND_DENY, DEFAULT_INTRA_GROUP_ALLOW, DEFAULT_OUTBOUND_ALLOW, DEFAULT_OUTBOUND_DENY, INGRESS, Config, Rule,
+    ACCEPT,
+    ADVANCED,
+    BASIC,
+    DEFAULT_HEALTH_CHECK_ALLOW,
+    DEFAULT_INBOUND_DENY,
+    DEFAULT_INTRA_GROUP_ALLOW,
+    DEFAULT_OUTBOUND_ALLOW,
+    DEFAULT_OUTBOUND_DENY,
+    INGRESS,
+    Config,
+    Rule,
 )
+from .classifier import build as build_classifier
 
 # by code, as kernels.evaluate numbers them (INTRA_ALLOW ... HEALTH_CHECK_ALLOW), with whether each allows
 DEFAULT_RULES = ((DEFAULT_INTRA_GROUP_ALLOW, True), (DEFAULT_INBOUND_DENY, False), (DEFAULT_OUTBOUND_ALLOW, True),

@@ -13,14 +13,13 @@ from typing import Any, Callable
 import numpy as np
 import pyarrow as pa
 
-from ..model.addresses import address_parts
-from .compiler import N_DEFAULTS, CompiledTables, compile_tables
 from ..errors import InputError, Problem
-from .explain import Explanation
 from ..io.flows import FlowArrays, Names, prepare_flows, to_table
 from ..kernels import evaluate as K
-from ..model.network import Config, Rule
-from ..model.network import Flow
+from ..model.addresses import address_parts
+from ..model.network import Config, Flow, Rule
+from .compiler import N_DEFAULTS, CompiledTables, compile_tables
+from .explain import Explanation
 from .reference import ALLOW, DENY, UNMANAGED, SideDecision, Verdict
 
 VERDICT_NAMES = (ALLOW, DENY, UNMANAGED)

@@ -4,7 +4,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..model.network import (
-    DEFAULT_HEALTH_CHECK_ALLOW, DEFAULT_INBOUND_DENY, DEFAULT_INTRA_GROUP_ALLOW, DEFAULT_OUTBOUND_ALLOW, DEFAULT_OUTBOUND_DENY, HEALTH_CHECK_NETWORK, Config, format_ports, protocol_name,
+    DEFAULT_HEALTH_CHECK_ALLOW,
+    DEFAULT_INBOUND_DENY,
+    DEFAULT_INTRA_GROUP_ALLOW,
+    DEFAULT_OUTBOUND_ALLOW,
+    DEFAULT_OUTBOUND_DENY,
+    HEALTH_CHECK_NETWORK,
+    Config,
+    format_ports,
+    protocol_name,
 )
 from .reference import Flow, SideDecision, Verdict
 

@@ -7,10 +7,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..model.addresses import IPAddress
 from ..errors import InputError
+from ..model.addresses import IPAddress
 from ..model.network import (
-    ACCEPT, ADVANCED, BASIC, DEFAULT_HEALTH_CHECK_ALLOW, DEFAULT_INBOUND_DENY, DEFAULT_INTRA_GROUP_ALLOW, DEFAULT_OUTBOUND_ALLOW, DEFAULT_OUTBOUND_DENY, EGRESS, HEALTH_CHECK_NETWORK, INGRESS, PORTED_PROTOCOLS, Config, Flow, Interface, Rule,
+    ACCEPT,
+    ADVANCED,
+    BASIC,
+    DEFAULT_HEALTH_CHECK_ALLOW,
+    DEFAULT_INBOUND_DENY,
+    DEFAULT_INTRA_GROUP_ALLOW,
+    DEFAULT_OUTBOUND_ALLOW,
+    DEFAULT_OUTBOUND_DENY,
+    EGRESS,
+    HEALTH_CHECK_NETWORK,
+    INGRESS,
+    PORTED_PROTOCOLS,
+    Config,
+    Flow,
+    Interface,
+    Rule,
 )
 
 ALLOW, DENY, UNMANAGED = "allow", "deny", "unmanaged"

@@ -20,7 +20,15 @@ from typing import Any
 
 from ..model.network import LEGACY_PRIORITY
 from .common import (
-    PERMISSION_FIELDS, ConfigBuilder, ImportResult, Notes, input_error, is_set, native_ports, permission_rule, read_json,
+    PERMISSION_FIELDS,
+    ConfigBuilder,
+    ImportResult,
+    Notes,
+    input_error,
+    is_set,
+    native_ports,
+    permission_rule,
+    read_json,
 )
 
 _KINDS = ("DescribeSecurityGroupAttribute, DescribeSecurityGroups, DescribeNetworkInterfaces, "

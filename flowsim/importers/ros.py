@@ -21,10 +21,23 @@ from typing import Any
 import yaml
 
 from ..config.loader import refuse_alias_bombs
-
 from .common import (
-    MAX_DEPTH, PERMISSION_FIELDS, ConfigBuilder, ImportResult, Notes, Unknown, check_depth, first_unknown, input_error,
-    is_set, permission_field_names, permission_rule, placeholder_id, read_json, read_text, readable_id,
+    MAX_DEPTH,
+    PERMISSION_FIELDS,
+    ConfigBuilder,
+    ImportResult,
+    Notes,
+    Unknown,
+    check_depth,
+    first_unknown,
+    input_error,
+    is_set,
+    permission_field_names,
+    permission_rule,
+    placeholder_id,
+    read_json,
+    read_text,
+    readable_id,
 )
 
 SG, INGRESS, EGRESS, CLONE = ("ALIYUN::ECS::SecurityGroup", "ALIYUN::ECS::SecurityGroupIngress",

@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from .common import (ConfigBuilder, ImportResult, Notes, Unknown, input_error, other_cloud, read_json, read_text,
-                     readable_id)
+from .common import ConfigBuilder, ImportResult, Notes, Unknown, input_error, other_cloud, read_json, read_text, readable_id
 from .hcl import Block, Expr, JsonExpr, LazyMap, Scope, evaluate, json_blocks, node_text, parse_file
 from .terraform_resources import ATTACHMENTS, GROUP, ID_KINDS, RULE, TfInstance, emit_resources
 from .terraform_show import is_show_output, show_instances

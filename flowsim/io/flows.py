@@ -13,9 +13,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .arrays import parse_int_array, parse_ip_array
 from ..errors import InputError, Problem
 from ..model.network import DIRECTIONS, INGRESS, flow_protocol_number
+from .arrays import parse_int_array, parse_ip_array
 
 REQUIRED = ("src_ip", "dst_ip", "protocol")
 OPTIONAL = ("src_port", "dst_port", "vpc", "eni", "direction", "time")

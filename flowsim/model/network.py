@@ -9,8 +9,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-from .addresses import IPAddress, IPNetwork
 from ..errors import InputError, Problem
+from .addresses import IPAddress, IPNetwork
 
 ALL_PROTOCOLS = -1
 TCP, UDP, ICMP, ICMPV6, GRE = 6, 17, 1, 58, 47

@@ -76,8 +76,8 @@ def bench_config(config_path: str, flows: int, threads: int | None, rounds: int,
                  sweep: bool = False) -> BenchResult:
     """Path-mode throughput of a configuration on synthetic flows aimed at it; with `sweep`, also on
     1..threads threads and on the first 1/8, 1/4, 1/2 of every group's rules (one thread)."""
-    from ..engine.compiler import compile_tables
     from ..config.loader import load_config
+    from ..engine.compiler import compile_tables
     from ..engine.engine import Engine, set_threads
     from ..io.flows import prepare_flows
     from .synth import synthesize
@@ -112,10 +112,10 @@ def bench_classbench(rules_path: str, trace_path: str, threads: int | None, roun
                      matches: str | Output | None = None, sweep: bool = False) -> BenchResult:
     """First-match throughput on a ClassBench filter set and trace; optionally writes each packet's match.
     With `sweep`, also on 1..threads threads and on the set's first 1/8, 1/4, 1/2 rules (one thread)."""
-    from ..io.classbench import read_rules, read_trace
     from ..engine.classifier import build
     from ..engine.engine import set_threads
     from ..errors import InputError
+    from ..io.classbench import read_rules, read_trace
 
     lo, hi = read_rules(rules_path)
     keys = read_trace(trace_path)

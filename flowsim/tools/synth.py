@@ -13,10 +13,10 @@ import random
 
 import numpy as np
 
-from ..model.addresses import IPAddress, IPNetwork
 from ..errors import InputError
-from ..model.network import ICMP, ICMPV6, PORTED_PROTOCOLS, TCP, UDP, Config, Interface, Rule, protocol_name
 from ..io.outputs import Output, writing
+from ..model.addresses import IPAddress, IPNetwork
+from ..model.network import ICMP, ICMPV6, PORTED_PROTOCOLS, TCP, UDP, Config, Interface, Rule, protocol_name
 
 Template = tuple[str, str, int, int, int]  # src, dst, protocol, src_port (-1: random), dst_port
 

@@ -14,9 +14,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
+from ...model.network import flow_protocol_number as _protocol_number
 from ..arrays import parse_int_array, parse_ip_array
 from ..flows import by_value as _by_value
-from ...model.network import flow_protocol_number as _protocol_number
 from . import ACTION_ACCEPT, ACTION_REJECT, DIRECTION_IN, DIRECTION_OUT, SkipCounts, TraceChunk, TraceReader
 
 REQUIRED = ("src", "dst", "protocol")
