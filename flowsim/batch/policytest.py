@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InputError, Problem
+from ..kernels.codes import VERDICT_NAMES
 
-VERDICTS = ("allow", "deny", "unmanaged")
+VERDICTS = VERDICT_NAMES
 FLOW_KEYS = ("src_ip", "dst_ip", "protocol", "src_port", "dst_port", "vpc", "eni", "direction")
 CASE_KEYS = frozenset(FLOW_KEYS) | {"expect", "egress_rule", "ingress_rule", "name"}
 REQUIRED = ("src_ip", "dst_ip", "protocol", "expect")

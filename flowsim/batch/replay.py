@@ -22,7 +22,9 @@ from ..engine.engine import Engine, RawVerdicts
 from ..io.flows import FlowArrays, Names
 from ..io.outputs import Output, writing
 from ..io.words import counted
+from ..kernels import codes as C
 from ..kernels import evaluate as K
+from ..kernels.codes import ACTION_ACCEPT, ACTION_NAMES, VERDICT_NAMES
 from ..kernels.counting import FLOW_COUNT, TALLIES, add_flows, keep_most_counted, tally
 from ..kernels.sessions import SESSION, apply_sessions, keep_live
 from ..model.addresses import parts_address
@@ -30,7 +32,6 @@ from ..model.network import protocol_name
 
 SESSION_TIMEOUT = 910.0
 MIN_SESSION_SLOTS = 1 << 16
-RECORDED = {1: "ACCEPT", 2: "REJECT"}
 _DISAGREEMENTS_KEPT = 20
 _DISTINCT_COUNTED = 1 << 17  # denied flows counted at once; past them only the _TOP_KEPT most frequent go on
 _TOP_KEPT = 10_000
@@ -307,8 +308,8 @@ class Replayer:
         path = FlowArrays(*(getattr(flows, f) for f in ("sfam", "shi", "slo", "dfam", "dhi", "dlo", "proto", "sport", "dport")),
                           np.zeros(len(flows), np.int8), flows.vpc, None, flows.invalid.copy())
         raw = self.engine.evaluate_arrays(path, self.threads)
-        flows.direction = np.where(unknown & (raw.src_eni == eni), K.DIR_EGRESS,
-                                   np.where(unknown & (raw.dst_eni == eni), K.DIR_INGRESS, flows.direction)).astype(np.int8)
+        flows.direction = np.where(unknown & (raw.src_eni == eni), C.DIR_EGRESS,
+                                   np.where(unknown & (raw.dst_eni == eni), C.DIR_INGRESS, flows.direction)).astype(np.int8)
         flows.mark(unknown & (flows.direction == 0) & (eni >= 0),
                    "no direction, and the ENI owns neither address")
 
@@ -355,8 +356,8 @@ class Replayer:
         self.denied.add(denied, flows)
         if chunk.action is not None:
             recorded = chunk.action
-            comparable = valid & (recorded > 0) & (raw.verdict <= K.DENY)
-            agree = comparable & ((recorded == 1) == (raw.verdict == K.ALLOW))
+            comparable = valid & (recorded > 0) & (raw.verdict <= C.DENY)
+            agree = comparable & ((recorded == ACTION_ACCEPT) == (raw.verdict == C.ALLOW))
             s.compared += int(comparable.sum())
             s.agree += int(agree.sum())
             names = self.engine.tables.rule_names
@@ -365,7 +366,7 @@ class Replayer:
                     "record": int(chunk.record[i]), "eni": None if chunk.eni is None else str(chunk.eni[i]),
                     "flow": _flow_text(flows.sfam[i], flows.shi[i], flows.slo[i], flows.dhi[i], flows.dlo[i],
                                        flows.proto[i], flows.sport[i], flows.dport[i]),
-                    "recorded": RECORDED[int(recorded[i])], "verdict": ("allow", "deny")[int(raw.verdict[i])],
+                    "recorded": ACTION_NAMES[recorded[i]], "verdict": VERDICT_NAMES[raw.verdict[i]],
                     "egress_rule": names[raw.egress_code[i]] if raw.egress_code[i] >= 0 else "",
                     "ingress_rule": names[raw.ingress_code[i]] if raw.ingress_code[i] >= 0 else ""})
 
@@ -408,10 +409,10 @@ def verdict_table(engine: Engine, chunk, raw: RawVerdicts, stateful: np.ndarray,
     if chunk.action is not None:
         recorded = chunk.action[keep]
         table = table.append_column("recorded_action", pa.DictionaryArray.from_arrays(
-            pa.array(recorded.astype(np.int32)), pa.array(["", "ACCEPT", "REJECT"])))
+            pa.array(recorded.astype(np.int32)), pa.array(ACTION_NAMES)))
         v = raw.verdict[keep]
-        comparable = (recorded > 0) & (v <= K.DENY)
-        agrees = pa.array((recorded == 1) == (v == K.ALLOW), mask=~comparable)
+        comparable = (recorded > 0) & (v <= C.DENY)
+        agrees = pa.array((recorded == ACTION_ACCEPT) == (v == C.ALLOW), mask=~comparable)
         table = table.append_column("agrees", agrees)
     return table
 

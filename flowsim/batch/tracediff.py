@@ -36,7 +36,7 @@ from ..errors import InputError, Problem
 from ..io.flows import FlowArrays, Names
 from ..io.outputs import Output, writing
 from ..io.words import counted
-from ..kernels import evaluate as K
+from ..kernels import codes as C
 from .replay import (
     SESSION_TIMEOUT,
     FlowCounter,
@@ -104,7 +104,7 @@ class ChangingReplayer(Replayer):
             entries = table.arena[:table.used]
             entries = entries[at - entries["last"] <= self.timeout]
             raw = engine.evaluate_arrays(_opening_packets(entries, self.engine, bool(self.vpc_named)), self.threads)
-            allowed = raw.verdict == K.ALLOW
+            allowed = raw.verdict == C.ALLOW
             single = entries["seni"] == entries["deni"]
             index = {eni: i for i, eni in enumerate(engine.tables.eni_ids)}
             renumber = np.array([index.get(eni, -1) for eni in self.engine.tables.eni_ids], np.int32)
@@ -145,7 +145,7 @@ def _reopened(entries: np.ndarray, raw: RawVerdicts, merged: bool, timeout: floa
     last = column["last"]
     fresh.apply(np.argsort(last, kind="stable").astype(np.int64), last, column["fam"], column["shi"], column["slo"],
                 column["dhi"], column["dlo"], column["proto"], column["sport"], column["dport"], raw.src_eni,
-                raw.dst_eni, np.full(n, K.NO_RULE, np.int32), np.full(n, K.NO_RULE, np.int32), code_allows,
+                raw.dst_eni, np.full(n, C.NO_RULE, np.int32), np.full(n, C.NO_RULE, np.int32), code_allows,
                 np.zeros(n, np.int8), column["mode"])
     return fresh
 
@@ -188,7 +188,7 @@ _VERDICTS = pa.array(list(VERDICT_NAMES), type=pa.string())
 
 def _verdict_column(verdict: np.ndarray) -> pa.DictionaryArray:
     """Verdict names; null where the record could not be evaluated under that configuration."""
-    valid = verdict < K.AMBIGUOUS
+    valid = verdict < C.AMBIGUOUS
     return pa.DictionaryArray.from_arrays(pa.array(np.where(valid, verdict, 0).astype(np.int32), mask=~valid), _VERDICTS)
 
 
@@ -281,8 +281,8 @@ class _Comparison:
         r.compared += int(both.sum())
         r.changed += int(changed.sum())
         r.one_side_invalid += int((keep & ~both).sum())
-        r.opened += int((changed & (ov == K.DENY) & (nv == K.ALLOW)).sum())
-        r.closed += int((changed & (ov == K.ALLOW) & (nv == K.DENY)).sum())
+        r.opened += int((changed & (ov == C.DENY) & (nv == C.ALLOW)).sum())
+        r.closed += int((changed & (ov == C.ALLOW) & (nv == C.DENY)).sum())
         r.rule_changed += int((both & (ov == nv) & ((oe != ne) | (oi != ni))).sum())
         rows = np.flatnonzero(changed)
         if len(rows):
@@ -293,8 +293,8 @@ class _Comparison:
             distinct, counts = np.unique(key, return_counts=True)
             self.transitions.update(dict(zip(distinct.tolist(), counts.tolist())))
             self.flows.add(rows, flows)
-            kind = np.where((ov[rows] == K.DENY) & (nv[rows] == K.ALLOW), 0,
-                            np.where((ov[rows] == K.ALLOW) & (nv[rows] == K.DENY), 1, 2))
+            kind = np.where((ov[rows] == C.DENY) & (nv[rows] == C.ALLOW), 0,
+                            np.where((ov[rows] == C.ALLOW) & (nv[rows] == C.DENY), 1, 2))
             r.over_time.add(chunk.time[rows], kind)
         if not collect:
             return None
@@ -313,7 +313,7 @@ class _Comparison:
         r, names = self.result, self.rules.names
 
         def verdict(code: int) -> str:
-            return VERDICT_NAMES[code] if code < K.AMBIGUOUS else ""
+            return VERDICT_NAMES[code] if code < C.AMBIGUOUS else ""
 
         r.transitions = [{"old_verdict": verdict(ov), "old_egress_rule": names[oe], "old_ingress_rule": names[oi],
                           "new_verdict": verdict(nv), "new_egress_rule": names[ne], "new_ingress_rule": names[ni],

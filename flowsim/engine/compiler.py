@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..kernels.codes import FIRST_CUSTOM
 from ..kernels.evaluate import (
     CLASS_PROTOCOLS,
     FLAG_GROUP,
@@ -33,15 +34,11 @@ from ..kernels.evaluate import (
     protocol_class,
 )
 from ..model.addresses import network_bounds
+from ..model.codes import DefaultRule
 from ..model.network import (
     ACCEPT,
     ADVANCED,
     BASIC,
-    DEFAULT_HEALTH_CHECK_ALLOW,
-    DEFAULT_INBOUND_DENY,
-    DEFAULT_INTRA_GROUP_ALLOW,
-    DEFAULT_OUTBOUND_ALLOW,
-    DEFAULT_OUTBOUND_DENY,
     INGRESS,
     Config,
     Rule,
@@ -49,10 +46,8 @@ from ..model.network import (
 from .classifier import build as build_classifier
 
 # by code, as kernels.evaluate numbers them (INTRA_ALLOW ... HEALTH_CHECK_ALLOW), with whether each allows
-DEFAULT_RULES = ((DEFAULT_INTRA_GROUP_ALLOW, True), (DEFAULT_INBOUND_DENY, False), (DEFAULT_OUTBOUND_ALLOW, True),
-                 (DEFAULT_OUTBOUND_DENY, False), (DEFAULT_HEALTH_CHECK_ALLOW, True))
-DEFAULT_RULE_NAMES = tuple(name for name, _ in DEFAULT_RULES)
-N_DEFAULTS = len(DEFAULT_RULE_NAMES)
+DEFAULT_RULE_NAMES = tuple(rule.rule_name for rule in sorted(DefaultRule))  # by code
+N_DEFAULTS = FIRST_CUSTOM
 MAX_V4_PAGES = 64
 LONG_LIST = 128  # rows: a longer list gets a packet classifier in front of its scan (shorter ones scan faster)
 
@@ -330,7 +325,7 @@ def compile_tables(config: Config, long_list: int = LONG_LIST) -> CompiledTables
     eni_groups = [[group_index[g] for g in e.security_groups] for e in config.interfaces.values()]
     return CompiledTables(
         vpc_names=vpc_names, eni_ids=eni_ids, group_ids=group_ids, rule_names=rule_names,
-        code_allows=np.array([allows for _, allows in DEFAULT_RULES] + [r.action == ACCEPT for r in rules],
+        code_allows=np.array([rule.allows for rule in sorted(DefaultRule)] + [r.action == ACCEPT for r in rules],
                              dtype=np.bool_),
         owners=_ownership(config, vpc_index, eni_index), eni_profile=eni_profile,
         eni_groups=_padded(eni_groups), eni_group_bits=_group_bits(eni_groups),

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from ..errors import InputError, Problem
 from ..io.flows import FlowArrays, Names, prepare_flows, to_table
+from ..kernels import codes as C
 from ..kernels import evaluate as K
 from ..model.addresses import address_parts
 from ..model.network import Config, Flow, Rule
@@ -93,9 +94,9 @@ class Engine:
         kernel(flows.sfam, flows.shi, flows.slo, flows.dfam, flows.dhi, flows.dlo, flows.proto,
                          flows.sport, flows.dport, vpc, eni, flows.direction, self.tables.owners,
                          self.tables.kernel_tables, out.verdict, out.egress_code, out.ingress_code, out.src_eni, out.dst_eni)
-        flows.mark(out.verdict == K.AMBIGUOUS, "address is owned in several VPCs; name the VPC (a vpc column, or --vpc)")
+        flows.mark(out.verdict == C.AMBIGUOUS, "address is owned in several VPCs; name the VPC (a vpc column, or --vpc)")
         if any_invalid:
-            out.verdict[flows.invalid] = K.AMBIGUOUS
+            out.verdict[flows.invalid] = C.AMBIGUOUS
         return out
 
     def _none(self, n: int) -> np.ndarray:
@@ -110,7 +111,7 @@ class Engine:
         def names(codes: np.ndarray) -> pa.Array:
             return pa.DictionaryArray.from_arrays(pa.array(codes + 1, type=pa.int32()), self._names)
 
-        valid = raw.verdict < K.AMBIGUOUS
+        valid = raw.verdict < C.AMBIGUOUS
         verdict = pa.DictionaryArray.from_arrays(pa.array(np.where(valid, raw.verdict, 0).astype(np.int32), mask=~valid),
                                                  self._verdicts)
         return pa.table({"verdict": verdict, "egress_rule": names(raw.egress_code), "ingress_rule": names(raw.ingress_code)})

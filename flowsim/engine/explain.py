@@ -10,6 +10,7 @@ from ..model.network import (
     DEFAULT_OUTBOUND_ALLOW,
     DEFAULT_OUTBOUND_DENY,
     HEALTH_CHECK_NETWORK,
+    PORTED_PROTOCOLS,
     Config,
     format_ports,
     protocol_name,
@@ -69,7 +70,7 @@ class Explanation:
     def __str__(self) -> str:
         f = self.flow
         proto = protocol_name(f.protocol)
-        ports = f.protocol in (6, 17)
+        ports = f.protocol in PORTED_PROTOCOLS
         src = f"{f.src}:{f.src_port}" if ports else str(f.src)
         dst = f"{f.dst}:{f.dst_port}" if ports else str(f.dst)
         lines = [f"flow     {src} -> {dst} {proto}" + (f" (endpoint {f.eni}, {f.direction})" if f.eni else ""),
@@ -101,7 +102,7 @@ class Explanation:
 def proto_of(rule, config: Config | None = None) -> str:
     """`tcp 443/443`, `tcp port list prl-admin (22/22, 3389/3389)`, `all`, `icmp` — a rule's protocol and ports."""
     name = protocol_name(rule.protocol)
-    if rule.protocol not in (6, 17):
+    if rule.protocol not in PORTED_PROTOCOLS:
         return name
     if rule.port_list:
         entries = f" ({_port_list_text(config, rule.port_list)})" if config is not None else ""

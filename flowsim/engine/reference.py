@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import InputError
+from ..kernels.codes import VERDICT_NAMES
 from ..model.addresses import IPAddress
 from ..model.network import (
     ACCEPT,
@@ -28,7 +29,7 @@ from ..model.network import (
     Rule,
 )
 
-ALLOW, DENY, UNMANAGED = "allow", "deny", "unmanaged"
+ALLOW, DENY, UNMANAGED = VERDICT_NAMES
 
 
 @dataclass(frozen=True)

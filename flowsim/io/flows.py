@@ -14,12 +14,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import InputError, Problem
+from ..kernels.codes import DIR_EGRESS, DIR_INGRESS, TCP, UDP
 from ..model.network import DIRECTIONS, INGRESS, flow_protocol_number
 from .arrays import parse_int_array, parse_ip_array
 
 REQUIRED = ("src_ip", "dst_ip", "protocol")
 OPTIONAL = ("src_port", "dst_port", "vpc", "eni", "direction", "time")
-DIRECTION_CODES = {word: 1 if side == INGRESS else 2 for word, side in DIRECTIONS.items()}  # the kernels' codes
+DIRECTION_CODES = {word: DIR_INGRESS if side == INGRESS else DIR_EGRESS for word, side in DIRECTIONS.items()}
 _MAX_REASONS = 10
 
 
@@ -204,7 +205,7 @@ def prepare_flows(table: pa.Table) -> FlowArrays:
         proto_ok = (proto_vals >= 0) & (proto_vals <= 255)
     else:
         proto_vals, proto_ok = _map_values(proto_col, _protocol_number)
-    ported = (proto_vals == 6) | (proto_vals == 17)
+    ported = (proto_vals == TCP) | (proto_vals == UDP)
     absent = (np.zeros(n, np.int64), np.zeros(n, np.bool_), np.zeros(n, np.bool_))
     sport, sport_ok, sport_present = _parse_ports(table.column("src_port")) if "src_port" in table.column_names else absent
     dport, dport_ok, dport_present = _parse_ports(table.column("dst_port")) if "dst_port" in table.column_names else absent

@@ -12,14 +12,23 @@ import numba as nb
 import numpy as np
 
 from .classify import lookup_one
+from .codes import (
+    ALLOW,
+    AMBIGUOUS,
+    DENY,
+    DIR_INGRESS,
+    HEALTH_CHECK_ALLOW,
+    INBOUND_DENY,
+    INTRA_ALLOW,
+    NO_RULE,
+    OUTBOUND_ALLOW,
+    OUTBOUND_DENY,
+    UNMANAGED,
+)
 from .intrinsics import BLOCK_LANES, block_hits, prefetch, trailing_zeros
 
-ALLOW, DENY, UNMANAGED, AMBIGUOUS = 0, 1, 2, 3
-INTRA_ALLOW, INBOUND_DENY, OUTBOUND_ALLOW, OUTBOUND_DENY, HEALTH_CHECK_ALLOW = 0, 1, 2, 3, 4
 # load-balancer health checks come from 100.64.0.0/10: an IPv4 source whose first 10 bits are these
 HEALTH_CHECK_PREFIX, HEALTH_CHECK_SHIFT = 0x64400000 >> 22, 22
-NO_RULE = -1
-DIR_INGRESS, DIR_EGRESS = 1, 2
 ENI_NONE, ENI_UNKNOWN = -1, -2
 SEVERAL = -3
 CHUNK = 4096  # flows per parallel work item

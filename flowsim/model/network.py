@@ -10,12 +10,14 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from ..errors import InputError, Problem
+from ..kernels.codes import ICMP, ICMPV6, PORTED, TCP, UDP
 from .addresses import IPAddress, IPNetwork
+from .codes import DefaultRule
 
 ALL_PROTOCOLS = -1
-TCP, UDP, ICMP, ICMPV6, GRE = 6, 17, 1, 58, 47
+GRE = 47
 PROTOCOL_NAMES = {"tcp": TCP, "udp": UDP, "icmp": ICMP, "icmpv6": ICMPV6, "gre": GRE, "all": ALL_PROTOCOLS}
-PORTED_PROTOCOLS = frozenset({TCP, UDP})
+PORTED_PROTOCOLS = frozenset(PORTED)
 ANY_PORT = (0, 65535)
 
 INGRESS, EGRESS = "ingress", "egress"
@@ -23,11 +25,11 @@ DIRECTIONS = {"ingress": INGRESS, "in": INGRESS, "inbound": INGRESS, "egress": E
 ACCEPT, DROP = "accept", "drop"
 BASIC, ADVANCED = "basic", "advanced"
 
-DEFAULT_INTRA_GROUP_ALLOW = "default:intra-group-allow"
-DEFAULT_INBOUND_DENY = "default:inbound-deny"
-DEFAULT_OUTBOUND_ALLOW = "default:outbound-allow"
-DEFAULT_OUTBOUND_DENY = "default:outbound-deny"
-DEFAULT_HEALTH_CHECK_ALLOW = "default:health-check-allow"
+DEFAULT_INTRA_GROUP_ALLOW = DefaultRule.INTRA_GROUP_ALLOW.rule_name
+DEFAULT_INBOUND_DENY = DefaultRule.INBOUND_DENY.rule_name
+DEFAULT_OUTBOUND_ALLOW = DefaultRule.OUTBOUND_ALLOW.rule_name
+DEFAULT_OUTBOUND_DENY = DefaultRule.OUTBOUND_DENY.rule_name
+DEFAULT_HEALTH_CHECK_ALLOW = DefaultRule.HEALTH_CHECK_ALLOW.rule_name
 #: Where load-balancer health checks come from (semantics.md §2, platform allowances).
 HEALTH_CHECK_NETWORK = ipaddress.IPv4Network("100.64.0.0/10")
 #: The priority of rules the cloud created itself in older accounts (semantics.md §1); it sorts after 1..100.

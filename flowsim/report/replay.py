@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..kernels import codes as C
 from . import page, svg
 
 SHOWN_BUCKETS = 96  # at most, in a figure
@@ -27,11 +28,10 @@ class ReplayRecorder:
 
     def observe(self, engine: Any, chunk: Any, raw: Any, stateful: np.ndarray, valid: np.ndarray) -> None:
         from ..io.flows import FlowArrays
-        from ..kernels import evaluate as K
 
         verdict = raw.verdict
-        allowed = valid & (verdict == K.ALLOW)
-        denied = valid & (verdict == K.DENY)
+        allowed = valid & (verdict == C.ALLOW)
+        denied = valid & (verdict == C.DENY)
         n = len(chunk)
         flows = FlowArrays(chunk.src_fam, chunk.src_hi, chunk.src_lo, chunk.dst_fam, chunk.dst_hi, chunk.dst_lo,
                            chunk.protocol.astype(np.int16, copy=False), chunk.src_port.astype(np.int32, copy=False),

@@ -24,8 +24,6 @@ FORMATS = ("native", "alibaba-flowlog", "aws-flowlog", "pcap", "pcapng")
 PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 PARQUET_MAGIC = b"PAR1"
-DIRECTION_IN, DIRECTION_OUT = 1, 2
-ACTION_ACCEPT, ACTION_REJECT = 1, 2
 
 
 @dataclass

@@ -14,15 +14,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
+from ...kernels.codes import ACTION_ACCEPT, ACTION_REJECT, DIR_EGRESS, DIR_INGRESS, PORTED
 from ...model.network import flow_protocol_number as _protocol_number
 from ..arrays import parse_int_array, parse_ip_array
 from ..flows import by_value as _by_value
-from . import ACTION_ACCEPT, ACTION_REJECT, DIRECTION_IN, DIRECTION_OUT, SkipCounts, TraceChunk, TraceReader
+from . import SkipCounts, TraceChunk, TraceReader
 
 REQUIRED = ("src", "dst", "protocol")
 
-PORTED = (6, 17)
-DIRECTIONS = {"in": DIRECTION_IN, "ingress": DIRECTION_IN, "out": DIRECTION_OUT, "egress": DIRECTION_OUT}
+DIRECTIONS = {"in": DIR_INGRESS, "ingress": DIR_INGRESS, "out": DIR_EGRESS, "egress": DIR_EGRESS}
 ACTIONS = {"accept": ACTION_ACCEPT, "reject": ACTION_REJECT}
 STATUSES = {"ok": 0, "nodata": 1, "skipdata": 2}
 STATUS_REASONS = {1: "NODATA", 2: "SKIPDATA"}
@@ -169,7 +169,7 @@ class ChunkBuilder:
         proto_arr = self._col(table, "protocol")
         proto = _integers(proto_arr, 255) if _is_number(proto_arr) else _lookup(proto_arr, _protocol_number)
         bad.append((self.names["protocol"], proto < 0))
-        ported = (proto == PORTED[0]) | (proto == PORTED[1])
+        ported = np.isin(proto, PORTED)
         ports = []
         for field in ("src_port", "dst_port"):
             col = self._col(table, field)
