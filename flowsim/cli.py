@@ -141,9 +141,10 @@ def cmd_query(args: argparse.Namespace) -> int:
 @command("replay")
 def cmd_replay(args: argparse.Namespace) -> int:
     from .batch.replay import replay
+    from .batch.tracediff import load_changes
     from .engine.cache import load_engine
 
-    changes = _changes(args.change)
+    changes = load_changes(args.change)
     _notice_first_compile(args)
     engine = load_engine(args.config)
     recorder = None
@@ -170,26 +171,6 @@ def _notice_first_compile(args: argparse.Namespace) -> None:
     from .tools.firstuse import notice_first_compile
 
     notice_first_compile(quiet=getattr(args, "quiet", False))
-
-
-def _changes(items: list[str]) -> list:
-    """`--change TIME=CONFIG` values as (time, engine, path), in time order; each configuration loaded."""
-    from .engine.cache import load_engine
-
-    parsed = []
-    for item in items:
-        text, sep, path = item.partition("=")
-        try:
-            at = float(text)
-        except ValueError:
-            at = math.nan
-        if not sep or not path or not math.isfinite(at):
-            raise InputError(Problem(f"expected TIME=CONFIG, TIME in unix seconds, not {item!r}", subject="--change"))
-        if parsed and at <= parsed[-1][0]:
-            raise InputError(Problem(f"changes must come in time order: {item!r} is not after {parsed[-1][0]}",
-                                     subject="--change"))
-        parsed.append((at, path))
-    return [(at, load_engine(path), path) for at, path in parsed]
 
 
 @command("diff")
@@ -316,24 +297,15 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 @command("import")
 def cmd_import(args: argparse.Namespace) -> int:
-    import yaml
-
     from .config.loader import load_config
     from .errors import ConfigError
-    from .importers import import_config
+    from .importers import import_config, parse_params
 
-    params = {}
-    for item in args.param:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise InputError(Problem(f"expected NAME=VALUE, not {item!r}", subject="--param"))
-        params[key] = value
-    result = import_config(args.format, args.inputs, params)
+    result = import_config(args.format, args.inputs, parse_params(args.param))
     for note in result.notes:
         _err(f"note: {note}")
-    text = yaml.safe_dump(result.config, sort_keys=False, allow_unicode=True)
     out = args.files["-o"]
-    out.write_text(text)
+    out.write_text(result.to_yaml())
     try:
         config = load_config(result.config)
     except ConfigError as exc:

@@ -55,6 +55,28 @@ _CHANGED_COLUMNS = ("old_verdict", "new_verdict", "old_egress_rule", "old_ingres
                     "new_ingress_rule", "changed")
 
 
+def load_changes(items: Sequence[str]) -> list[tuple[float, Engine, str]]:
+    """`--change TIME=CONFIG` values as (time, engine, path) in time order, each configuration loaded and compiled.
+
+    A malformed value, or one not after the one before it, is an InputError naming `--change`."""
+    from ..engine.cache import load_engine
+
+    parsed: list[tuple[float, str]] = []
+    for item in items:
+        text, sep, path = item.partition("=")
+        try:
+            at = float(text)
+        except ValueError:
+            at = math.nan
+        if not sep or not path or not math.isfinite(at):
+            raise InputError(Problem(f"expected TIME=CONFIG, TIME in unix seconds, not {item!r}", subject="--change"))
+        if parsed and at <= parsed[-1][0]:
+            raise InputError(Problem(f"changes must come in time order: {item!r} is not after {parsed[-1][0]}",
+                                     subject="--change"))
+        parsed.append((at, path))
+    return [(at, load_engine(path), path) for at, path in parsed]
+
+
 class ChangingReplayer(Replayer):
     """A replayer that applies configuration changes at given times (see the module's docstring)."""
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from ..errors import InputError, Problem
 from .common import ImportResult
 
-__all__ = ["FORMATS", "ImportResult", "import_config"]
+__all__ = ["FORMATS", "ImportResult", "import_config", "parse_params"]
 
 #: Format name -> file suffixes picked from directories.
 FORMATS: dict[str, tuple[str, ...]] = {
@@ -35,6 +35,17 @@ def import_config(fmt: str, inputs: list[str | os.PathLike], params: dict[str, s
     else:
         from .ros import import_files
     return import_files(files, dict(params or {}))
+
+
+def parse_params(items: list[str]) -> dict[str, str]:
+    """`NAME=VALUE` overrides (Terraform variables, ROS parameters) as a mapping; a malformed one is an InputError."""
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(Problem(f"expected NAME=VALUE, not {item!r}", subject="--param"))
+        params[key] = value
+    return params
 
 
 def collect_files(fmt: str, inputs: list[str | os.PathLike]) -> list[Path]:

@@ -31,6 +31,12 @@ class ImportResult:
     config: dict
     notes: list[str]
 
+    def to_yaml(self) -> str:
+        """The configuration as native YAML text, keys in the order the importer wrote them."""
+        import yaml
+
+        return yaml.safe_dump(self.config, sort_keys=False, allow_unicode=True)
+
 
 @dataclass(frozen=True)
 class Unknown:
