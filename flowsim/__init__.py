@@ -1,6 +1,6 @@
 """flowsim: is this traffic allowed by our Alibaba Cloud security groups, and why?
 
-The public API (interfaces.md §5): `load_config(path_or_mapping)` and
+The public API (docs/commands.md (Python API)): `load_config(path_or_mapping)` and
 `compile(config)`. Both import their modules on first use so the command line
 starts fast.
 """
@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
 _MOVED = {"replay": "flowsim.batch.replay", "query": "flowsim.batch.query", "tracediff": "flowsim.batch.tracediff"}
 
 
-def compile(config: "Config") -> "Engine":  # noqa: A001 - the public name is fixed by interfaces.md §5
+def compile(config: "Config") -> "Engine":  # noqa: A001 - the public name is fixed by docs/commands.md (Python API)
     """Compile a validated configuration into an engine (imports numba on first use)."""
     from .engine.engine import compile_config
 

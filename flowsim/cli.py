@@ -202,7 +202,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def _diff_header_space(args: argparse.Namespace) -> int:
-    """`flowsim diff OLD NEW` over every flow (analysis.md §4): it needs the analysis core, not in this build."""
+    """`flowsim diff OLD NEW` over every flow (docs/analysis.md (diff)): it needs the analysis core, not in this build."""
     raise InputError(Problem("the header-space diff (over every possible flow) is not available in this build yet; "
                              "give --trace TRACE to compare the two configurations over recorded traffic",
                              subject="diff"))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 
 class ExitStatus(enum.IntEnum):
-    """Process exit codes of the ``flowsim`` command (interfaces.md §4)."""
+    """Process exit codes of the ``flowsim`` command (docs/commands.md)."""
 
     OK = 0
     ERROR = 1

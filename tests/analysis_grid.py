@@ -148,7 +148,7 @@ class UnitOracle:
         return (p.peer, p.local) if self.unit.direction == INGRESS else (p.local, p.peer)
 
 
-#: What each default rule does, per semantics.md §2 (the tests check it against the reference's verdicts).
+#: What each default rule does, per docs/semantics.md §2 (the tests check it against the reference's verdicts).
 DEFAULT_ACCEPTS = {DEFAULT_HEALTH_CHECK_ALLOW: True, DEFAULT_INTRA_GROUP_ALLOW: True, DEFAULT_OUTBOUND_ALLOW: True,
                    DEFAULT_INBOUND_DENY: False, DEFAULT_OUTBOUND_DENY: False}
 

@@ -1,7 +1,7 @@
 """Small builders shared by the foundation tests.
 
 * `net(...)`, `sg(...)`, `rule(...)`, `eni(...)` build configuration mappings
-  in the shape of interfaces.md §1 with little typing;
+  in the shape of docs/formats.md (configuration) with little typing;
 * `decide(config, src, dst, ...)` evaluates one flow with BOTH the reference
   evaluator and the compiled engine (its `explain` and its batch `evaluate`),
   asserts that all three agree on the verdict and on both deciding rules, and
@@ -117,7 +117,7 @@ class Pair:
 
 
 def flow_columns(flows: list[Flow]) -> dict[str, np.ndarray]:
-    """The flows as a mapping of numpy columns (interfaces.md §2)."""
+    """The flows as a mapping of numpy columns (docs/formats.md (flows))."""
     cols: dict[str, list] = {"src_ip": [], "dst_ip": [], "protocol": [], "src_port": [], "dst_port": []}
     endpoint = any(f.eni is not None for f in flows)
     vpc = any(f.vpc is not None for f in flows)

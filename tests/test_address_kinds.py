@@ -114,7 +114,7 @@ def test_long_lists_with_ipv6_rows_use_their_classifier_and_agree():
 
 # ---------------------------------------------------------------- replay
 def reference_replay(config, rows: list[dict]) -> list[tuple]:
-    """semantics.md §5 written out: per record in time order (file order among equal times), each side's
+    """docs/semantics.md §5 written out: per record in time order (file order among equal times), each side's
     live session for (ENI, protocol, unordered endpoints) lets a reverse-orientation packet through."""
     ref = ReferenceEvaluator(config)
     sessions: dict[tuple, dict] = {}

@@ -1,4 +1,4 @@
-"""Exactness of the analysis core and lint against brute force over a coordinate-compressed grid (analysis.md §2)."""
+"""Exactness of the analysis core and lint against brute force over a coordinate-compressed grid (docs/analysis.md (lint))."""
 from __future__ import annotations
 
 import ipaddress

@@ -1,4 +1,4 @@
-"""`search` (analysis.md §3) against brute force: path-mode verdicts of every grid flow through the reference."""
+"""`search` (docs/analysis.md (search)) against brute force: path-mode verdicts of every grid flow through the reference."""
 from __future__ import annotations
 
 import ipaddress

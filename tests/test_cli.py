@@ -1,4 +1,4 @@
-"""The command line (interfaces.md §4), run in-process through `flowsim.cli.main`.
+"""The command line (docs/commands.md), run in-process through `flowsim.cli.main`.
 
 Verdicts printed by `check` and `query` are compared with the reference
 evaluator as well as with hand-written expectations.

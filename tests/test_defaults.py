@@ -1,4 +1,4 @@
-"""Every row of the seed's default-rule tables (semantics.md §2), one named test each.
+"""Every row of the seed's default-rule tables (docs/semantics.md §2), one named test each.
 
 Each test evaluates with both the reference evaluator and the compiled engine
 (`helpers.decide` asserts they agree on the verdict and both deciding rules).

@@ -1,6 +1,6 @@
-"""The load-balancer health-check allowance (semantics.md §2, platform allowances): inbound from 100.64.0.0/10
+"""The load-balancer health-check allowance (docs/semantics.md §2, platform allowances): inbound from 100.64.0.0/10
 to a `load_balancer_backend: true` interface is accepted before every rule, as default:health-check-allow;
-and the legacy priority 110 (semantics.md §1), which sorts after every 1..100 rule."""
+and the legacy priority 110 (docs/semantics.md §1), which sorts after every 1..100 rule."""
 from __future__ import annotations
 
 import json

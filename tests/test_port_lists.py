@@ -1,4 +1,4 @@
-"""Port lists (semantics.md §1): loading, what validation refuses, the quota, matching in both evaluators,
+"""Port lists (docs/semantics.md §1): loading, what validation refuses, the quota, matching in both evaluators,
 `flowsim check`'s explanation, and importing them from ECS API responses."""
 from __future__ import annotations
 

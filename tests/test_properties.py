@@ -80,7 +80,7 @@ def configs(draw, catch_all: bool = False) -> dict:
                         "action": draw(st.sampled_from(["accept", "drop"])), "priority": draw(st.integers(1, 60))})
     interfaces: dict[str, dict] = {}
     for i in range(draw(st.integers(1, 4))):
-        # an ENI's groups share its VPC and one type (semantics.md §6)
+        # an ENI's groups share its VPC and one type (docs/semantics.md §6)
         vpc, kind = draw(st.sampled_from(sorted({(x["vpc"], x["type"]) for x in groups.values()})))
         candidates = [g for g, x in groups.items() if x["vpc"] == vpc and x["type"] == kind]
         chosen = draw(st.lists(st.sampled_from(candidates), min_size=1, max_size=3, unique=True))

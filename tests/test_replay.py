@@ -1,4 +1,4 @@
-"""Stateful replay (semantics.md §5): sessions, expiry, endpoint mode, agreement with the reference, real inputs."""
+"""Stateful replay (docs/semantics.md §5): sessions, expiry, endpoint mode, agreement with the reference, real inputs."""
 from __future__ import annotations
 
 import ipaddress

@@ -1,4 +1,4 @@
-"""Evaluation semantics (semantics.md §1–§4) pinned on the reference evaluator AND the compiled engine.
+"""Evaluation semantics (docs/semantics.md §1–§4) pinned on the reference evaluator AND the compiled engine.
 
 `decide(...)` returns `(verdict, egress_rule, ingress_rule)` after asserting that
 the reference evaluator, `engine.explain` and `engine.evaluate` agree.

@@ -1,7 +1,7 @@
 """The session table (kernels.sessions through replay.SessionTable) against a readable per-ENI replay.
 
 The reference keeps a dictionary of sessions keyed by ENI and unordered 5-tuple, exactly as
-semantics.md §5 says. The table is made tiny so that clearing expired sessions in place and
+docs/semantics.md §5 says. The table is made tiny so that clearing expired sessions in place and
 moving to a larger table happen within a few records, across chunks of random sizes.
 """
 from __future__ import annotations

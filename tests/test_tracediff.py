@@ -1,6 +1,6 @@
 """Configuration changes over recorded traffic: `replay --change` and `diff --trace` (issue 20 §2-3).
 
-`--change` is checked against a readable per-record replay of semantics.md §5 with rule changes
+`--change` is checked against a readable per-record replay of docs/semantics.md §5 with rule changes
 (sessions per ENI id and unordered 5-tuple, the reference evaluator deciding every packet), on
 hand-built traces around the change time and on random configuration pairs; `diff --trace` against
 two independent replays joined record by record.

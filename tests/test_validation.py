@@ -1,4 +1,4 @@
-"""What the cloud refuses (semantics.md §6) and malformed input, through `flowsim validate FILE`.
+"""What the cloud refuses (docs/semantics.md §6) and malformed input, through `flowsim validate FILE`.
 
 Every case writes a YAML file, runs the command in-process, and asserts exit
 status 2, a message that names the object AND the file:line (the line is

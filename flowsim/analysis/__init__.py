@@ -1,4 +1,4 @@
-"""Exact header-space analysis (analysis.md): lint, search, and the regions a header-space diff is built on.
+"""Exact header-space analysis (docs/analysis.md): lint, search, and the regions a header-space diff is built on.
 
 Needs the optional `dd` package (CUDD): `pip install 'flowsim[analysis]'`. Nothing here is imported by
 `flowsim --help`.

@@ -1,4 +1,4 @@
-"""Lint (analysis.md §2): rules that never decide, decide nothing new, lose ties or open too much; quotas.
+"""Lint (docs/analysis.md (lint)): rules that never decide, decide nothing new, lose ties or open too much; quotas.
 
 Every finding about a rule names its unit's ENIs and carries an example flow in endpoint mode (the ENI and
 direction of the unit), which `flowsim check`/the reference evaluator decides as the finding says.
@@ -89,7 +89,7 @@ class LintReport:
 
 
 def lint(config: Config, node_budget: int | None = None, time_budget_s: float | None = None) -> LintReport:
-    """Every finding of analysis.md §2 over every unit of the configuration."""
+    """Every finding of docs/analysis.md (lint) over every unit of the configuration."""
     import time
 
     start = time.monotonic()
@@ -266,7 +266,7 @@ def _permissive(config: Config, space: Space, unit: Unit, entry: Entry, finding,
 
 
 def quota_findings(config: Config) -> list[Finding]:
-    """Usages at 80 % or more of a quota (semantics.md §6): info, error past 100 %."""
+    """Usages at 80 % or more of a quota (docs/semantics.md §6): info, error past 100 %."""
     limits = config.limits
     out: list[Finding] = []
 

@@ -1,4 +1,4 @@
-"""Path mode over header space (semantics.md §3): a VPC's flows as exact regions of allowed and denied flows,
+"""Path mode over header space (docs/semantics.md §3): a VPC's flows as exact regions of allowed and denied flows,
 composed from the units of the ENIs that own each flow's addresses. `search` asks it questions; the
 header-space `diff` compares two of them.
 """

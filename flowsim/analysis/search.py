@@ -1,4 +1,4 @@
-"""Search (analysis.md §3): example flows of a query space that get a verdict in path mode, the exact size of
+"""Search (docs/analysis.md (search)): example flows of a query space that get a verdict in path mode, the exact size of
 that region, and a proof of absence when it is empty."""
 from __future__ import annotations
 

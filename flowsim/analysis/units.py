@@ -1,7 +1,7 @@
-"""Units of analysis (analysis.md §1): a group set and a direction, with its ordered entries as exact regions.
+"""Units of analysis (docs/analysis.md (how it works)): a group set and a direction, with its ordered entries as exact regions.
 
 A unit's entries are its custom rules in evaluation order (`Config.rule_order_key`: priority, drop before
-accept, file order; legacy 110 last) between the invisible default rules of semantics.md §2. Every region
+accept, file order; legacy 110 last) between the invisible default rules of docs/semantics.md §2. Every region
 is over flows (source, destination), so a unit's regions combine with other units' in path mode: ingress
 puts the peer in the source and the unit's own addresses in the destination, egress the other way.
 """

@@ -1,4 +1,4 @@
-"""`flowsim replay`: stateful replay of a timestamped trace against a configuration (semantics.md §5).
+"""`flowsim replay`: stateful replay of a timestamped trace against a configuration (docs/semantics.md §5).
 
 Each chunk of the trace is evaluated statelessly by the compiled kernel (in
 parallel), then a serial pass in time order applies the connection table:
@@ -449,7 +449,7 @@ def replay(engine: Engine, trace: str, output: str | Output | None = None, fmt: 
     write per-record verdicts to `output` (CSV or Parquet) if given, once the whole replay has succeeded.
 
     `changes`: (time, engine, name) of configurations applied from that time on, in time order
-    (semantics.md §5, rule changes during a trace; see flowsim.batch.tracediff). `observe(engine, records,
+    (docs/semantics.md §5, rule changes during a trace; see flowsim.batch.tracediff). `observe(engine, records,
     verdicts, stateful, valid)` sees every piece of the trace once it is decided (a report's recorder)."""
     if output is None:
         return _replay(engine, trace, None, fmt, threads, progress, chunk_rows, timeout, changes, observe)

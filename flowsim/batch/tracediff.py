@@ -1,6 +1,6 @@
 """Change impact over recorded traffic: `flowsim diff OLD NEW --trace T` and `flowsim replay --change TIME=NEW`.
 
-Configuration changes during a replay (semantics.md §5, rule changes during a
+Configuration changes during a replay (docs/semantics.md §5, rule changes during a
 trace): from time T on, NEW decides. Every session alive at T is evaluated
 again under NEW as if its opening packet arrived at T (by its rules alone, as
 a new packet: path mode, or the endpoint mode it was recorded in). Where that

@@ -1,4 +1,4 @@
-"""Load a network configuration (YAML or JSON, interfaces.md §1) into the model.
+"""Load a network configuration (YAML or JSON, docs/formats.md (configuration)) into the model.
 
 Every problem is collected, named by its object and, for files, its line, and
 raised together as one `ConfigError`, so users fix a file in one pass.

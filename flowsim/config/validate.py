@@ -1,4 +1,4 @@
-"""What the cloud refuses: cross-object checks and quotas (semantics.md §6).
+"""What the cloud refuses: cross-object checks and quotas (docs/semantics.md §6).
 
 Syntax problems are found while loading (`flowsim.config.loader`); this module checks
 a parsed `Config` as a whole and returns every problem, never stopping at the first.

@@ -1,4 +1,4 @@
-"""The engine API (interfaces.md §5): a compiled configuration that evaluates flows in bulk.
+"""The engine API (docs/commands.md (Python API)): a compiled configuration that evaluates flows in bulk.
 
 `compile_config(config)` builds the tables once; `Engine.evaluate(flows)`
 converts a table of flows, runs the numba kernel and names the results;
@@ -107,7 +107,7 @@ class Engine:
         return self._none_cache
 
     def name_verdicts(self, raw: RawVerdicts) -> pa.Table:
-        """The verdict columns of interfaces.md §3 for raw kernel output (dictionary-encoded strings)."""
+        """The verdict columns of docs/formats.md (verdicts) for raw kernel output (dictionary-encoded strings)."""
         def names(codes: np.ndarray) -> pa.Array:
             return pa.DictionaryArray.from_arrays(pa.array(codes + 1, type=pa.int32()), self._names)
 

@@ -1,4 +1,4 @@
-"""The reference evaluator: semantics.md §2–§4 written to be read, not to be fast.
+"""The reference evaluator: docs/semantics.md §2–§4 written to be read, not to be fast.
 
 It is the executable specification. Every fast path in flowsim is tested
 against it flow by flow, so it favours the obvious over the clever.
@@ -63,14 +63,14 @@ class Verdict:
 
 
 class ReferenceEvaluator:
-    """Evaluates flows one at a time, exactly as semantics.md says."""
+    """Evaluates flows one at a time, exactly as docs/semantics.md says."""
 
     def __init__(self, config: Config):
         self.config = config
         self._ordered: dict[tuple[str, str], list[Rule]] = {}
         self._owned = [(eni, eni.owned_networks()) for eni in config.interfaces.values()]
 
-    # -- address ownership (semantics.md §3, Decision: resolved within one VPC)
+    # -- address ownership (docs/semantics.md §3, Decision: resolved within one VPC)
     def owner(self, addr: IPAddress, vpc: str | None) -> Interface | None:
         """The ENI owning `addr` in `vpc`; without a VPC, the single ENI owning it in any VPC."""
         owners = [eni for eni, nets in self._owned
@@ -80,7 +80,7 @@ class ReferenceEvaluator:
             raise InputError(f"address {addr} is owned in several VPCs ({vpcs}); give the flow a vpc")
         return owners[0] if owners else None
 
-    # -- matching one rule (semantics.md §1)
+    # -- matching one rule (docs/semantics.md §1)
     def rule_matches(self, rule: Rule, peer: IPAddress, peer_eni: Interface | None, local: IPAddress,
                      protocol: int, src_port: int, dst_port: int) -> bool:
         if rule.protocol not in (-1, protocol):
@@ -118,7 +118,7 @@ class ReferenceEvaluator:
                 return True
         return False
 
-    # -- one ENI, one direction (semantics.md §2)
+    # -- one ENI, one direction (docs/semantics.md §2)
     def decide(self, eni: Interface, direction: str, peer: IPAddress, peer_eni: Interface | None,
                local: IPAddress, protocol: int, src_port: int, dst_port: int) -> SideDecision:
         advanced = any(self.config.groups[g].type == ADVANCED for g in eni.security_groups)
@@ -136,7 +136,7 @@ class ReferenceEvaluator:
             return SideDecision(eni.id, direction, False, DEFAULT_OUTBOUND_DENY)
         return SideDecision(eni.id, direction, True, DEFAULT_OUTBOUND_ALLOW)
 
-    # -- a flow (semantics.md §3 and §4)
+    # -- a flow (docs/semantics.md §3 and §4)
     def evaluate(self, flow: Flow) -> Verdict:
         """The verdict of one flow, in endpoint mode when it names an ENI, else in path mode."""
         if flow.eni is not None:

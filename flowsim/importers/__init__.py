@@ -1,4 +1,4 @@
-"""Import real cloud configurations into flowsim's native configuration (interfaces.md §1).
+"""Import real cloud configurations into flowsim's native configuration (docs/formats.md (configuration)).
 
 `import_config("alibaba-api" | "terraform" | "ros", inputs, params)` reads files
 or directories (searched recursively, hidden directories such as `.terraform`

@@ -9,7 +9,7 @@ A DescribePortRangeListEntries response does not name its list (the id is only i
 request), so its file must: a `PortRangeListId` field added to the response, or the
 list id in the file name (`prl-xxxx.json`, `entries-prl-xxxx.json`).
 Rules the cloud created itself may carry the legacy priority 110: kept, marked
-`legacy: true` and noted (semantics.md §1).
+`legacy: true` and noted (docs/semantics.md §1).
 """
 from __future__ import annotations
 

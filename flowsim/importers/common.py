@@ -2,7 +2,7 @@
 rule normalisation (API vocabulary -> native rule) and the configuration builder.
 
 Every importer turns its source into `RawRule`s and group/interface facts, and
-`ConfigBuilder` turns those into the native mapping of interfaces.md §1, so
+`ConfigBuilder` turns those into the native mapping of docs/formats.md (configuration), so
 protocol, port, priority and peer handling is written once.
 """
 from __future__ import annotations

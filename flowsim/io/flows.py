@@ -1,4 +1,4 @@
-"""Flow tables (interfaces.md §2) into the numeric arrays the kernels take.
+"""Flow tables (docs/formats.md (flows)) into the numeric arrays the kernels take.
 
 Conversion is vectorised (pyarrow compute and numba parsers); rows that cannot
 be evaluated are marked invalid with a reason instead of stopping the batch.

@@ -225,7 +225,7 @@ def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, d
                     list_slot, set_ptr, part_min, part_tab, ctables, nodes, leaves,
                     verdict, egress_code, ingress_code, src_eni, dst_eni):
     """Flows first..last-1. Each applicable side (egress at the source ENI, ingress at the destination ENI)
-    is decided as semantics.md §2 says: defaults layered around a first-match scan of the side's row list.
+    is decided as docs/semantics.md §2 says: defaults layered around a first-match scan of the side's row list.
 
     The work is staged over the whole range — resolve addresses, then pick each side's default and row
     list, then scan — because each stage's lookups are independent of each other and, in a loop of

@@ -1,6 +1,6 @@
 """Stateful replay: a connection table per ENI, applied to stateless verdicts in time order.
 
-A session belongs to an ENI and a 5-tuple in either orientation (semantics.md §5).
+A session belongs to an ENI and a 5-tuple in either orientation (docs/semantics.md §5).
 An entry is keyed by the 5-tuple and two ENIs, one per endpoint; it stores the
 5-tuple as the packet that opened it saw it, and when its last packet passed.
 
@@ -14,7 +14,7 @@ sessions.
 
 An entry also keeps how its opening packet was evaluated (`mode`: 0 path mode,
 else the endpoint-mode direction), so that a configuration change can evaluate
-that packet again (semantics.md §5, rule changes during a trace).
+that packet again (docs/semantics.md §5, rule changes during a trace).
 
 The table is a directory over an arena of entries (kernels.probing); an entry
 keeps its tag, the same for both orientations, for rebuilding the directory after

@@ -30,9 +30,9 @@ DEFAULT_INBOUND_DENY = DefaultRule.INBOUND_DENY.rule_name
 DEFAULT_OUTBOUND_ALLOW = DefaultRule.OUTBOUND_ALLOW.rule_name
 DEFAULT_OUTBOUND_DENY = DefaultRule.OUTBOUND_DENY.rule_name
 DEFAULT_HEALTH_CHECK_ALLOW = DefaultRule.HEALTH_CHECK_ALLOW.rule_name
-#: Where load-balancer health checks come from (semantics.md §2, platform allowances).
+#: Where load-balancer health checks come from (docs/semantics.md §2, platform allowances).
 HEALTH_CHECK_NETWORK = ipaddress.IPv4Network("100.64.0.0/10")
-#: The priority of rules the cloud created itself in older accounts (semantics.md §1); it sorts after 1..100.
+#: The priority of rules the cloud created itself in older accounts (docs/semantics.md §1); it sorts after 1..100.
 LEGACY_PRIORITY = 110
 MAX_PORT_LIST_ENTRIES = 2000  # the cloud's bound on a port list's max_entries
 
@@ -165,7 +165,7 @@ class Interface:
 
 @dataclass(frozen=True)
 class Limits:
-    """Quotas the cloud enforces (semantics.md §6); accounts can raise them."""
+    """Quotas the cloud enforces (docs/semantics.md §6); accounts can raise them."""
 
     groups_per_eni: int = 10
     rules_per_eni: int = 1000

@@ -89,7 +89,7 @@ def _near(rng: random.Random, anchors: list[str], version: int) -> str:
 
 
 def random_config(seed: int, shape: Shape = Shape()) -> dict:
-    """A configuration mapping (interfaces.md §1) that passes validation.
+    """A configuration mapping (docs/formats.md (configuration)) that passes validation.
 
     Several VPCs reuse one address plan, so that flows need their `vpc` to be resolved."""
     rng = random.Random(seed)

@@ -93,7 +93,7 @@ def build_templates(config: Config, seed: int = 0) -> list[Template]:
             for version in (4, 6):
                 if a is not b and _addresses(a, version) and _addresses(b, version):
                     templates.append((str(_addresses(a, version)[0]), str(_addresses(b, version)[0]), TCP, -1, 22))
-    for eni in enis:  # load-balancer health checks (semantics.md §2), just inside and just outside 100.64.0.0/10
+    for eni in enis:  # load-balancer health checks (docs/semantics.md §2), just inside and just outside 100.64.0.0/10
         for src in ("100.64.0.1", "100.127.255.254", "100.63.255.255") if eni.load_balancer_backend else ():
             templates.extend((src, str(me), TCP, -1, 80) for me in _addresses(eni, 4)[:1])
     for eni in enis:  # external traffic in both directions, and unmanaged traffic

@@ -5,7 +5,7 @@ layout named by a header line (which may be repeated, or change, further
 down). A block of lines at a time, whitespace is normalised and fields are
 counted with numpy, the lines of each layout are parsed by Arrow's CSV reader,
 and only header lines are looked at in Python. Alibaba exports are CSV with a
-header row or JSON lines, with the fields of semantics.md §7.
+header row or JSON lines, with the fields of docs/formats.md (traces).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Native timestamped flow tables: CSV with a header row, or Parquet (interfaces.md §2 plus ``time``)."""
+"""Native timestamped flow tables: CSV with a header row, or Parquet (docs/formats.md (flows) plus ``time``)."""
 from __future__ import annotations
 
 from typing import Iterator
