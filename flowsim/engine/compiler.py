@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -29,6 +30,8 @@ from ..kernels.evaluate import (
     OWNER_SLOT,
     RULE_ROW,
     SCAN_HIT,
+    Owners,
+    Tables,
     fill_owner_table,
     fill_v4_pages,
     protocol_class,
@@ -76,12 +79,17 @@ class CompiledTables:
     list_set: np.ndarray  # per list (indexed like seg): its classifier rule set, -1 for a list scanned from the start
     list_classifier: tuple  # (list slot of each classifier row, then flowsim.engine.classifier.Classifier.arrays)
 
-    @property
-    def kernel_tables(self) -> tuple:
-        """The tuple the kernels take."""
-        return (self.eni_profile, self.eni_groups, self.eni_group_bits, self.eni_health_check, self.eni_vpc,
-                self.prof_advanced, self.prof_open_groups, self.prof_open_bits, self.seg, self.list_set, self.scan,
-                self.rows, self.list_classifier)
+    @cached_property
+    def kernel_owners(self) -> Owners:
+        """The ownership tables as the kernels take them."""
+        return Owners(*self.owners)
+
+    @cached_property
+    def kernel_tables(self) -> Tables:
+        """The interface, profile and row-list tables as the kernels take them."""
+        return Tables(self.eni_profile, self.eni_groups, self.eni_group_bits, self.eni_health_check, self.eni_vpc,
+                      self.prof_advanced, self.prof_open_groups, self.prof_open_bits, self.seg, self.list_set, *self.scan,
+                      self.rows, *self.list_classifier)
 
     @property
     def n_profiles(self) -> int:

@@ -91,9 +91,10 @@ class Engine:
         out = RawVerdicts(np.empty(n, np.int8), np.empty(n, np.int32), np.empty(n, np.int32),
                           np.empty(n, np.int32), np.empty(n, np.int32))
         kernel = K.evaluate_flows if n > K.CHUNK else K.evaluate_flows_serial
-        kernel(flows.sfam, flows.shi, flows.slo, flows.dfam, flows.dhi, flows.dlo, flows.proto,
-                         flows.sport, flows.dport, vpc, eni, flows.direction, self.tables.owners,
-                         self.tables.kernel_tables, out.verdict, out.egress_code, out.ingress_code, out.src_eni, out.dst_eni)
+        kernel(K.Flows(flows.sfam, flows.shi, flows.slo, flows.dfam, flows.dhi, flows.dlo, flows.proto, flows.sport,
+                       flows.dport, vpc, eni, flows.direction),
+               self.tables.kernel_owners, self.tables.kernel_tables,
+               K.Results(out.verdict, out.egress_code, out.ingress_code, out.src_eni, out.dst_eni))
         flows.mark(out.verdict == C.AMBIGUOUS, "address is owned in several VPCs; name the VPC (a vpc column, or --vpc)")
         if any_invalid:
             out.verdict[flows.invalid] = C.AMBIGUOUS

@@ -5,9 +5,12 @@ verdict 0 allow, 1 deny, 2 unmanaged, 3 error (address owned in several VPCs);
 rule codes -1 for "side does not apply", 0..4 the default rules
 (intra-group allow, inbound deny, outbound allow, outbound deny, health-check allow), 5+k custom rule k.
 
-Tables travel as tuples but are unpacked once per work chunk: unpacking a tuple
-of arrays inside the per-flow loop costs reference counting on every flow.
+Tables travel as named tuples (`Flows`, `Owners`, `Tables`, `Results`) and each stage unpacks
+what it reads once per work chunk: taking an array out of a tuple inside the per-flow loop costs
+reference counting on every flow.
 """
+from typing import NamedTuple
+
 import numba as nb
 import numpy as np
 
@@ -148,9 +151,70 @@ def _top32(fam, hi, lo):
     return np.uint32(lo & np.uint64(0xFFFFFFFF)) if fam == 4 else np.uint32(hi >> np.uint64(32))
 
 
+class Flows(NamedTuple):
+    """The flows, one entry per flow in each column (addresses as family, high and low 64 bits)."""
+
+    sfam: np.ndarray
+    shi: np.ndarray
+    slo: np.ndarray
+    dfam: np.ndarray
+    dhi: np.ndarray
+    dlo: np.ndarray
+    proto: np.ndarray
+    sport: np.ndarray
+    dport: np.ndarray
+    vpc: np.ndarray  # VPC index, -1 when not named
+    eni: np.ndarray  # endpoint mode: the recorded ENI; ENI_NONE in path mode, ENI_UNKNOWN for a row not evaluated
+    direction: np.ndarray  # DIR_INGRESS / DIR_EGRESS in endpoint mode
+
+
+class Owners(NamedTuple):
+    """Which ENI owns an address: blocks by length, a hash table of (block, VPC) slots, a /16 directory for IPv4."""
+
+    plens: np.ndarray  # per family (row 0 IPv4, 1 IPv6): the owned block lengths, longest first, -1 padded
+    slots: np.ndarray  # OWNER_SLOT records, open addressing
+    shared: bool  # some address is owned in more than one VPC
+    v4_dir: np.ndarray  # per /16: -1 nothing owned, -2 ask the hash table, else a page of v4_pages
+    v4_pages: np.ndarray  # per page and low 16 bits: the owning ENI, -1 none, -2 owned in several VPCs
+
+
+class Tables(NamedTuple):
+    """Interfaces, their group profiles and the profiles' row lists, with the long lists' classifiers."""
+
+    eni_profile: np.ndarray
+    eni_groups: np.ndarray  # per ENI: its groups, -1 padded
+    eni_group_bits: np.ndarray  # per ENI: bit (group % 64) set for each of its groups
+    eni_health_check: np.ndarray  # per ENI: health checks pass before every rule
+    eni_vpc: np.ndarray
+    prof_advanced: np.ndarray
+    prof_open_groups: np.ndarray  # per profile: its interconnected groups (basic, internal accept), -1 padded
+    prof_open_bits: np.ndarray
+    seg: np.ndarray  # per (profile, direction, family, protocol class): its row list's blocks seg[s]:seg[s+1]
+    list_set: np.ndarray  # per list: its classifier rule set, -1 for a list scanned from the start
+    scan_blocks: np.ndarray
+    scan_hits: np.ndarray
+    rows: np.ndarray  # RULE_ROW records
+    list_slot: np.ndarray  # the list slot of each classifier row; then the classifier's arrays
+    set_ptr: np.ndarray
+    part_min: np.ndarray
+    part_tab: np.ndarray
+    ctables: np.ndarray
+    nodes: np.ndarray
+    leaves: np.ndarray
+
+
+class Results(NamedTuple):
+    """Per flow: the verdict, each side's deciding-rule code (NO_RULE: no such side) and the ENI each side checked."""
+
+    verdict: np.ndarray
+    egress_code: np.ndarray
+    ingress_code: np.ndarray
+    src_eni: np.ndarray
+    dst_eni: np.ndarray
+
+
 @nb.njit(cache=True)
-def _resolve_owners(first, last, sfam, shi, slo, dfam, dhi, dlo, vpc, eni, direction,
-                    plens, slots, shared, v4_dir, v4_pages, eni_vpc, owner):
+def _resolve_owners(first, last, flows, owners, eni_vpc, owner):
     """owner[2j] / owner[2j+1]: the ENI owning flow first+j's source / destination address.
 
     In one VPC (the flow's, or in endpoint mode the recorded ENI's), or else in the single VPC
@@ -161,6 +225,8 @@ def _resolve_owners(first, last, sfam, shi, slo, dfam, dhi, dlo, vpc, eni, direc
     the ENI of every address (-1 none, -2 owned in several VPCs), or -2 when the configuration has
     too many pages to hold and the hash table answers.
     """
+    sfam, shi, slo, dfam, dhi, dlo, _, _, _, vpc, eni, direction = flows
+    plens, slots, shared, v4_dir, v4_pages = owners
     mask = slots.shape[0] - 1
     for w in range(2 * (last - first)):
         i = first + (w >> 1)
@@ -219,27 +285,19 @@ def _resolve_owners(first, last, sfam, shi, slo, dfam, dhi, dlo, vpc, eni, direc
 
 
 @nb.njit(cache=True)
-def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, vpc, eni, direction,
-                    plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups, eni_group_bits, eni_health_check,
-                    eni_vpc, prof_advanced, prof_open_groups, prof_open_bits, seg, list_set, scan_blocks, scan_hits, rows,
-                    list_slot, set_ptr, part_min, part_tab, ctables, nodes, leaves,
-                    verdict, egress_code, ingress_code, src_eni, dst_eni):
-    """Flows first..last-1. Each applicable side (egress at the source ENI, ingress at the destination ENI)
-    is decided as docs/semantics.md §2 says: defaults layered around a first-match scan of the side's row list.
+def _sides(first, last, flows, tables, owner, out, lst_lo, lst_hi, lst_set, side_ok, side_code):
+    """Which sides of flows first..last-1 apply, each side's default decision, and the row list it must scan.
 
-    The work is staged over the whole range — resolve addresses, then pick each side's default and row
-    list, then scan — because each stage's lookups are independent of each other and, in a loop of
-    their own, the processor overlaps their cache misses."""
+    Side w = 2j (egress at the source) or 2j + 1 (ingress at the destination) of flow first + j; a side
+    that does not apply keeps an empty list and NO_RULE, and a flow decided here (unmanaged, ambiguous,
+    never leaving its ENI) gets its verdict now."""
+    sfam, _, slo, _, _, _, proto, _, _, _, eni, direction = flows
+    verdict, _, _, src_eni, dst_eni = out
+    eni_profile, eni_groups, eni_group_bits = tables.eni_profile, tables.eni_groups, tables.eni_group_bits
+    eni_health_check, prof_advanced = tables.eni_health_check, tables.prof_advanced
+    prof_open_groups, prof_open_bits = tables.prof_open_groups, tables.prof_open_bits
+    seg, list_set = tables.seg, tables.list_set
     n = last - first
-    owner = np.empty(2 * n, np.int32)
-    _resolve_owners(first, last, sfam, shi, slo, dfam, dhi, dlo, vpc, eni, direction,
-                    plens, slots, shared, v4_dir, v4_pages, eni_vpc, owner)
-    # which sides apply, their default decision, and the row list each must scan
-    lst_lo = np.zeros(2 * n, np.int64)
-    lst_hi = np.zeros(2 * n, np.int64)
-    lst_set = np.full(2 * n, -1, np.int32)
-    side_ok = np.ones(2 * n, np.bool_)
-    side_code = np.full(2 * n, NO_RULE, np.int32)
     for j in range(n):
         i = first + j
         e = eni[i]
@@ -311,12 +369,18 @@ def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, d
             lst_lo[w] = seg[s]
             lst_hi[w] = seg[s + 1]
             lst_set[w] = list_set[s]
-    # a long list's classifier, given the side's packet fields (LIST_DIMS order), names the first slot that
-    # can match, where the scan starts (lanes before it in its block are masked out); none, and the
-    # side's default stands
+
+
+@nb.njit(cache=True)
+def _list_starts(first, flows, tables, lst_lo, lst_hi, lst_set, first_lane):
+    """Where each side's scan starts: a long list's classifier, given the side's packet fields (LIST_DIMS
+    order), names the first slot that can match (lanes before it in its block are masked out); none, and
+    the side's default stands."""
+    sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, _, _, _ = flows
+    list_slot, set_ptr, part_min, part_tab = tables.list_slot, tables.set_ptr, tables.part_min, tables.part_tab
+    ctables, nodes, leaves = tables.ctables, tables.nodes, tables.leaves
     keys = np.empty((1, len(LIST_DIMS)), np.uint32)
-    first_lane = np.zeros(2 * n, np.uint32)
-    for w in range(2 * n):
+    for w in range(lst_set.shape[0]):
         if lst_set[w] < 0 or lst_lo[w] >= lst_hi[w]:
             continue
         i = first + (w >> 1)
@@ -328,12 +392,20 @@ def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, d
             lst_lo[w] = lst_hi[w]
         else:
             lst_lo[w], first_lane[w] = list_slot[r] // LANES, list_slot[r] % LANES
-    # first-match scans
+
+
+@nb.njit(cache=True)
+def _scan(first, flows, tables, owner, lst_lo, lst_hi, first_lane, side_ok, side_code):
+    """First-match scans of the sides' row lists: the first row that matches decides its side."""
+    sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, _, _, _ = flows
+    eni_groups = tables.eni_groups
+    scan_blocks, scan_hits, rows = tables.scan_blocks, tables.scan_hits, tables.rows
+    n_sides = lst_lo.shape[0]
     blocks_at = scan_blocks.ctypes.data
     hits_at = scan_hits.ctypes.data
-    for w in range(2 * n):
+    for w in range(n_sides):
         ahead = w + SCAN_AHEAD
-        if ahead < 2 * n and lst_lo[ahead] < lst_hi[ahead]:
+        if ahead < n_sides and lst_lo[ahead] < lst_hi[ahead]:
             at = blocks_at + lst_lo[ahead] * (SCAN_WORDS * 4)
             prefetch(at)
             prefetch(at + 64)
@@ -392,6 +464,13 @@ def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, d
                 break
             if decided:
                 break
+
+
+@nb.njit(cache=True)
+def _combine(first, last, out, side_ok, side_code):
+    """Each flow's deciding rules, and deny where an applicable side does not allow."""
+    verdict, egress_code, ingress_code, _, _ = out
+    n = last - first
     for j in range(n):
         i = first + j
         egress_code[i] = side_code[2 * j]
@@ -400,41 +479,43 @@ def _evaluate_range(first, last, sfam, shi, slo, dfam, dhi, dlo, proto, sport, d
             verdict[i] = DENY
 
 
-def evaluate_flows_serial(sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, vpc, eni, direction,
-                          owners, tables, verdict, egress_code, ingress_code, src_eni, dst_eni):
+@nb.njit(cache=True)
+def _evaluate_range(first, last, flows, owners, tables, out):
+    """Flows first..last-1. Each applicable side (egress at the source ENI, ingress at the destination ENI)
+    is decided as docs/semantics.md §2 says: defaults layered around a first-match scan of the side's row list.
+
+    The work is staged over the whole range — resolve addresses, then pick each side's default and row
+    list, then find where long lists' scans start, then scan — because each stage's lookups are
+    independent of each other and, in a loop of their own, the processor overlaps their cache misses."""
+    n = last - first
+    owner = np.empty(2 * n, np.int32)
+    _resolve_owners(first, last, flows, owners, tables.eni_vpc, owner)
+    lst_lo = np.zeros(2 * n, np.int64)
+    lst_hi = np.zeros(2 * n, np.int64)
+    lst_set = np.full(2 * n, -1, np.int32)
+    side_ok = np.ones(2 * n, np.bool_)
+    side_code = np.full(2 * n, NO_RULE, np.int32)
+    _sides(first, last, flows, tables, owner, out, lst_lo, lst_hi, lst_set, side_ok, side_code)
+    first_lane = np.zeros(2 * n, np.uint32)
+    _list_starts(first, flows, tables, lst_lo, lst_hi, lst_set, first_lane)
+    _scan(first, flows, tables, owner, lst_lo, lst_hi, first_lane, side_ok, side_code)
+    _combine(first, last, out, side_ok, side_code)
+
+
+def evaluate_flows_serial(flows: Flows, owners: Owners, tables: Tables, out: Results) -> None:
     """`evaluate_flows` on one thread, for small batches (a single `flowsim check` skips starting threads).
 
-    Plain Python that unpacks the tables and calls the per-chunk kernel directly, with the argument
-    types `evaluate_flows` calls it with: a first run compiles `_evaluate_range` once for both, and
-    no wrapper kernel of its own."""
-    plens, slots, shared, v4_dir, v4_pages = owners
-    (eni_profile, eni_groups, eni_group_bits, eni_health_check, eni_vpc, prof_advanced, prof_open_groups, prof_open_bits,
-     seg, list_set, scan, rows, classifier) = tables
-    scan_blocks, scan_hits = scan
-    list_slot, set_ptr, part_min, part_tab, ctables, nodes, leaves = classifier
-    _evaluate_range(np.int64(0), np.int64(sfam.shape[0]), sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport,
-                    vpc, eni, direction, plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups, eni_group_bits,
-                    eni_health_check, eni_vpc, prof_advanced, prof_open_groups, prof_open_bits, seg, list_set, scan_blocks, scan_hits, rows,
-                    list_slot, set_ptr, part_min, part_tab, ctables, nodes, leaves,
-                    verdict, egress_code, ingress_code, src_eni, dst_eni)
+    Plain Python that calls the per-chunk kernel directly, with the argument types `evaluate_flows`
+    calls it with: a first run compiles `_evaluate_range` once for both, and no wrapper kernel of its own."""
+    _evaluate_range(np.int64(0), np.int64(flows.sfam.shape[0]), flows, owners, tables, out)
 
 
 @nb.njit(cache=True, parallel=True, nogil=True)
-def evaluate_flows(sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, vpc, eni, direction,
-                   owners, tables, verdict, egress_code, ingress_code, src_eni, dst_eni):
-    """Verdicts of many flows; path mode where eni[i] == -1, endpoint mode where eni[i] >= 0.
+def evaluate_flows(flows, owners, tables, out):
+    """Verdicts of many flows into `out`; path mode where flows.eni[i] == ENI_NONE, endpoint mode where it is an ENI.
 
     Besides verdicts and deciding-rule codes, it reports the ENI checked on each side (-1: none).
     """
-    plens, slots, shared, v4_dir, v4_pages = owners
-    (eni_profile, eni_groups, eni_group_bits, eni_health_check, eni_vpc, prof_advanced, prof_open_groups, prof_open_bits,
-     seg, list_set, scan, rows, classifier) = tables
-    scan_blocks, scan_hits = scan
-    list_slot, set_ptr, part_min, part_tab, ctables, nodes, leaves = classifier
-    n = sfam.shape[0]
+    n = flows.sfam.shape[0]
     for c in nb.prange((n + CHUNK - 1) // CHUNK):
-        _evaluate_range(c * CHUNK, min(n, (c + 1) * CHUNK), sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport,
-                        vpc, eni, direction, plens, slots, shared, v4_dir, v4_pages, eni_profile, eni_groups,
-                        eni_group_bits, eni_health_check, eni_vpc, prof_advanced, prof_open_groups, prof_open_bits, seg, list_set, scan_blocks, scan_hits, rows,
-                        list_slot, set_ptr, part_min, part_tab, ctables, nodes, leaves,
-                        verdict, egress_code, ingress_code, src_eni, dst_eni)
+        _evaluate_range(c * CHUNK, min(n, (c + 1) * CHUNK), flows, owners, tables, out)
