@@ -48,7 +48,8 @@ def main() -> None:
     here, there = flowsim.compile(flowsim.load_config(config)), other.compile(other.load_config(config))
     table = synthesize(here.config, args.flows, seed=1)
     flows_here = prepare_flows(table)
-    flows_there = importlib.import_module("flowsim_other.flows").prepare_flows(table)
+    flows_module = "flowsim_other.io.flows" if (folder / "flowsim_other" / "io").is_dir() else "flowsim_other.flows"
+    flows_there = importlib.import_module(flows_module).prepare_flows(table)  # before or after the rooms
     set_threads(args.threads)
     a, b = there.evaluate_arrays(flows_there), here.evaluate_arrays(flows_here)
     names = [np.array(("",) + e.tables.rule_names) for e in (there, here)]
