@@ -26,7 +26,7 @@ from ..kernels import codes as C
 from ..kernels import evaluate as K
 from ..kernels.codes import ACTION_ACCEPT, ACTION_NAMES, VERDICT_NAMES
 from ..kernels.counting import FLOW_COUNT, TALLIES, add_flows, keep_most_counted, tally
-from ..kernels.sessions import SESSION, apply_sessions, keep_live
+from ..kernels.sessions import SESSION, Decisions, Records, apply_sessions, keep_live
 from ..model.addresses import parts_address
 from ..model.network import protocol_name
 
@@ -168,9 +168,10 @@ class SessionTable:
             self._make_room(int(incoming), float(timed.min()))
         egress, ingress = np.zeros(len(order), np.bool_), np.zeros(len(order), np.bool_)
         mode = np.zeros(len(order), np.int8) if mode is None else mode
-        self.used, opened = apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, src_eni, dst_eni,
-                                           egress_code, ingress_code, code_allows, verdict, mode, self.directory,
-                                           self.arena, self.used, self.timeout, self.merged, egress, ingress)
+        self.used, opened = apply_sessions(
+            order, Records(time, fam, shi, slo, dhi, dlo, proto, sport, dport, src_eni, dst_eni, mode),
+            Decisions(egress_code, ingress_code, verdict, egress, ingress), code_allows, self.directory, self.arena,
+            self.used, self.timeout, self.merged)
         return egress, ingress, opened
 
     def _make_room(self, incoming: int, now: float) -> None:

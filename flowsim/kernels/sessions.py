@@ -20,6 +20,8 @@ The table is a directory over an arena of entries (kernels.probing); an entry
 keeps its tag, the same for both orientations, for rebuilding the directory after
 expired entries are cleared, which happens when the arena is full.
 """
+from typing import NamedTuple
+
 import numba as nb
 import numpy as np
 
@@ -78,21 +80,50 @@ def _match(t, f, p, a, shi, slo, sport, b, dhi, dlo, dport):
     return 0
 
 
-@nb.njit(cache=True)
-def apply_sessions(order, time, fam, shi, slo, dhi, dlo, proto, sport, dport, src_eni, dst_eni,
-                   egress_code, ingress_code, code_allows, verdict, mode, directory, arena, count, timeout, merged,
-                   egress_by_state, ingress_by_state):
-    """Replay records in `order`; rewrites `verdict` (0 allow, 1 deny) where sessions decide.
+class Records(NamedTuple):
+    """A chunk's records as the session pass reads them (the source's family stands for both addresses)."""
 
-    egress_code/ingress_code are the stateless decisions of each side (a rule code, allowing where
-    code_allows says so, or NO_RULE: allowed); a side a live session lets through has its code set to
-    NO_RULE. `mode` is each record's evaluation (0 path mode, else its endpoint-mode direction), kept
-    in the entries it opens. Records with a NaN time, a verdict past deny or no ENI side are left as
-    they are, and so are those between two addresses of one ENI. egress_by_state and ingress_by_state
-    come zero-filled and are set on the sides a live session let through. `count` entries of the arena
-    are in use; the caller leaves room for every entry the records may open, and keeps the directory at most half
-    full. Returns (entries in use, sessions opened, one per ENI).
+    time: np.ndarray  # seconds; NaN: the record has no time and is left as it is
+    fam: np.ndarray
+    shi: np.ndarray
+    slo: np.ndarray
+    dhi: np.ndarray
+    dlo: np.ndarray
+    proto: np.ndarray
+    sport: np.ndarray
+    dport: np.ndarray
+    src_eni: np.ndarray  # the ENI of each side, -1 none
+    dst_eni: np.ndarray
+    mode: np.ndarray  # how each record was evaluated: 0 path mode, else its endpoint-mode direction
+
+
+class Decisions(NamedTuple):
+    """What the session pass rewrites: the stateless decisions, and which sides a session let through."""
+
+    egress_code: np.ndarray  # each side's deciding-rule code (NO_RULE: allowed, or no such side)
+    ingress_code: np.ndarray
+    verdict: np.ndarray  # 0 allow, 1 deny; past deny: not a flow to replay
+    egress_by_state: np.ndarray  # zero-filled; set where a live session let the side through
+    ingress_by_state: np.ndarray
+
+
+@nb.njit(cache=True)
+def apply_sessions(order, records, decisions, code_allows, directory, arena, count, timeout, merged):
+    """Replay records in `order`; rewrites the verdict (0 allow, 1 deny) where sessions decide.
+
+    The side codes are the stateless decisions (a rule code, allowing where code_allows says so, or
+    NO_RULE: allowed); a side a live session lets through has its code set to NO_RULE and its
+    `*_by_state` flag set. A record's `mode` is kept in the entries it opens. Records with a NaN time,
+    a verdict past deny or no ENI side are left as they are, and so are those between two addresses of
+    one ENI. `count` entries of the arena are in use; the caller leaves room for every entry the
+    records may open, and keeps the directory at most half full. Returns (entries in use, sessions
+    opened, one per ENI).
+
+    The per-record loop stays one function: helpers that take the tables as arrays would be
+    reference-counted per call, atomic operations that stall the probes' overlapping misses.
     """
+    time, fam, shi, slo, dhi, dlo, proto, sport, dport, src_eni, dst_eni, mode = records
+    egress_code, ingress_code, verdict, egress_by_state, ingress_by_state = decisions
     opened = 0
     size = directory.shape[0]
     n = order.shape[0]
