@@ -21,6 +21,9 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import results  # noqa: E402
+
 from flowsim.engine.classifier import build  # noqa: E402
 from flowsim.io.classbench import read_rules, read_trace  # noqa: E402
 from flowsim.tools.bench import C_BEST_1_THREAD, best_rate  # noqa: E402
@@ -108,6 +111,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     print(f"{'set':10} {'rules':>7} {'build s':>8} {'MiB':>7} {'1 thread M/s':>13} {'2 threads M/s':>14} "
           f"{'2T/1T':>6} {'C best M/s':>11}")
+    rows = []
     for name in args.sets.split(","):
         clf, keys = load(name)
         one = measure(clf, keys, 1, args.rounds)
@@ -115,6 +119,11 @@ def main(argv=None) -> int:
         c = C_BEST.get(name)
         print(f"{name:10} {clf.n_rules:7d} {clf.build_seconds:8.3f} {clf.nbytes / 2**20:7.2f} {one / 1e6:13.2f} "
               f"{two / 1e6:14.2f} {two / one:6.2f} {'' if c is None else f'{c:11.1f}'}", flush=True)
+        rows.append([name, clf.n_rules, f"{clf.build_seconds:.3f} s", f"{clf.nbytes / 2**20:.2f} MiB", one / 1e6,
+                     two / 1e6, two / one, "" if c is None else f"{c:.1f}"])
+    results.save("classbench", f"python bench/bench_classbench.py --rounds {args.rounds}",
+                 ["set", "rules", "build", "structure", "1 thread (M/s)", "2 threads (M/s)", "2 threads / 1",
+                  "best C, 1 thread (M/s)"], rows)
     if args.scaling:
         lo, hi = read_rules(DATA / "acl1_100k")
         keys = read_trace(DATA / "acl1_100k_trace")

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import results  # noqa: E402
 from engine_workloads import classbench_group, engine_for, flows_for, set_threads  # noqa: E402
 
 from flowsim.engine.compiler import compile_tables  # noqa: E402
@@ -82,15 +83,22 @@ def bench_classbench_group(benchmark, name, search):
 
 def main() -> None:
     print(f"{'rules/ENI':>9} {'threads':>7} {'flows':>9} {'M flows/s':>10} {'M flows/s/core':>15}")
+    rates: dict[tuple[int, int], float] = {}
     for threads in (1, 2):  # every one-thread row first: idle worker threads of a parallel run would share the machine
         threads = set_threads(threads)
         for rules in (10, 100, 1000):
             engine, flows = engine_for(rules), flows_for(rules, N_FLOWS)
             rate = best_rate(lambda: engine.evaluate_arrays(flows), len(flows), 5)
             print(f"{rules:>9} {threads:>7} {len(flows):>9} {rate / 1e6:>10.2f} {rate / threads / 1e6:>15.2f}")
+            rates[rules, threads] = rate / 1e6
+    results.save("engine", "python bench/bench_engine.py",
+                 ["rules per ENI", "1 thread (M flows/s)", "2 threads (M flows/s)", "per core, 2 threads"],
+                 [[r, rates[r, 1], rates.get((r, 2)), rates[r, 2] / 2 if (r, 2) in rates else None] for r in (10, 100, 1000)],
+                 "Best of 5 rounds of 1 M flows.")
     threads = set_threads(1)
     print("\nClassBench rule sets as one security group's inbound rules, endpoint mode, one thread")
     print(f"{'set':>10} {'rules':>7} {'flows':>9} {'classifier M/s':>15} {'scan M/s':>9}")
+    rows = []
     for name in CLASSBENCH_SETS:
         if classbench_group(name) is None:
             print(f"{name:>10}  skipped: ClassBench data not found")
@@ -103,6 +111,10 @@ def main() -> None:
                 continue
             rates.append(best_rate(lambda: engine.evaluate_arrays(flows), len(flows), 5) / 1e6)
         print(f"{name:>10} {len(classified.rules):>7} {len(flows):>9} {rates[0]:>15.2f} {rates[1]:>9.2f}")
+        rows.append([name, len(classified.rules), rates[0], rates[1]])
+    if rows:
+        results.save("engine-classbench", "python bench/bench_engine.py",
+                     ["set", "rules", "list classifier (M flows/s)", "scan (M flows/s)"], rows, "One thread, best of 5.")
 
 
 if __name__ == "__main__":
