@@ -202,10 +202,27 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def _diff_header_space(args: argparse.Namespace) -> int:
-    """`flowsim diff OLD NEW` over every flow (docs/analysis.md (diff)): it needs the analysis core, not in this build."""
-    raise InputError(Problem("the header-space diff (over every possible flow) is not available in this build yet; "
-                             "give --trace TRACE to compare the two configurations over recorded traffic",
-                             subject="diff"))
+    """`flowsim diff OLD NEW` over every flow (docs/analysis.md (diff))."""
+    from .config.loader import load_config
+
+    _need_dd()
+    from .analysis.diff import diff_configs, write_diff
+
+    old, new = load_config(args.old), load_config(args.new)
+    result = diff_configs(old, new, args.old, args.new)
+    if args.output:
+        truncated = write_diff(result, args.files["-o"])
+        for change in truncated:
+            _err(f"warning: {args.output}: change {change} has more boxes than were written")
+    if args.report:
+        from .report import space_diff_report
+
+        args.files["--report"].write_text(space_diff_report(result), "report")
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    elif not args.quiet:
+        print(result)
+    return ExitStatus.OK
 
 
 def _need_dd() -> None:

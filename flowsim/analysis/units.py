@@ -127,13 +127,17 @@ class Regions:
         return self._ports[key]
 
 
+def eni_groups(config: Config, eni: Interface) -> tuple[str, ...]:
+    """The ENI's group set, in file order (how units name it)."""
+    return tuple(sorted(set(eni.security_groups), key=lambda g: config.groups[g].order))
+
+
 def group_sets(config: Config) -> list[tuple[str, tuple[str, ...], bool, tuple[str, ...]]]:
     """(vpc, groups in file order, load-balancer backend, ENIs) for every distinct group set; then each group
     attached to no ENI, alone."""
     sets: dict[tuple, list[str]] = {}
     for eni in config.interfaces.values():
-        groups = tuple(sorted(set(eni.security_groups), key=lambda g: config.groups[g].order))
-        sets.setdefault((eni.vpc, groups, eni.load_balancer_backend), []).append(eni.id)
+        sets.setdefault((eni.vpc, eni_groups(config, eni), eni.load_balancer_backend), []).append(eni.id)
     out = [(vpc, groups, lb, tuple(enis)) for (vpc, groups, lb), enis in sets.items()]
     attached = {g for eni in config.interfaces.values() for g in eni.security_groups}
     out += [(g.vpc, (g.id,), False, ()) for g in config.groups.values() if g.id not in attached]
@@ -142,15 +146,16 @@ def group_sets(config: Config) -> list[tuple[str, tuple[str, ...], bool, tuple[s
 
 def build_unit(config: Config, regions: Regions, vpc: str, groups: tuple[str, ...], lb: bool,
                enis: tuple[str, ...], direction: str, node_budget: int = NODE_BUDGET,
-               time_budget_s: float = TIME_BUDGET_S) -> Unit:
-    """The unit's entries with their match and decision regions (a Batfish-style sweep down the list)."""
+               time_budget_s: float = TIME_BUDGET_S, within: object = None) -> Unit:
+    """The unit's entries with their match and decision regions (a Batfish-style sweep down the list);
+    `within`: only the flows of that region (a diff sweeps only the flows a change can touch)."""
     start = time.monotonic()
     s = regions.space
     interfaces = [config.interfaces[e] for e in enis]
     local_field = "dst" if direction == INGRESS else "src"
     peer_field = "src" if direction == INGRESS else "dst"
     local = s.disj(regions.owned(e, local_field) for e in interfaces) if enis else s.universe
-    unit = Unit(vpc, groups, direction, enis, lb, local & s.universe)
+    unit = Unit(vpc, groups, direction, enis, lb, local & s.universe & (s.true if within is None else within))
     advanced = any(config.groups[g].type == ADVANCED for g in groups)
     entries = unit.entries
     if direction == INGRESS:

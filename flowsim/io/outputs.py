@@ -17,7 +17,7 @@ import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from ..errors import InputError, Problem
 
@@ -227,4 +227,21 @@ def writing(output: Output | str | os.PathLike | None, flag: str = "-o",
         yield files[flag]
 
 
-__all__ = ["Output", "RunFiles", "STDOUT", "SIGTERM_STATUS", "TEMP_SUFFIX", "Terminated", "sigterm_raises", "writing"]
+def write_table(table: Any, output: Output | str | os.PathLike | None) -> None:
+    """Write a whole pyarrow table: Parquet for a `.parquet`/`.pq` target, else CSV (standard output: CSV)."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    with writing(output) as out:
+        try:
+            if out.stdout:
+                pacsv.write_csv(table, sys.stdout.buffer)
+            elif out.suffix in (".parquet", ".pq"):
+                pq.write_table(table, out.path)
+            else:
+                pacsv.write_csv(table, out.path)
+        except OSError as exc:
+            raise InputError(out.problem(f"cannot write output: {exc.strerror or exc}")) from None
+
+
+__all__ = ["Output", "RunFiles", "STDOUT", "SIGTERM_STATUS", "TEMP_SUFFIX", "Terminated", "sigterm_raises", "write_table", "writing"]

@@ -6,11 +6,11 @@ import os
 
 from ..io.outputs import Output, writing
 from .bench import bench_report
-from .diff import trace_diff_report
+from .diff import space_diff_report, trace_diff_report
 from .lint import lint_report
 from .replay import ReplayRecorder, replay_report
 
-__all__ = ["ReplayRecorder", "bench_report", "lint_report", "replay_report", "trace_diff_report", "write_report"]
+__all__ = ["ReplayRecorder", "bench_report", "lint_report", "replay_report", "space_diff_report", "trace_diff_report", "write_report"]
 
 
 def write_report(path: str | os.PathLike | Output, html: str) -> None:

@@ -13,8 +13,7 @@ import random
 
 import numpy as np
 
-from ..errors import InputError
-from ..io.outputs import Output, writing
+from ..io.outputs import Output, write_table
 from ..model.addresses import IPAddress, IPNetwork
 from ..model.network import ICMP, ICMPV6, PORTED_PROTOCOLS, TCP, UDP, Config, Interface, Rule, protocol_name
 
@@ -136,19 +135,4 @@ def synthesize(config: Config, n: int, seed: int = 0):
 
 def write_synthetic_flows(config: Config, n: int, output: str | os.PathLike | Output, seed: int = 0) -> None:
     """Write `n` synthetic flows to Parquet or CSV (by the target's suffix; CSV for standard output)."""
-    import sys
-
-    import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
-
-    table = synthesize(config, n, seed)
-    with writing(output) as out:
-        try:
-            if out.stdout:
-                pacsv.write_csv(table, sys.stdout.buffer)
-            elif out.suffix in (".parquet", ".pq"):
-                pq.write_table(table, out.path)
-            else:
-                pacsv.write_csv(table, out.path)
-        except OSError as exc:
-            raise InputError(out.problem(f"cannot write output: {exc.strerror or exc}")) from None
+    write_table(synthesize(config, n, seed), output)
