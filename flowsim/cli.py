@@ -176,9 +176,9 @@ def _notice_first_compile(args: argparse.Namespace) -> None:
 @command("diff")
 def cmd_diff(args: argparse.Namespace) -> int:
     if args.trace is None:
-        if args.at is not None:
-            raise InputError(Problem("--at needs --trace (a change deployed at a time, over recorded traffic)",
-                                     subject="--at"))
+        for flag, value in (("--at", args.at), ("--format", args.format), ("--threads", args.threads)):
+            if value is not None:
+                raise InputError(Problem(f"{flag} needs --trace (it applies to replaying recorded traffic)", subject=flag))
         return _diff_header_space(args)
     if args.at is not None and not math.isfinite(args.at):
         raise InputError(Problem(f"must be a time in unix seconds, not {args.at}", subject="--at"))
@@ -404,11 +404,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trace", default=None, help="replay this trace under both and report the records whose verdict changes")
     p.add_argument("--at", type=float, default=None, metavar="TIME",
                    help="with --trace: NEW deployed at TIME (unix seconds), live sessions re-evaluated; OLD before it")
-    p.add_argument("-o", "--output", default=None, help="per-record old and new verdicts; .parquet writes Parquet, else CSV")
+    p.add_argument("-o", "--output", default=None,
+                   help="one row per box of each change (with --trace: per-record old and new verdicts); "
+                        ".parquet writes Parquet, else CSV")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--format", default=None, choices=["native", "alibaba-flowlog", "aws-flowlog", "pcap", "pcapng"],
-                   help="trace format (default: detected from the content)")
-    p.add_argument("--threads", type=int, default=None)
+                   help="with --trace: trace format (default: detected from the content)")
+    p.add_argument("--threads", type=int, default=None, help="with --trace: evaluation threads")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary or progress")
     p.add_argument("--report", default=None, metavar="FILE.html", help="write a self-contained HTML report")
     p.set_defaults(reads=(("old configuration", "old"), ("new configuration", "new"), ("trace", "trace")),

@@ -505,11 +505,10 @@ def test_cli_replay_with_changes_and_bad_changes(tmp_path, capsys):
         assert where in err and "Traceback" not in err
 
 
-def test_cli_header_space_diff_says_it_is_not_in_this_build(capsys):
-    assert main(["diff", str(EXAMPLE), str(EXAMPLE)]) == 2
-    assert "header-space diff" in capsys.readouterr().err
-    assert main(["diff", str(EXAMPLE), str(EXAMPLE), "--at", "5"]) == 2
-    assert "--at needs --trace" in capsys.readouterr().err
+def test_cli_trace_only_flags_need_a_trace(capsys):
+    for flags in (["--at", "5"], ["--format", "pcap"], ["--threads", "2"]):
+        assert main(["diff", str(EXAMPLE), str(EXAMPLE), *flags]) == 2
+        assert f"{flags[0]} needs --trace" in capsys.readouterr().err
     assert main(["diff", str(EXAMPLE), str(EXAMPLE), "--trace", str(ROOT / "traces" / "example.pcap"), "--at", "nan"]) == 2
     assert "--at: must be a time" in capsys.readouterr().err
 

@@ -65,6 +65,8 @@ class Space:
         self.names = ["fam"] + [f"{f}{i}" for f, n in FIELDS for i in range(n)]
         self.bdd.declare(*self.names)
         self._networks: dict[tuple[str, IPNetwork], object] = {}
+        self._kids: dict[int, tuple] = {}
+        self._held: list = []  # the nodes _kids describes, kept alive
         self.nvars = len(self.names)
         self.true, self.false = self.bdd.true, self.bdd.false
         fam = self.bdd.var("fam")
@@ -154,27 +156,20 @@ class Space:
         return self.bdd.count(u, nvars=self.nvars)
 
     def children(self, u) -> tuple[int, object, object]:
-        """(level, low, high) of a non-constant u, with u's complement edge applied."""
-        level, low, high = self.bdd.succ(u)
-        return (level, ~low, ~high) if u.negated else (level, low, high)
+        """(level, low, high) of a non-constant u, with u's complement edge applied. Remembered per node (the
+        entry holds u, so its id is not reused while the entry lives): counting and listing boxes revisit
+        the same nodes from many regions."""
+        key = int(u)
+        got = self._kids.get(key)
+        if got is None:
+            level, low, high = self.bdd.succ(u)
+            got = self._kids[key] = (level, ~low, ~high) if u.negated else (level, low, high)
+            self._held.append(u)
+        return got
 
     def level(self, u) -> int:
         """u's top variable level; the variable count for a constant."""
         return self.nvars if u == self.true or u == self.false else u.level
-
-    def _count(self, u) -> int:
-        """Assignments of the variables from u's level on."""
-        if u == self.true:
-            return 1
-        if u == self.false:
-            return 0
-        key = int(u)
-        got = self._count_memo.get(key)
-        if got is None:
-            level, low, high = self.children(u)
-            got = sum(self._count(c) << (self.level(c) - level - 1) for c in (low, high))
-            self._count_memo[key] = got
-        return got
 
     def pick(self, u) -> Point | None:
         """One flow of u, a tcp one where u has some (readable examples), or None when u is empty."""
@@ -262,53 +257,60 @@ def _range_prefixes(lo: int, hi: int, width: int) -> tuple[tuple[int, int], ...]
 
 def _boxes(space: Space, u, limit: int) -> Iterator[Box]:
     """Walk u field by field; inside a field, a skipped variable followed by a tested one is split so that
-    every field's fixed bits form a prefix (a CIDR or a port block)."""
+    every field's fixed bits form a prefix (a CIDR or a port block). Depth first, low branch first, with an
+    explicit stack that never holds an empty branch: a recursive generator walk measured 2-3x slower."""
     order = [("fam", 1)] + list(FIELDS)
     starts, level = [], 0
     for _, width in order:
         starts.append(level)
         level += width
+    true, false, nvars, children = space.true, space.false, space.nvars, space.children
     emitted = 0
+    stack = [] if u == false else [(0, u, 0, 0, ())]
+    while stack and emitted < limit:
+        k, node, bit, value, fixed = stack.pop()
+        while k < len(order):
+            name, width = order[k]
+            v4_address = name in ("src", "dst") and not fixed[0][0]
+            start = starts[k]
+            end = start + (V4_BITS if v4_address else width)
+            while True:  # down this field, bit by bit
+                top = nvars if node == true else node.level
+                if top >= end or bit == end - start:  # nothing more of this field is tested
+                    break
+                if top == start + bit:
+                    _, low, high = children(node)
+                    if low == false:
+                        node, value = high, (value << 1) | 1
+                    else:
+                        if high != false:
+                            stack.append((k, high, bit + 1, (value << 1) | 1, fixed))
+                        node, value = low, value << 1
+                else:
+                    stack.append((k, node, bit + 1, (value << 1) | 1, fixed))
+                    value <<= 1
+                bit += 1
+            while v4_address and node != true and node.level < start + width:
+                node = children(node)[1]  # the universe's zero bits of an IPv4 address
+            k, bit, value, fixed = k + 1, 0, 0, fixed + ((value, bit, width),)
+        emitted += 1
+        yield _box(fixed)
 
-    def walk(k: int, node, bit: int, value: int, fixed: list) -> Iterator[Box]:
-        nonlocal emitted
-        if emitted >= limit or node == space.false:
-            return
-        if k == len(order):
-            emitted += 1
-            yield _box(fixed)
-            return
-        name, width = order[k]
-        v4_address = name in ("src", "dst") and not fixed[0][0]
-        end = starts[k] + (V4_BITS if v4_address else width)
-        top = space.level(node)
-        if top >= end or bit == end - starts[k]:  # nothing more of this field is tested
-            while v4_address and node != space.true and node.level < starts[k] + width:
-                node = space.children(node)[1]  # the universe's zero bits of an IPv4 address
-            yield from walk(k + 1, node, 0, 0, fixed + [(value, bit, width)])
-            return
-        here = starts[k] + bit
-        if top == here:
-            _, low, high = space.children(node)
-            yield from walk(k, low, bit + 1, value << 1, fixed)
-            yield from walk(k, high, bit + 1, (value << 1) | 1, fixed)
-        else:
-            yield from walk(k, node, bit + 1, value << 1, fixed)
-            yield from walk(k, node, bit + 1, (value << 1) | 1, fixed)
 
-    yield from walk(0, u, 0, 0, [])
-
-
-def _box(fixed: list) -> Box:
+def _box(fixed: tuple) -> Box:
     (fam, _, _), proto, src, dst, sport, dport = fixed
 
     def block(v: int, length: int, width: int) -> tuple[int, int]:
         lo = v << (width - length)
         return lo, lo + (1 << (width - length)) - 1
 
-    def net(v: int, length: int) -> IPNetwork:
-        if fam:
-            return ipaddress.IPv6Network((v << (ADDRESS_BITS - length), length))
-        return ipaddress.IPv4Network((v << (V4_BITS - length), length))
+    return Box(_block_network(fam, *src[:2]), _block_network(fam, *dst[:2]), block(*proto), block(*sport),
+               block(*dport))
 
-    return Box(net(*src[:2]), net(*dst[:2]), block(*proto), block(*sport), block(*dport))
+
+@lru_cache(maxsize=65536)
+def _block_network(v6: int, v: int, length: int) -> IPNetwork:
+    """The CIDR whose first `length` bits are v (boxes of one diff share few distinct networks)."""
+    if v6:
+        return ipaddress.IPv6Network((v << (ADDRESS_BITS - length), length))
+    return ipaddress.IPv4Network((v << (V4_BITS - length), length))
