@@ -174,6 +174,8 @@ class _Side:
         self.regions = Regions(config, space)
         self._members: dict[str, frozenset] = {}
         self._signatures: dict[tuple, tuple] = {}
+        self._ownership: dict[str, tuple | None] = {}
+        self._rules: dict[str, tuple] = {}
         self.owned_all: dict[tuple[str, str], object] = {}
         self.indexes: dict[tuple[str, str], _OwnerIndex] = {}
 
@@ -201,8 +203,10 @@ class _Side:
         return self.indexes[key]
 
     def ownership(self, eni_id: str) -> tuple | None:
-        eni = self.config.interfaces.get(eni_id)
-        return None if eni is None else (eni.vpc, frozenset(eni.owned_networks()))
+        if eni_id not in self._ownership:
+            eni = self.config.interfaces.get(eni_id)
+            self._ownership[eni_id] = None if eni is None else (eni.vpc, frozenset(eni.owned_networks()))
+        return self._ownership[eni_id]
 
     def signature(self, eni_id: str, direction: str) -> tuple | None:
         """What decides the ENI's flows in one direction: its addresses, VPC and ordered entries, peers resolved."""
@@ -228,6 +232,12 @@ class _Side:
         return defaults, tuple(self._rule_signature(r) for r in rules if r.group in in_set)
 
     def _rule_signature(self, rule: Rule) -> tuple:
+        got = self._rules.get(rule.name)
+        if got is None:
+            got = self._rules[rule.name] = self._resolved_rule(rule)
+        return got
+
+    def _resolved_rule(self, rule: Rule) -> tuple:
         cfg, peer = self.config, rule.peer
         if peer.kind == "cidr":
             resolved: object = peer.cidr
