@@ -279,3 +279,19 @@ def test_boxes_cover_a_region_exactly():
     rebuilt = s.disj(s.network("src", b.src) & s.network("dst", b.dst) & s.port_range("proto", *b.protocols)
                      & s.port_range("sport", *b.src_ports) & s.port_range("dport", *b.dst_ports) for b in boxes)
     assert rebuilt == region
+
+
+def test_boxes_under_a_limit_are_the_first_boxes_whatever_was_listed_before():
+    """Field blocks are remembered per node, also when a walk stopped early: a later, longer walk must list them
+    all, and a shorter one the same first boxes."""
+    import ipaddress
+
+    from flowsim.analysis.space import Space
+    s = Space()
+    region = s.disj(s.network("src", ipaddress.ip_network(f"10.{k}.{3 * k}.0/{20 + k % 9}", strict=False)) & s.port_range("dport", k, 3 * k)
+                    & s.protocol(6 + 11 * (k % 2)) for k in range(1, 40))
+    short = list(s.boxes(region, 7))
+    everything = list(s.boxes(region, 10**6))
+    assert len(short) == 7 and everything[:7] == short and len(everything) > 7
+    assert sum(b.size for b in everything) == s.count(region)
+    assert list(s.boxes(region, 50)) == everything[:50]

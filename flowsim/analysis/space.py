@@ -66,7 +66,9 @@ class Space:
         self.bdd.declare(*self.names)
         self._networks: dict[tuple[str, IPNetwork], object] = {}
         self._kids: dict[int, tuple] = {}
-        self._held: list = []  # the nodes _kids describes, kept alive
+        self._blocks: dict[tuple, tuple[list, bool]] = {}  # _field_blocks, per field and node
+        self._below: dict[int, int] = {}  # count's assignments from a node's level on
+        self._held: list = []  # the nodes _kids and _blocks describe, kept alive
         self.nvars = len(self.names)
         self.true, self.false = self.bdd.true, self.bdd.false
         fam = self.bdd.var("fam")
@@ -127,7 +129,7 @@ class Space:
     # -- asking
     def count(self, u) -> int:
         """The exact number of flows in u (u must lie inside the universe)."""
-        memo: dict[int, int] = {}  # node ids are only stable while u holds its nodes: one memo per call
+        memo = self._below  # nodes in it had their children read, so they are held
 
         def below(v) -> int:  # assignments of the variables from v's level on
             if v == self.true:
@@ -255,46 +257,69 @@ def _range_prefixes(lo: int, hi: int, width: int) -> tuple[tuple[int, int], ...]
     return tuple(out)
 
 
+_ORDER = [("fam", 1)] + list(FIELDS)
+_STARTS = [sum(w for _, w in _ORDER[:k]) for k in range(len(_ORDER))]
+
+
 def _boxes(space: Space, u, limit: int) -> Iterator[Box]:
-    """Walk u field by field; inside a field, a skipped variable followed by a tested one is split so that
-    every field's fixed bits form a prefix (a CIDR or a port block). Depth first, low branch first, with an
-    explicit stack that never holds an empty branch: a recursive generator walk measured 2-3x slower."""
-    order = [("fam", 1)] + list(FIELDS)
-    starts, level = [], 0
-    for _, width in order:
-        starts.append(level)
-        level += width
-    true, false, nvars, children = space.true, space.false, space.nvars, space.children
+    """u as disjoint boxes, depth first over the fields, low branch first. Each field's prefix blocks below a
+    node are listed once per node (`_field_blocks`): the regions of one diff share most of their subgraphs."""
+    if u == space.false:
+        return
     emitted = 0
-    stack = [] if u == false else [(0, u, 0, 0, ())]
-    while stack and emitted < limit:
-        k, node, bit, value, fixed = stack.pop()
-        while k < len(order):
-            name, width = order[k]
-            v4_address = name in ("src", "dst") and not fixed[0][0]
-            start = starts[k]
-            end = start + (V4_BITS if v4_address else width)
-            while True:  # down this field, bit by bit
-                top = nvars if node == true else node.level
-                if top >= end or bit == end - start:  # nothing more of this field is tested
-                    break
-                if top == start + bit:
-                    _, low, high = children(node)
-                    if low == false:
-                        node, value = high, (value << 1) | 1
-                    else:
-                        if high != false:
-                            stack.append((k, high, bit + 1, (value << 1) | 1, fixed))
-                        node, value = low, value << 1
+
+    def walk(k: int, node, fixed: tuple) -> Iterator[Box]:
+        nonlocal emitted
+        if k == len(_ORDER):
+            emitted += 1
+            yield _box(fixed)
+            return
+        v4_address = _ORDER[k][0] in ("src", "dst") and not fixed[0][0]
+        for value, bit, below in _field_blocks(space, k, node, v4_address, limit - emitted):
+            yield from walk(k + 1, below, fixed + ((value, bit, _ORDER[k][1]),))
+            if emitted >= limit:
+                return
+
+    yield from walk(0, u, ())
+
+
+def _field_blocks(space: Space, k: int, node, v4_address: bool, limit: int) -> list[tuple[int, int, object]]:
+    """(value, length, node below the field) for the prefix blocks of field k under node, low branch first, at
+    least the first `limit` of them. A skipped variable followed by a tested one is split, so that every block's
+    fixed bits form a prefix (a CIDR or a port block). Every node below is not empty, so each block holds a box."""
+    key = (k, int(node), v4_address)
+    got = space._blocks.get(key)
+    if got is not None and (got[1] or len(got[0]) >= limit):
+        return got[0]
+    true, false, nvars, children = space.true, space.false, space.nvars, space.children
+    start, width = _STARTS[k], _ORDER[k][1]
+    end = start + (V4_BITS if v4_address else width)
+    out: list[tuple[int, int, object]] = []
+    stack = [(node, 0, 0)]
+    while stack and len(out) < limit:
+        below, bit, value = stack.pop()
+        while True:
+            top = nvars if below == true else below.level
+            if top >= end or bit == end - start:  # nothing more of this field is tested
+                break
+            if top == start + bit:
+                _, low, high = children(below)
+                if low == false:
+                    below, value = high, (value << 1) | 1
                 else:
-                    stack.append((k, node, bit + 1, (value << 1) | 1, fixed))
-                    value <<= 1
-                bit += 1
-            while v4_address and node != true and node.level < start + width:
-                node = children(node)[1]  # the universe's zero bits of an IPv4 address
-            k, bit, value, fixed = k + 1, 0, 0, fixed + ((value, bit, width),)
-        emitted += 1
-        yield _box(fixed)
+                    if high != false:
+                        stack.append((high, bit + 1, (value << 1) | 1))
+                    below, value = low, value << 1
+            else:
+                stack.append((below, bit + 1, (value << 1) | 1))
+                value <<= 1
+            bit += 1
+        while v4_address and below != true and below.level < start + width:
+            below = children(below)[1]  # the universe's zero bits of an IPv4 address
+        out.append((value, bit, below))
+    space._blocks[key] = (out, not stack)
+    space._held.append(node)  # the key's node id stays valid while the entry lives
+    return out
 
 
 def _box(fixed: tuple) -> Box:
