@@ -116,7 +116,7 @@ def distinct_colours(png: bytes) -> int:
     return len(set(zlib.decompress(idat)))
 
 
-@pytest.mark.parametrize("command", ["replay-flowlog", "replay-empty", "bench", "diff"])
+@pytest.mark.parametrize("command", ["replay-flowlog", "replay-empty", "bench", "diff", "space-diff"])
 def test_chromium_renders_each_report_and_fetches_nothing(tmp_path, command):
     if command == "replay-flowlog":
         html = report_of(tmp_path, "replay", str(EXAMPLE), str(FLOWLOG), "-q")
@@ -126,6 +126,9 @@ def test_chromium_renders_each_report_and_fetches_nothing(tmp_path, command):
     elif command == "diff":
         html = report_of(tmp_path, "diff", str(EXAMPLE), str(ROOT / "traces" / "example-edited.yaml"), "--trace",
                          str(FLOWLOG), "-q")
+    elif command == "space-diff":
+        pytest.importorskip("dd.cudd")
+        html = report_of(tmp_path, "diff", str(EXAMPLE), str(ROOT / "traces" / "example-edited.yaml"), "-q")
     else:
         html = report_of(tmp_path, "bench", str(EXAMPLE), "--flows", "20000", "--rounds", "1", "--threads", "1")
     dom, shot, asked = browse(tmp_path / "report.html", tmp_path)
@@ -151,6 +154,26 @@ def test_trace_diff_report(tmp_path, capsys):
                  "allow (- / sg-web/ssh-office)", "deny (- / sg-web/no-ssh-office)", "sg-db/mysql-from-app",
                  "198.51.100.7 -&gt; 10.0.1.10:22 tcp"):
         assert fact in html, fact
+
+
+def test_header_space_diff_report(tmp_path):
+    pytest.importorskip("dd.cudd")
+    edited = ROOT / "traces" / "example-edited.yaml"
+    html = report_of(tmp_path, "diff", str(EXAMPLE), str(edited), "-q")
+    assert_self_contained(html)
+    assert html.count("<svg") == 1  # the size of each change
+    # the five changes of the README's diff: three opened towards eni-db-1, two closed towards the web ENIs
+    for fact in ("eni-db-1", "eni-web-1", "eni-web-2", "sg-db/mysql-from-app", "sg-web/no-ssh-office",
+                 "sg-web/ssh-office", "default:inbound-deny", "4,277,927,936", "33,685,504",
+                 "203.0.113.0/24", f"only in {edited}</td><td>rules</td><td>sg-web/no-ssh-office"):
+        assert fact in html, fact
+    assert html.index("eni-db-1") < html.index("33,685,504")  # what opens comes before what closes
+
+
+def test_a_header_space_diff_report_of_identical_configurations_says_so(tmp_path):
+    pytest.importorskip("dd.cudd")
+    html = report_of(tmp_path, "diff", str(EXAMPLE), str(EXAMPLE), "-q")
+    assert "Identical: the two configurations decide every flow alike" in html and "<svg" not in html
 
 
 def test_a_diff_report_of_identical_configurations_says_so(tmp_path):
