@@ -305,9 +305,20 @@ class _Differ:
         self._others = {f: [n for n in names if n != "fam" and not (n.startswith(f) and n[len(f):].isdigit())]
                         for f in ("src", "dst")}
         ids = set(old.interfaces) | set(new.interfaces)
-        self.touched = {d: {e for e in ids if self.old.signature(e, d) != self.new.signature(e, d)}
-                        for d in (EGRESS, INGRESS)}
+        self._differ: dict[tuple[int, int], bool] = {}
+        self.touched = {d: {e for e in ids if self._side_differs(e, d)} for d in (EGRESS, INGRESS)}
         self.moved = {e for e in ids if self.old.ownership(e) != self.new.ownership(e)}
+
+    def _side_differs(self, eni_id: str, direction: str) -> bool:
+        """Whether the ENI's side in `direction` is decided differently; entry lists are shared by every ENI of
+        a group set, so each pair of them is compared once."""
+        a, b = self.old.signature(eni_id, direction), self.new.signature(eni_id, direction)
+        if a is None or b is None or a[0] != b[0]:
+            return a != b
+        key = (id(a[1]), id(b[1]))  # both live in the sides' signature memos
+        if key not in self._differ:
+            self._differ[key] = a[1] != b[1]
+        return self._differ[key]
 
     def project(self, region: object, fieldname: str) -> object:
         """The `fieldname` addresses (with the family) of the flows of region."""
