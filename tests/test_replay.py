@@ -217,3 +217,22 @@ def test_clearing_a_full_session_table_keeps_what_the_chunk_s_earliest_record_st
     assert len(replies) == chunks - 1
     assert all(r["verdict"] == "allow" and r["stateful"] for r in replies), replies
     assert summary.stateful == chunks - 1
+
+
+def test_record_numbers_are_one_based_like_skip_messages(tmp_path, capsys):
+    """`record` counts from 1, as the `row`, `line` and `packet` of skip messages do: the flow log's NODATA and
+    SKIPDATA records are its 6th and 10th, and the disagreeing record is its 5th."""
+    log = ROOT / "traces" / "example-flowlog.csv"
+    out = tmp_path / "v.csv"
+    assert main(["replay", str(EXAMPLE), str(log), "-o", str(out), "--summary", str(tmp_path / "s.json")]) == 0
+    printed = capsys.readouterr().out
+    assert "NODATA (line 7)" in printed and "record 5: 10.0.1.12:51001" in printed
+    assert json.loads((tmp_path / "s.json").read_text())["disagreements"][0]["record"] == 5
+    assert pacsv.read_csv(out).column("record").to_pylist() == [1, 2, 3, 4, 5, 7, 8, 9]
+    capture = tmp_path / "cap.csv"
+    assert main(["replay", str(EXAMPLE), str(ROOT / "traces" / "example.pcap"), "-o", str(capture), "-q"]) == 0
+    assert pacsv.read_csv(capture).column("record").to_pylist()[0] == 1
+    diff = tmp_path / "diff.csv"
+    assert main(["diff", str(EXAMPLE), str(ROOT / "traces" / "example-edited.yaml"), "--trace", str(log),
+                 "-o", str(diff), "-q"]) == 0
+    assert pacsv.read_csv(diff).column("record").to_pylist() == [1, 2, 3, 4, 5, 7, 8, 9]

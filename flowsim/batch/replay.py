@@ -364,7 +364,7 @@ class Replayer:
             names = self.engine.tables.rule_names
             for i in np.flatnonzero(comparable & ~agree)[: max(0, _DISAGREEMENTS_KEPT - len(s.disagreements))]:
                 s.disagreements.append({
-                    "record": int(chunk.record[i]), "eni": None if chunk.eni is None else str(chunk.eni[i]),
+                    "record": int(chunk.record[i]) + 1, "eni": None if chunk.eni is None else str(chunk.eni[i]),
                     "flow": _flow_text(flows.sfam[i], flows.shi[i], flows.slo[i], flows.dhi[i], flows.dlo[i],
                                        flows.proto[i], flows.sport[i], flows.dport[i]),
                     "recorded": ACTION_NAMES[recorded[i]], "verdict": VERDICT_NAMES[raw.verdict[i]],
@@ -389,14 +389,16 @@ def _address_column(fam: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> pa.Array
 
 
 def record_table(chunk, keep: np.ndarray) -> pa.Table:
-    """The input columns (or decoded fields for captures) of the records where `keep` is true."""
+    """The input columns (or decoded fields for captures) of the records where `keep` is true, after
+    `record`: each one's place in the trace, 1-based like the lines, rows and packets of skip messages."""
+    record = chunk.record[keep] + 1
     if chunk.columns is not None:
         table = chunk.columns.filter(pa.array(keep))
         if "record" not in table.column_names:  # rows come out in time order: say where each was
-            table = table.add_column(0, "record", pa.array(chunk.record[keep]))
+            table = table.add_column(0, "record", pa.array(record))
         return table
     return pa.table({
-        "record": chunk.record[keep], "time": chunk.time[keep],
+        "record": record, "time": chunk.time[keep],
         "src_ip": _address_column(chunk.src_fam[keep], chunk.src_hi[keep], chunk.src_lo[keep]),
         "dst_ip": _address_column(chunk.dst_fam[keep], chunk.dst_hi[keep], chunk.dst_lo[keep]),
         "protocol": chunk.protocol[keep], "src_port": chunk.src_port[keep], "dst_port": chunk.dst_port[keep]})
