@@ -236,3 +236,28 @@ def test_record_numbers_are_one_based_like_skip_messages(tmp_path, capsys):
     assert main(["diff", str(EXAMPLE), str(ROOT / "traces" / "example-edited.yaml"), "--trace", str(log),
                  "-o", str(diff), "-q"]) == 0
     assert pacsv.read_csv(diff).column("record").to_pylist() == [1, 2, 3, 4, 5, 7, 8, 9]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_per_record_protocols_are_named_as_query_writes_them(tmp_path, suffix):
+    """query passes a flow table's `tcp` through; replay and diff --trace write captures' and flow logs'
+    protocol numbers the same way, as text in CSV and Parquet alike."""
+    import pyarrow.parquet as pq
+
+    def protocols(path: Path) -> tuple[list, bool]:
+        table = pq.read_table(path) if suffix == ".parquet" else pacsv.read_csv(path)
+        column = table.column("protocol")
+        kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+        return sorted(set(column.to_pylist())), pa.types.is_string(kind)
+
+    flows, query = ROOT / "traces" / "example-flows.csv", tmp_path / f"q{suffix}"
+    assert main(["query", str(EXAMPLE), str(flows), "-o", str(query), "-q"]) == 0
+    assert protocols(query) == (["icmp", "tcp", "udp"], True)
+    for trace in ("example.pcap", "example-flowlog.csv"):
+        out = tmp_path / f"{trace}{suffix}"
+        assert main(["replay", str(EXAMPLE), str(ROOT / "traces" / trace), "-o", str(out), "-q"]) == 0
+        assert protocols(out) == (["tcp", "udp"], True), trace
+    diff = tmp_path / f"diff{suffix}"
+    assert main(["diff", str(EXAMPLE), str(ROOT / "traces" / "example-edited.yaml"), "--trace",
+                 str(ROOT / "traces" / "example-flowlog.csv"), "-o", str(diff), "-q"]) == 0
+    assert protocols(diff) == (["tcp", "udp"], True)

@@ -21,6 +21,7 @@ import pyarrow as pa
 from ..engine.engine import Engine, RawVerdicts
 from ..io.flows import FlowArrays, Names
 from ..io.outputs import Output, writing
+from ..io.traces.tables import protocol_names
 from ..io.words import counted
 from ..kernels import codes as C
 from ..kernels import evaluate as K
@@ -401,7 +402,7 @@ def record_table(chunk, keep: np.ndarray) -> pa.Table:
         "record": record, "time": chunk.time[keep],
         "src_ip": _address_column(chunk.src_fam[keep], chunk.src_hi[keep], chunk.src_lo[keep]),
         "dst_ip": _address_column(chunk.dst_fam[keep], chunk.dst_hi[keep], chunk.dst_lo[keep]),
-        "protocol": chunk.protocol[keep], "src_port": chunk.src_port[keep], "dst_port": chunk.dst_port[keep]})
+        "protocol": protocol_names(chunk.protocol[keep]), "src_port": chunk.src_port[keep], "dst_port": chunk.dst_port[keep]})
 
 
 def verdict_table(engine: Engine, chunk, raw: RawVerdicts, stateful: np.ndarray, valid: np.ndarray) -> pa.Table:

@@ -17,6 +17,7 @@ import pyarrow.csv as pcsv
 
 from ...kernels.codes import ACTION_ACCEPT, ACTION_REJECT, DIR_EGRESS, DIR_INGRESS, PORTED
 from ...model.network import flow_protocol_number as _protocol_number
+from ...model.network import protocol_name
 from ..arrays import parse_int_array, parse_ip_array
 from ..flows import by_value as _by_value
 from ..inputs import Input
@@ -113,6 +114,15 @@ def _ids(arr: pa.Array) -> np.ndarray:
     return _by_value(arr, per_value, ("",))[0]
 
 
+PROTOCOL_TEXTS = pa.array([protocol_name(number) for number in range(256)], pa.string())
+
+
+def protocol_names(numbers: np.ndarray) -> pa.DictionaryArray:
+    """Protocol numbers 0..255 as per-record output writes them, as `flowsim query` passes on a flow table's:
+    by name where there is one (tcp, udp, icmp, icmpv6, gre), else the number, as text in CSV and Parquet alike."""
+    return pa.DictionaryArray.from_arrays(pa.array(np.asarray(numbers, np.int32)), PROTOCOL_TEXTS)
+
+
 def _addresses(arr: pa.Array, memo: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return _by_value(arr, parse_ip_array, (0, 0, 0), memo)
 
@@ -124,7 +134,9 @@ class ChunkBuilder:
     time, eni, direction, action, vpc, packets, bytes and log_status. ``unit``
     words the places of skipped records ("line" or "row"); ``endpoint`` gives
     every chunk ENI, direction and action arrays even where the format lacks
-    them (flow logs), otherwise only the fields present are filled.
+    them (flow logs), otherwise only the fields present are filled, and (flow
+    logs again, whose protocol field is a number by format) names the protocols
+    of the chunk's columns as a flow table would (``protocol_names``).
     """
 
     def __init__(self, names: dict[str, str], skipped: SkipCounts, malformed: str, unit: str,
@@ -204,6 +216,9 @@ class ChunkBuilder:
                 out[field] = np.maximum(_integers(col, MAX_COUNT), 0)
 
         self._skip_malformed(keep, bad, where)
+        if self.endpoint:
+            at = table.column_names.index(self.names["protocol"])
+            table = table.set_column(at, self.names["protocol"], protocol_names(np.maximum(proto, 0)))
         chunk = TraceChunk(
             src_fam=sfam, src_hi=shi, src_lo=slo, dst_fam=dfam, dst_hi=dhi, dst_lo=dlo,
             protocol=np.maximum(proto, 0).astype(np.int16), src_port=ports[0], dst_port=ports[1], record=record,
