@@ -261,3 +261,24 @@ def test_per_record_protocols_are_named_as_query_writes_them(tmp_path, suffix):
     assert main(["diff", str(EXAMPLE), str(ROOT / "traces" / "example-edited.yaml"), "--trace",
                  str(ROOT / "traces" / "example-flowlog.csv"), "-o", str(diff), "-q"]) == 0
     assert protocols(diff) == (["tcp", "udp"], True)
+
+
+def test_parquet_output_of_csv_traces_has_integer_ports(tmp_path):
+    """As query's: a CSV trace's ports (text to Arrow's reader) are integer columns of a Parquet output, empty
+    ones null; a flow log's srcport/dstport too."""
+    import pyarrow.parquet as pq
+
+    trace = write_trace(tmp_path, [dns(0), dns(1, reply=True),
+                                   {"time": 2, "src_ip": DB, "dst_ip": RESOLVER, "protocol": "icmp"}])
+    cases = [(trace, ("src_port", "dst_port")), (ROOT / "traces" / "example-flowlog.csv", ("srcport", "dstport"))]
+    for path, names in cases:
+        out = tmp_path / "out.parquet"
+        assert main(["replay", str(EXAMPLE), str(path), "-o", str(out), "-q"]) == 0
+        table = pq.read_table(out)
+        for name in names:
+            assert pa.types.is_integer(table.schema.field(name).type), (path, name)
+        assert None not in table.column(names[1]).to_pylist()[:2]
+    assert pq.read_table(tmp_path / "out.parquet").column("dstport").to_pylist()[:2] == [53, 40008]
+    diff = tmp_path / "diff.parquet"
+    assert main(["diff", str(EXAMPLE), str(EXAMPLE), "--trace", str(trace), "-o", str(diff), "-q"]) == 0
+    assert pq.read_table(diff).column("dst_port").to_pylist() == [53, 40008, None]

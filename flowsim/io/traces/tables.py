@@ -190,6 +190,9 @@ class ChunkBuilder:
             port = np.full(n, ABSENT_VALUE) if col is None else _integers(col, 65535)
             bad.append((self.names.get(field, field), (port == BAD_VALUE) | (ported & (port == ABSENT_VALUE))))
             ports.append(np.where(ported, port, 0).astype(np.int32))
+            if col is not None and not pa.types.is_integer(col.type):  # text ports are written as numbers
+                table = table.set_column(table.column_names.index(self.names[field]), self.names[field],
+                                         pa.array(np.maximum(port, 0).astype(np.int32), mask=port < 0))
 
         out: dict[str, np.ndarray | None] = {}
         time = self._col(table, "time")
