@@ -328,7 +328,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         for problem in exc.problems:
             _err(f"error: imported configuration: {problem}")
-        _err(f"the imported configuration breaks {len(exc.problems)} cloud rule(s)"
+        _err(f"the imported configuration breaks {counted(len(exc.problems), 'cloud rule')}"
              + (f"; written to {out.target} for inspection" if not out.stdout else ""))
         return ExitStatus.BAD_INPUT
     _err(f"imported {counted(len(config.groups), 'security group')}, {counted(config.rule_count, 'rule')}, "

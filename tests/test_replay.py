@@ -282,3 +282,39 @@ def test_parquet_output_of_csv_traces_has_integer_ports(tmp_path):
     diff = tmp_path / "diff.parquet"
     assert main(["diff", str(EXAMPLE), str(EXAMPLE), "--trace", str(trace), "-o", str(diff), "-q"]) == 0
     assert pq.read_table(diff).column("dst_port").to_pylist() == [53, 40008, None]
+
+
+def test_summaries_of_one_say_one(tmp_path, capsys):
+    """A count of one takes the singular, and its verb agrees: "1 record", "1 session", "1 disagrees"."""
+    timed = write_trace(tmp_path, [dns(0)], "one.csv")
+    assert main(["replay", str(EXAMPLE), str(timed)]) == 0
+    out = capsys.readouterr().out
+    assert ": 1 record in " in out and "; 1 session opened" in out
+    untimed = write_trace(tmp_path, [{k: v for k, v in dns(0).items() if k != "time"}], "untimed.csv")
+    assert main(["replay", str(EXAMPLE), str(untimed)]) == 0
+    assert "1 record had no timestamp and was evaluated as a new session" in capsys.readouterr().out
+    lines = (ROOT / "traces" / "example-flowlog.csv").read_text().splitlines()
+    log = tmp_path / "one-log.csv"
+    log.write_text("\n".join([lines[0], lines[5]]) + "\n")  # web-2 -> db mysql: recorded ACCEPT, flowsim says deny
+    assert main(["replay", str(EXAMPLE), str(log)]) == 0
+    out = capsys.readouterr().out
+    assert "0 of 1 (0.0%); 1 disagrees" in out and "0 sessions opened" in out
+    assert main(["diff", str(EXAMPLE), str(ROOT / "traces" / "example-edited.yaml"), "--trace", str(log)]) == 0
+    out = capsys.readouterr().out
+    assert ": 1 record in " in out and "compared 1: 1 changes verdict (1 deny -> allow" in out
+    assert main(["diff", str(EXAMPLE), str(EXAMPLE), "--trace", str(timed)]) == 0
+    assert "0 change verdict" in capsys.readouterr().out
+
+
+def test_quota_and_lint_counts_of_one_say_one(tmp_path, capsys):
+    from flowsim.analysis.lint import Finding, LintReport, format_report
+    from flowsim.config.validate import quota_usage
+
+    config = flowsim.load_config({"limits": {"groups_per_eni": 1}, "security_groups": {"sg-a": {"type": "basic"}},
+                                  "interfaces": {"eni-a": {"security_groups": ["sg-a"], "ips": ["10.0.0.1"]}}})
+    phrases = {use.quota: use.phrase for use in quota_usage(config)}
+    assert phrases["groups_per_eni"] == "is in 1 security group"
+    assert phrases["addresses_per_basic_group"] == "holds 1 private address"
+    finding = Finding("quota", "error", "-", "ingress", ("eni-a",), "eni-a is in 1 group")
+    text = format_report(LintReport([finding], [], 1, 0.0))
+    assert text.endswith("1 finding (1 error, 0 warnings, 0 info) over 1 unit")

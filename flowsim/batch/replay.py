@@ -80,7 +80,8 @@ class ReplaySummary:
                  f"  evaluated {self.evaluated:,}: {self.allowed:,} allowed ({self.stateful:,} by a live session), "
                  f"{self.denied:,} denied, {self.unmanaged:,} unmanaged; {counted(self.sessions, 'session')} opened"]
         if self.stateless:
-            lines.append(f"  {counted(self.stateless, 'record')} had no timestamp and were evaluated as new sessions")
+            lines.append(f"  {counted(self.stateless, 'record')} had no timestamp and "
+                         + ("was evaluated as a new session" if self.stateless == 1 else "were evaluated as new sessions"))
         if self.out_of_order:
             lines.append(f"  {counted(self.out_of_order, 'record')} arrived after later ones of an earlier chunk (replayed as they came)")
         skipped = sum(self.skipped.values())
@@ -90,7 +91,8 @@ class ReplaySummary:
             lines.append(f"    {count:>10,}  {reason}" + (f" ({where})" if where else ""))
         if self.compared:
             lines.append(f"  agreement with the recorded action: {self.agree:,} of {self.compared:,} "
-                         f"({self.agree / self.compared:.1%}); {self.compared - self.agree:,} disagree")
+                         f"({self.agree / self.compared:.1%}); {self.compared - self.agree:,} "
+                         + ("disagrees" if self.compared - self.agree == 1 else "disagree"))
             for d in self.disagreements[:10]:
                 lines.append(f"    record {d['record']}: {d['flow']} recorded {d['recorded']}, flowsim says {d['verdict']}"
                              f" ({d['egress_rule'] or '-'} / {d['ingress_rule'] or '-'})")
