@@ -434,12 +434,16 @@ def test_synth_output_is_a_valid_query_input(tmp_path, capsys, reference):
     assert {r["verdict"] for r in rows} == {"allow", "deny", "unmanaged"}
 
 
-@pytest.mark.parametrize("n, words", [(1, "1 synthetic flow (seed 3)"), (40, "40 synthetic flows (seed 3)")])
+@pytest.mark.parametrize("n, words", [(1, "1 synthetic flow"), (40, "40 synthetic flows"),
+                                      (1200, "1,200 synthetic flows")])
 def test_synth_says_what_it_wrote(tmp_path, capsys, n, words):
     target = tmp_path / "s.csv"
     code, out, err = run(capsys, "synth", EXAMPLE, "-n", n, "--seed", 3, "-o", target)
     assert code == 0 and out == ""
-    assert err.strip() == f"flowsim: {words} written to {target}"
+    rules = flowsim.load_config(EXAMPLE).rule_count
+    assert err.strip() == f"flowsim: {words} aimed at {rules} rules of {EXAMPLE} (seed 3) written to {target}"
+    code, out, err = run(capsys, "synth", EXAMPLE, "-n", n, "--seed", 3, "-o", target, "-q")
+    assert (code, out, err) == (0, "", "")
 
 
 def test_synth_bad_count(tmp_path, capsys):
