@@ -333,6 +333,10 @@ def cmd_import(args: argparse.Namespace) -> int:
         _err(f"the imported configuration breaks {counted(len(exc.problems), 'cloud rule')}"
              + (f"; written to {out.target} for inspection" if not out.stdout else ""))
         return ExitStatus.BAD_INPUT
+    if not (config.groups or config.prefix_lists or config.port_lists or config.interfaces):
+        _err(f"warning: nothing was imported: {', '.join(map(str, args.inputs))} "
+             f"{'holds' if len(args.inputs) == 1 else 'hold'} no Alibaba Cloud security group, prefix list, port list "
+             "or interface")
     _err(f"imported {counted(len(config.groups), 'security group')}, {counted(config.rule_count, 'rule')}, "
          f"{counted(len(config.prefix_lists), 'prefix list')}, {counted(len(config.port_lists), 'port list')}, "
          f"{counted(len(config.interfaces), 'interface')} ({counted(len(result.notes), 'note')})"
