@@ -505,9 +505,9 @@ def test_cli_replay_with_changes_and_bad_changes(tmp_path, capsys):
         assert where in err and "Traceback" not in err
 
 
-def test_cli_header_space_diff_says_it_is_not_in_this_build(capsys):
-    assert main(["diff", str(EXAMPLE), str(EXAMPLE)]) == 2
-    assert "header-space diff" in capsys.readouterr().err
+def test_cli_diff_without_a_trace_is_the_header_space_diff(capsys):
+    assert main(["diff", str(EXAMPLE), str(EXAMPLE)]) == 0
+    assert "over every flow (header space, exact)" in capsys.readouterr().out
     assert main(["diff", str(EXAMPLE), str(EXAMPLE), "--at", "5"]) == 2
     assert "--at needs --trace" in capsys.readouterr().err
     assert main(["diff", str(EXAMPLE), str(EXAMPLE), "--trace", str(ROOT / "traces" / "example.pcap"), "--at", "nan"]) == 2
