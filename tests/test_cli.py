@@ -20,6 +20,7 @@ import flowsim
 from flowsim.cli import main
 from flowsim.config.loader import parse_protocol
 from flowsim.engine.reference import Flow, ReferenceEvaluator
+from flowsim.errors import InputError
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "traces" / "example.yaml"
 
@@ -317,6 +318,29 @@ def test_query_invalid_rows_name_file_and_line(tmp_path, capsys):
     assert f"{flows}:6: " in err and "dst_port" in err
     assert f"{flows}:7: " in err and "protocol" in err
     assert not out_path.exists()  # no partial output left behind
+
+
+def test_query_invalid_rows_after_blank_lines_name_their_own_line(tmp_path, capsys):
+    """Arrow's reader leaves blank lines out: the line of an invalid row after them is still its line in the file
+    (plain or gzip-compressed), and a Parquet file's invalid row is named by its row counted from 1, as the API's."""
+    import gzip
+
+    good = "10.0.1.10,10.0.2.10,tcp,1,8080"
+    text = f"src_ip,dst_ip,protocol,src_port,dst_port\n\n{good}\n\n\n{good}\n\n10.0.1.999,10.0.2.10,tcp,1,8080\n"
+    flows = tmp_path / "flows.csv"
+    flows.write_text(text)
+    packed = tmp_path / "flows.csv.gz"
+    packed.write_bytes(gzip.compress(text.encode()))
+    for path in (flows, packed):
+        code, _, err = run(capsys, "query", EXAMPLE, path)
+        assert code == 2 and f"{path}:8: src_ip" in err, err
+    parquet = tmp_path / "flows.parquet"
+    pq.write_table(pacsv.read_csv(flows), parquet)
+    code, _, err = run(capsys, "query", EXAMPLE, parquet)
+    assert code == 2 and f"{parquet}: row 3: src_ip" in err, err
+    engine = flowsim.compile(flowsim.load_config(EXAMPLE))
+    with pytest.raises(InputError, match="row 3: src_ip"):
+        engine.evaluate(pacsv.read_csv(flows))
 
 
 def test_query_skip_invalid(tmp_path, capsys):
