@@ -307,8 +307,10 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     write_synthetic_flows(config, args.n, args.files["-o"], seed=args.seed)
-    where = "standard output" if args.output in (None, "-") else args.output
-    _err(f"{args.n} synthetic {'flow' if args.n == 1 else 'flows'} (seed {args.seed}) written to {where}")
+    if not args.quiet:
+        where = "standard output" if args.output in (None, "-") else args.output
+        _err(f"{counted(args.n, 'synthetic flow')} aimed at {counted(config.rule_count, 'rule')} of {args.config} "
+             f"(seed {args.seed}) written to {where}")
     return ExitStatus.OK
 
 
@@ -328,9 +330,13 @@ def cmd_import(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         for problem in exc.problems:
             _err(f"error: imported configuration: {problem}")
-        _err(f"the imported configuration breaks {len(exc.problems)} cloud rule(s)"
+        _err(f"the imported configuration breaks {counted(len(exc.problems), 'cloud rule')}"
              + (f"; written to {out.target} for inspection" if not out.stdout else ""))
         return ExitStatus.BAD_INPUT
+    if not (config.groups or config.prefix_lists or config.port_lists or config.interfaces):
+        _err(f"warning: nothing was imported: {', '.join(map(str, args.inputs))} "
+             f"{'holds' if len(args.inputs) == 1 else 'hold'} no Alibaba Cloud security group, prefix list, port list "
+             "or interface")
     _err(f"imported {counted(len(config.groups), 'security group')}, {counted(config.rule_count, 'rule')}, "
          f"{counted(len(config.prefix_lists), 'prefix list')}, {counted(len(config.port_lists), 'port list')}, "
          f"{counted(len(config.interfaces), 'interface')} ({counted(len(result.notes), 'note')})"
@@ -465,6 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", type=whole(0, MAX_SYNTH_FLOWS), required=True, help="number of flows")
     p.add_argument("--seed", type=whole(0, 2**32 - 1), default=0)
     p.add_argument("-o", "--output", required=True, help=".parquet or .csv (- for CSV on stdout)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no confirmation on stderr")
     p.set_defaults(reads=(("configuration", "config"),), writes=(("-o", "output"),))
     return parser
 

@@ -20,6 +20,7 @@ import flowsim
 from flowsim.cli import main
 from flowsim.config.loader import parse_protocol
 from flowsim.engine.reference import Flow, ReferenceEvaluator
+from flowsim.errors import InputError
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "traces" / "example.yaml"
 
@@ -319,6 +320,29 @@ def test_query_invalid_rows_name_file_and_line(tmp_path, capsys):
     assert not out_path.exists()  # no partial output left behind
 
 
+def test_query_invalid_rows_after_blank_lines_name_their_own_line(tmp_path, capsys):
+    """Arrow's reader leaves blank lines out: the line of an invalid row after them is still its line in the file
+    (plain or gzip-compressed), and a Parquet file's invalid row is named by its row counted from 1, as the API's."""
+    import gzip
+
+    good = "10.0.1.10,10.0.2.10,tcp,1,8080"
+    text = f"src_ip,dst_ip,protocol,src_port,dst_port\n\n{good}\n\n\n{good}\n\n10.0.1.999,10.0.2.10,tcp,1,8080\n"
+    flows = tmp_path / "flows.csv"
+    flows.write_text(text)
+    packed = tmp_path / "flows.csv.gz"
+    packed.write_bytes(gzip.compress(text.encode()))
+    for path in (flows, packed):
+        code, _, err = run(capsys, "query", EXAMPLE, path)
+        assert code == 2 and f"{path}:8: src_ip" in err, err
+    parquet = tmp_path / "flows.parquet"
+    pq.write_table(pacsv.read_csv(flows), parquet)
+    code, _, err = run(capsys, "query", EXAMPLE, parquet)
+    assert code == 2 and f"{parquet}: row 3: src_ip" in err, err
+    engine = flowsim.compile(flowsim.load_config(EXAMPLE))
+    with pytest.raises(InputError, match="row 3: src_ip"):
+        engine.evaluate(pacsv.read_csv(flows))
+
+
 def test_query_skip_invalid(tmp_path, capsys):
     rows = [FLOWS[0], {"src_ip": "bogus", "dst_ip": "10.0.1.12", "protocol": "tcp", "src_port": "1", "dst_port": "22"},
             FLOWS[1], {"src_ip": "10.0.1.1", "dst_ip": "2001:db8::1", "protocol": "udp", "src_port": "1", "dst_port": "1"}, FLOWS[2]]
@@ -434,12 +458,16 @@ def test_synth_output_is_a_valid_query_input(tmp_path, capsys, reference):
     assert {r["verdict"] for r in rows} == {"allow", "deny", "unmanaged"}
 
 
-@pytest.mark.parametrize("n, words", [(1, "1 synthetic flow (seed 3)"), (40, "40 synthetic flows (seed 3)")])
+@pytest.mark.parametrize("n, words", [(1, "1 synthetic flow"), (40, "40 synthetic flows"),
+                                      (1200, "1,200 synthetic flows")])
 def test_synth_says_what_it_wrote(tmp_path, capsys, n, words):
     target = tmp_path / "s.csv"
     code, out, err = run(capsys, "synth", EXAMPLE, "-n", n, "--seed", 3, "-o", target)
     assert code == 0 and out == ""
-    assert err.strip() == f"flowsim: {words} written to {target}"
+    rules = flowsim.load_config(EXAMPLE).rule_count
+    assert err.strip() == f"flowsim: {words} aimed at {rules} rules of {EXAMPLE} (seed 3) written to {target}"
+    code, out, err = run(capsys, "synth", EXAMPLE, "-n", n, "--seed", 3, "-o", target, "-q")
+    assert (code, out, err) == (0, "", "")
 
 
 def test_synth_bad_count(tmp_path, capsys):

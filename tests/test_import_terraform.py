@@ -473,3 +473,39 @@ def test_another_clouds_resources_are_refused_saying_what_they_are(shared_data, 
     code = main(["import", "alibaba-api", str(aws_json), "-o", str(target)])
     err = capsys.readouterr().err
     assert code == 2 and "AWS EC2 DescribeSecurityGroups" in err and not target.exists()
+
+
+def test_other_clouds_in_every_import_format_are_refused_naming_the_file(tmp_path, capsys):
+    """`terraform show -json` of AWS resources, a CloudFormation template given to the ROS importer and an HCL file
+    of Google Cloud resources were imported as empty configurations (or named only their directory)."""
+    from flowsim.cli import main
+
+    show = tmp_path / "show.json"
+    show.write_text(json.dumps({"format_version": "1.0", "values": {"root_module": {"resources": [
+        {"address": "aws_security_group.web", "mode": "managed", "type": "aws_security_group", "name": "web",
+         "values": {"name": "web", "ingress": [{"from_port": 22, "to_port": 22, "protocol": "tcp",
+                                                "cidr_blocks": ["0.0.0.0/0"]}]}}]}}}))
+    cfn = tmp_path / "stack.json"
+    cfn.write_text(json.dumps({"AWSTemplateFormatVersion": "2010-09-09", "Resources": {"Sg": {
+        "Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": "web", "SecurityGroupIngress": [
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "CidrIp": "0.0.0.0/0"}]}}}}))
+    hcl = tmp_path / "gcp.tf"
+    hcl.write_text('resource "google_compute_firewall" "ssh" {\n  name = "ssh"\n}\n')
+    target = tmp_path / "out.yaml"
+    for fmt, path, cloud in (("terraform", show, "AWS resources (aws_security_group)"),
+                             ("ros", cfn, "AWS CloudFormation resources (AWS::EC2::SecurityGroup)"),
+                             ("terraform", hcl, "Google Cloud resources (google_compute_firewall)")):
+        assert main(["import", fmt, str(path), "-o", str(target)]) == 2, path
+        err = capsys.readouterr().err
+        assert f"error: {path}: these are {cloud}" in err and "nothing of Alibaba Cloud's was found" in err
+        assert not target.exists()
+
+
+def test_an_import_that_finds_nothing_says_so(tmp_path, capsys):
+    from flowsim.cli import main
+
+    path = tmp_path / "vars.tf"
+    path.write_text('variable "region" {\n  default = "cn-hangzhou"\n}\n')
+    assert main(["import", "terraform", str(path), "-o", str(tmp_path / "out.yaml")]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: nothing was imported: {path} holds no Alibaba Cloud security group" in err

@@ -217,3 +217,104 @@ def test_clearing_a_full_session_table_keeps_what_the_chunk_s_earliest_record_st
     assert len(replies) == chunks - 1
     assert all(r["verdict"] == "allow" and r["stateful"] for r in replies), replies
     assert summary.stateful == chunks - 1
+
+
+def test_record_numbers_are_one_based_like_skip_messages(tmp_path, capsys):
+    """`record` counts from 1, as the `row`, `line` and `packet` of skip messages do: the flow log's NODATA and
+    SKIPDATA records are its 6th and 10th, and the disagreeing record is its 5th."""
+    log = ROOT / "traces" / "example-flowlog.csv"
+    out = tmp_path / "v.csv"
+    assert main(["replay", str(EXAMPLE), str(log), "-o", str(out), "--summary", str(tmp_path / "s.json")]) == 0
+    printed = capsys.readouterr().out
+    assert "NODATA (line 7)" in printed and "record 5: 10.0.1.12:51001" in printed
+    assert json.loads((tmp_path / "s.json").read_text())["disagreements"][0]["record"] == 5
+    assert pacsv.read_csv(out).column("record").to_pylist() == [1, 2, 3, 4, 5, 7, 8, 9]
+    capture = tmp_path / "cap.csv"
+    assert main(["replay", str(EXAMPLE), str(ROOT / "traces" / "example.pcap"), "-o", str(capture), "-q"]) == 0
+    assert pacsv.read_csv(capture).column("record").to_pylist()[0] == 1
+    diff = tmp_path / "diff.csv"
+    assert main(["diff", str(EXAMPLE), str(ROOT / "traces" / "example-edited.yaml"), "--trace", str(log),
+                 "-o", str(diff), "-q"]) == 0
+    assert pacsv.read_csv(diff).column("record").to_pylist() == [1, 2, 3, 4, 5, 7, 8, 9]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_per_record_protocols_are_named_as_query_writes_them(tmp_path, suffix):
+    """query passes a flow table's `tcp` through; replay and diff --trace write captures' and flow logs'
+    protocol numbers the same way, as text in CSV and Parquet alike."""
+    import pyarrow.parquet as pq
+
+    def protocols(path: Path) -> tuple[list, bool]:
+        table = pq.read_table(path) if suffix == ".parquet" else pacsv.read_csv(path)
+        column = table.column("protocol")
+        kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+        return sorted(set(column.to_pylist())), pa.types.is_string(kind)
+
+    flows, query = ROOT / "traces" / "example-flows.csv", tmp_path / f"q{suffix}"
+    assert main(["query", str(EXAMPLE), str(flows), "-o", str(query), "-q"]) == 0
+    assert protocols(query) == (["icmp", "tcp", "udp"], True)
+    for trace in ("example.pcap", "example-flowlog.csv"):
+        out = tmp_path / f"{trace}{suffix}"
+        assert main(["replay", str(EXAMPLE), str(ROOT / "traces" / trace), "-o", str(out), "-q"]) == 0
+        assert protocols(out) == (["tcp", "udp"], True), trace
+    diff = tmp_path / f"diff{suffix}"
+    assert main(["diff", str(EXAMPLE), str(ROOT / "traces" / "example-edited.yaml"), "--trace",
+                 str(ROOT / "traces" / "example-flowlog.csv"), "-o", str(diff), "-q"]) == 0
+    assert protocols(diff) == (["tcp", "udp"], True)
+
+
+def test_parquet_output_of_csv_traces_has_integer_ports(tmp_path):
+    """As query's: a CSV trace's ports (text to Arrow's reader) are integer columns of a Parquet output, empty
+    ones null; a flow log's srcport/dstport too."""
+    import pyarrow.parquet as pq
+
+    trace = write_trace(tmp_path, [dns(0), dns(1, reply=True),
+                                   {"time": 2, "src_ip": DB, "dst_ip": RESOLVER, "protocol": "icmp"}])
+    cases = [(trace, ("src_port", "dst_port")), (ROOT / "traces" / "example-flowlog.csv", ("srcport", "dstport"))]
+    for path, names in cases:
+        out = tmp_path / "out.parquet"
+        assert main(["replay", str(EXAMPLE), str(path), "-o", str(out), "-q"]) == 0
+        table = pq.read_table(out)
+        for name in names:
+            assert pa.types.is_integer(table.schema.field(name).type), (path, name)
+        assert None not in table.column(names[1]).to_pylist()[:2]
+    assert pq.read_table(tmp_path / "out.parquet").column("dstport").to_pylist()[:2] == [53, 40008]
+    diff = tmp_path / "diff.parquet"
+    assert main(["diff", str(EXAMPLE), str(EXAMPLE), "--trace", str(trace), "-o", str(diff), "-q"]) == 0
+    assert pq.read_table(diff).column("dst_port").to_pylist() == [53, 40008, None]
+
+
+def test_summaries_of_one_say_one(tmp_path, capsys):
+    """A count of one takes the singular, and its verb agrees: "1 record", "1 session", "1 disagrees"."""
+    timed = write_trace(tmp_path, [dns(0)], "one.csv")
+    assert main(["replay", str(EXAMPLE), str(timed)]) == 0
+    out = capsys.readouterr().out
+    assert ": 1 record in " in out and "; 1 session opened" in out
+    untimed = write_trace(tmp_path, [{k: v for k, v in dns(0).items() if k != "time"}], "untimed.csv")
+    assert main(["replay", str(EXAMPLE), str(untimed)]) == 0
+    assert "1 record had no timestamp and was evaluated as a new session" in capsys.readouterr().out
+    lines = (ROOT / "traces" / "example-flowlog.csv").read_text().splitlines()
+    log = tmp_path / "one-log.csv"
+    log.write_text("\n".join([lines[0], lines[5]]) + "\n")  # web-2 -> db mysql: recorded ACCEPT, flowsim says deny
+    assert main(["replay", str(EXAMPLE), str(log)]) == 0
+    out = capsys.readouterr().out
+    assert "0 of 1 (0.0%); 1 disagrees" in out and "0 sessions opened" in out
+    assert main(["diff", str(EXAMPLE), str(ROOT / "traces" / "example-edited.yaml"), "--trace", str(log)]) == 0
+    out = capsys.readouterr().out
+    assert ": 1 record in " in out and "compared 1: 1 changes verdict (1 deny -> allow" in out
+    assert main(["diff", str(EXAMPLE), str(EXAMPLE), "--trace", str(timed)]) == 0
+    assert "0 change verdict" in capsys.readouterr().out
+
+
+def test_quota_and_lint_counts_of_one_say_one(tmp_path, capsys):
+    from flowsim.analysis.lint import Finding, LintReport, format_report
+    from flowsim.config.validate import quota_usage
+
+    config = flowsim.load_config({"limits": {"groups_per_eni": 1}, "security_groups": {"sg-a": {"type": "basic"}},
+                                  "interfaces": {"eni-a": {"security_groups": ["sg-a"], "ips": ["10.0.0.1"]}}})
+    phrases = {use.quota: use.phrase for use in quota_usage(config)}
+    assert phrases["groups_per_eni"] == "is in 1 security group"
+    assert phrases["addresses_per_basic_group"] == "holds 1 private address"
+    finding = Finding("quota", "error", "-", "ingress", ("eni-a",), "eni-a is in 1 group")
+    text = format_report(LintReport([finding], [], 1, 0.0))
+    assert text.endswith("1 finding (1 error, 0 warnings, 0 info) over 1 unit")

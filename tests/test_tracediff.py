@@ -476,7 +476,7 @@ def test_cli_diff_over_a_trace_and_its_outputs(tmp_path, capsys):
     flowlog = str(ROOT / "traces" / "example-flowlog.csv")
     assert main(["diff", str(EXAMPLE), str(edited), "--trace", flowlog, "-o", str(tmp_path / "d.parquet")]) == 0
     out = capsys.readouterr().out
-    assert "1 change verdict (0 deny -> allow, 1 allow -> deny)" in out and "sg-web/no-ssh-office" in out
+    assert "1 changes verdict (0 deny -> allow, 1 allow -> deny)" in out and "sg-web/no-ssh-office" in out
     table = pq.read_table(tmp_path / "d.parquet")
     assert {"old_verdict", "new_verdict", "old_egress_rule", "old_ingress_rule", "new_egress_rule", "new_ingress_rule",
             "changed"} <= set(table.column_names)
@@ -509,6 +509,8 @@ def test_cli_trace_only_flags_need_a_trace(capsys):
     for flags in (["--at", "5"], ["--format", "pcap"], ["--threads", "2"]):
         assert main(["diff", str(EXAMPLE), str(EXAMPLE), *flags]) == 2
         assert f"{flags[0]} needs --trace" in capsys.readouterr().err
+    assert main(["diff", str(EXAMPLE), str(EXAMPLE)]) == 0
+    assert "over every flow (header space, exact)" in capsys.readouterr().out
     assert main(["diff", str(EXAMPLE), str(EXAMPLE), "--trace", str(ROOT / "traces" / "example.pcap"), "--at", "nan"]) == 2
     assert "--at: must be a time" in capsys.readouterr().err
 

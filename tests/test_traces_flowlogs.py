@@ -292,7 +292,7 @@ def test_alibaba_csv_export(tmp_path: Path) -> None:
     assert detect_format(path) == "alibaba-flowlog"
     reader, chunk = read_all(path)
     check_alibaba(reader, chunk)
-    assert reader.skipped.examples["malformed line"] == ["row 5: dstaddr"]
+    assert reader.skipped.examples["malformed line"] == ["line 6: dstaddr"]
     assert chunk.columns.column_names == columns
 
 
@@ -330,7 +330,7 @@ def test_alibaba_csv_with_short_rows(tmp_path: Path) -> None:
     reader, chunk = read_all(path)
     assert reader.records_read == 3
     assert dict(reader.skipped) == {"malformed line": 1}
-    assert reader.skipped.examples["malformed line"][0].startswith(f"3 of {len(names)} fields")
+    assert reader.skipped.examples["malformed line"] == [f"line 3: 3 of {len(names)} fields"]
     assert len(chunk) == 2
 
 
@@ -357,3 +357,72 @@ def test_block_boundaries_do_not_change_what_is_read(tmp_path: Path) -> None:
     assert whole[2] == {"NODATA": ["line 21"], "malformed line": ["line 26: 1 fields"]}
     for rows in (1, 2, 3, 5):
         assert read(rows) == whole
+
+
+# ---------------------------------------------------------------- line numbers survive blank and garbage lines
+
+CSV_GOOD = "2,vsw-1,i-1,vpc-1,1234,eni-a,10.0.0.5,{sport},10.0.0.9,22,6,in,1,60,1700000000,1700000060,OK,ACCEPT"
+CSV_HEADER = ("version,vswitch-id,vm-id,vpc-id,account-id,eni-id,srcaddr,srcport,dstaddr,dstport,protocol,"
+              "direction,packets,bytes,start,end,log-status,action")
+
+
+def _csv_log(newline: str) -> str:
+    """A CSV flow log with a blank line before its header, blank and whitespace lines, a garbage line and
+    an empty-fields line before a bad record, and a bad record after them: line numbers in comments."""
+    lines = ["",                                          # 1
+             CSV_HEADER,                                  # 2
+             CSV_GOOD.format(sport=1),                    # 3  record 0
+             "",                                          # 4
+             "   ",                                       # 5
+             "garbage",                                   # 6  record 1: 1 of 18 fields
+             "",                                          # 7
+             CSV_GOOD.format(sport=2),                    # 8  record 2
+             CSV_GOOD.format(sport=3).replace("10.0.0.9", "10.0.0.999"),  # 9  record 3: bad dstaddr
+             "," * 17,                                    # 10 record 4: no srcaddr
+             "",                                          # 11
+             CSV_GOOD.format(sport=4)]                    # 12 record 5
+    return newline.join(lines) + newline
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+@pytest.mark.parametrize("block_bytes", [4 << 20, 64])
+def test_csv_skip_messages_name_the_true_line(tmp_path: Path, monkeypatch, newline: str, block_bytes: int) -> None:
+    from flowsim.io.traces import tables
+
+    monkeypatch.setattr(tables, "CSV_BLOCK_BYTES", block_bytes)
+    path = tmp_path / "log.csv"
+    path.write_bytes(_csv_log(newline).encode())
+    reader, chunk = read_all(path, format="alibaba-flowlog")
+    assert reader.records_read == 6
+    assert dict(reader.skipped) == {"malformed line": 3}
+    assert reader.skipped.examples["malformed line"] == ["line 6: 1 of 18 fields", "line 9: dstaddr",
+                                                         "line 10: srcaddr"]
+    assert chunk.record.tolist() == [0, 2, 5]
+    assert chunk.src_port.tolist() == [1, 2, 4]
+
+
+def test_native_csv_skip_messages_name_the_true_line(tmp_path: Path) -> None:
+    path = tmp_path / "flows.csv"
+    path.write_text("src_ip,dst_ip,protocol,src_port,dst_port,time\n"      # 1
+                    "10.0.0.1,10.0.0.2,tcp,1,80,1\n"                        # 2
+                    "\n"                                                    # 3
+                    "junk\n"                                                # 4
+                    "\n\n"                                                  # 5, 6
+                    "10.0.0.1,10.0.0.2,tcp,1,80000,2\n"                     # 7: bad dst_port
+                    "10.0.0.1,10.0.0.2,tcp,1,80,3\n")                       # 8
+    reader, chunk = read_all(path)
+    assert reader.skipped.examples["malformed row"] == ["line 4: 1 of 6 fields", "line 7: dst_port"]
+    assert chunk.record.tolist() == [0, 3]
+
+
+def test_text_flow_logs_name_the_true_line(tmp_path: Path) -> None:
+    aws = tmp_path / "aws.log"
+    aws.write_text("\n".join([V2_LINE.format(i=1, sport=1), "", "  ", "garbage here", "",
+                              V2_LINE.format(i=2, sport=2).replace("10.0.1.1", "10.0.1.999"), ""]) + "\n")
+    reader, _ = read_all(aws, format="aws-flowlog")
+    assert reader.skipped.examples["malformed line"] == ["line 4: 2 fields", "line 6: dstaddr"]
+    records = alibaba_records()
+    js = tmp_path / "log.json"
+    js.write_text("\n".join([json.dumps(records[0]), "", "garbage", "", json.dumps(records[4])]) + "\n")
+    reader, _ = read_all(js)
+    assert reader.skipped.examples["malformed line"] == ["line 3: not a JSON object", "line 5: dstaddr"]

@@ -65,7 +65,7 @@ def test_minimal_table_is_path_mode_without_times(tmp_path: Path) -> None:
     assert np.isnan(chunk.time).all()
 
 
-def test_malformed_rows_are_counted_with_row_numbers(tmp_path: Path) -> None:
+def test_malformed_rows_are_counted_with_line_numbers(tmp_path: Path) -> None:
     path = tmp_path / "flows.csv"
     path.write_text(
         "src_ip,dst_ip,protocol,src_port,dst_port,direction,time\n"
@@ -83,9 +83,9 @@ def test_malformed_rows_are_counted_with_row_numbers(tmp_path: Path) -> None:
     assert reader.records_read == 10
     assert dict(reader.skipped) == {"malformed row": 8}
     assert reader.skipped.examples["malformed row"] == [
-        "2 of 7 fields: '1.1.1.1,2.2.2.2'", "row 2: src_ip", "row 3: dst_port", "row 4: protocol",
-        "row 5: src_port"]
-    assert chunk.record.tolist() == [0, 8]
+        "line 9: 2 of 7 fields", "line 3: src_ip", "line 4: dst_port", "line 5: protocol",
+        "line 6: src_port"]
+    assert chunk.record.tolist() == [0, 9]  # the short line is a record too
     assert format_ips(chunk.dst_fam, chunk.dst_hi, chunk.dst_lo) == ["2.2.2.2", "4.4.4.4"]
 
 

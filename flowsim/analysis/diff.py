@@ -480,6 +480,10 @@ def _side_text(verdict: str, egress: str, ingress: str, actions: tuple[str, str]
     return f"{verdict:<9} egress {sides[0]} / ingress {sides[1]}"
 
 
+def _flows(n: int) -> str:
+    return f"{n:,} {'flow' if n == 1 else 'flows'}"
+
+
 def format_diff(result: SpaceDiff, boxes_shown: int = 4) -> str:
     """The changes as Base/Delta blocks, opened first; what exists in one configuration only; or the proof of
     identity."""
@@ -493,21 +497,22 @@ def format_diff(result: SpaceDiff, boxes_shown: int = 4) -> str:
         lines.append("  identical: the two configurations decide every flow alike, by the same rules (a proof)")
     counts = {k: [c for c in r.changes if c.kind == k] for k in KIND_ORDER}
     if r.changes:
-        lines.append("  " + ", ".join(f"{KIND_WORDS[k]} {len(v)} ({sum(c.size for c in v):,} flows)"
+        lines.append("  " + ", ".join(f"{KIND_WORDS[k]} {len(v)} ({_flows(sum(c.size for c in v))})"
                                       for k, v in counts.items() if v))
     for n, c in enumerate(r.changes, 1):
         where = f"  [{c.vpc}]" if r.multi_vpc else ""
-        lines.append(f"#{n} {c.kind}: {c.src} -> {c.dst}{where}: {c.size:,} flows")
+        lines.append(f"#{n} {c.kind}: {c.src} -> {c.dst}{where}: {_flows(c.size)}")
         lines.append(f"    Base   {_side_text(c.old_verdict, c.old_egress_rule, c.old_ingress_rule, c.actions[:2])}")
         lines.append(f"    Delta  {_side_text(c.new_verdict, c.new_egress_rule, c.new_ingress_rule, c.actions[2:])}")
         for b in c.boxes[:boxes_shown]:
             x = box_dict(b)
             ported = any(b.protocols[0] <= p <= b.protocols[1] for p in PORTED_PROTOCOLS)
             ports = f" sport {x['src_ports']} dport {x['dst_ports']}" if ported else ""
-            lines.append(f"    box    {x['protocol']} {x['src']} -> {x['dst']}{ports}  ({b.size:,} flows)")
+            lines.append(f"    box    {x['protocol']} {x['src']} -> {x['dst']}{ports}  ({_flows(b.size)})")
         more = len(c.boxes) - min(boxes_shown, len(c.boxes))
         if more or not c.boxes_complete:
-            lines.append(f"    ... and {more:,}{'' if c.boxes_complete else '+'} more boxes")
+            lines.append(f"    ... and {more:,}{'' if c.boxes_complete else '+'} more "
+                         + ("box" if more == 1 and c.boxes_complete else "boxes"))
         e = c.example
         lines.append(f"    e.g.   {e['protocol']} {e['src_ip']}:{e['src_port']} -> {e['dst_ip']}:{e['dst_port']}")
     for which, items in (("OLD", r.only_in_old), ("NEW", r.only_in_new)):

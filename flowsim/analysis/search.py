@@ -130,7 +130,8 @@ def format_result(result: SearchResult, query: Query) -> str:
         head = ""
     if not result.exists:
         return head + f"no such flow exists: no flow of the query space gets {query.verdict} (exact)"
-    lines = [f"{result.size:,} flows of the query space get {query.verdict} (exact count); examples:"]
+    lines = [f"{result.size:,} {'flow' if result.size == 1 else 'flows'} of the query space "
+             f"{'gets' if result.size == 1 else 'get'} {query.verdict} (exact count); examples:"]
     for ex in result.examples:
         rules = " / ".join(r for r in (ex["egress_rule"], ex["ingress_rule"]) if r) or "(same ENI: not filtered)"
         lines.append(f"  {ex['protocol']:<6} {ex['src_ip']}:{ex['src_port']} -> {ex['dst_ip']}:{ex['dst_port']}"

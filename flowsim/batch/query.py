@@ -51,6 +51,7 @@ class FlowTable:
     schema: pa.Schema
     batches: Iterator[pa.RecordBatch]
     malformed: list[str] = field(default_factory=list)  # CSV lines with the wrong number of fields, skipped
+    input: Input | None = None
 
 
 def open_flow_table(path: str | os.PathLike, chunk_rows: int = CHUNK_ROWS, skip_invalid: bool = False) -> FlowTable:
@@ -98,13 +99,13 @@ def open_flow_table(path: str | os.PathLike, chunk_rows: int = CHUNK_ROWS, skip_
             # pre-buffering would keep every row group read so far in memory
             pf = pq.ParquetFile(data, read_dictionary=[c for c in _TEXT_COLUMNS if c in names], pre_buffer=False)
             return FlowTable(source, True, pf.metadata.num_rows, pf.schema_arrow,
-                             guarded(pf.iter_batches(batch_size=chunk_rows)))
+                             guarded(pf.iter_batches(batch_size=chunk_rows)), input=flows)
         types = {c: pa.dictionary(pa.int32(), pa.string()) for c in _TEXT_COLUMNS}
         reader = pacsv.open_csv(flows.arrow(), read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
                                 parse_options=pacsv.ParseOptions(invalid_row_handler=bad_row),
                                 convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True))
         check_columns(reader.schema, source)
-        return FlowTable(source, False, None, reader.schema, guarded(iter(reader)), malformed)
+        return FlowTable(source, False, None, reader.schema, guarded(iter(reader)), malformed, flows)
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(Problem(f"not a readable {kind} flow table: {exc}", source=source)) from None
 
@@ -119,6 +120,27 @@ def _line_holding(flows: Input, text: str) -> int | None:
             if line.rstrip(b"\r\n").decode("utf-8", "replace") == text:
                 return number
     return None
+
+
+def _data_lines(flows: Input | None, rows: list[int]) -> dict[int, int]:
+    """The file lines of data rows (numbered from 0 as Arrow's reader yields them: below the header, blank
+    lines left out) of a plain or compressed file, read again; none for a stream, which cannot be."""
+    if flows is None or not flows.regular or not rows:
+        return {}
+    wanted, found, row, header = set(rows), {}, -1, False
+    with flows.open() as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.rstrip(b"\r\n"):
+                continue  # Arrow skips empty lines
+            if not header:
+                header = True
+                continue
+            row += 1
+            if row in wanted:
+                found[row] = number
+                if len(found) == len(wanted):
+                    break
+    return found
 
 
 @contextmanager
@@ -198,9 +220,13 @@ def _evaluate_batch(engine: Engine, flows: FlowTable, batch: pa.RecordBatch, wri
     raw = engine.evaluate_arrays(prepared, threads)
     if prepared.invalid.any():
         if not skip_invalid:
-            before = stats.rows + stats.skipped + 2  # the header, and the data rows read before this batch
+            before = stats.rows + stats.skipped  # the data rows read before this batch
+            if flows.parquet:
+                raise InputError(invalid_row_problems(prepared, flows.source, first_row=before))
+            lines = _data_lines(flows.input, [before + row for row, _ in prepared.reasons])
+            # a stream's line is the row's number after the header, right unless blank lines came before it
             raise InputError(invalid_row_problems(prepared, flows.source,
-                                                  None if flows.parquet else lambda row: before + row))
+                                                  lambda row: lines.get(before + row, before + row + 2)))
         keep = ~prepared.invalid
         stats.skipped += int((~keep).sum())
         table = table.filter(pa.array(keep))

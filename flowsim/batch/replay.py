@@ -21,6 +21,7 @@ import pyarrow as pa
 from ..engine.engine import Engine, RawVerdicts
 from ..io.flows import FlowArrays, Names
 from ..io.outputs import Output, writing
+from ..io.traces.tables import protocol_names
 from ..io.words import counted
 from ..kernels import codes as C
 from ..kernels import evaluate as K
@@ -79,7 +80,8 @@ class ReplaySummary:
                  f"  evaluated {self.evaluated:,}: {self.allowed:,} allowed ({self.stateful:,} by a live session), "
                  f"{self.denied:,} denied, {self.unmanaged:,} unmanaged; {counted(self.sessions, 'session')} opened"]
         if self.stateless:
-            lines.append(f"  {counted(self.stateless, 'record')} had no timestamp and were evaluated as new sessions")
+            lines.append(f"  {counted(self.stateless, 'record')} had no timestamp and "
+                         + ("was evaluated as a new session" if self.stateless == 1 else "were evaluated as new sessions"))
         if self.out_of_order:
             lines.append(f"  {counted(self.out_of_order, 'record')} arrived after later ones of an earlier chunk (replayed as they came)")
         skipped = sum(self.skipped.values())
@@ -89,7 +91,8 @@ class ReplaySummary:
             lines.append(f"    {count:>10,}  {reason}" + (f" ({where})" if where else ""))
         if self.compared:
             lines.append(f"  agreement with the recorded action: {self.agree:,} of {self.compared:,} "
-                         f"({self.agree / self.compared:.1%}); {self.compared - self.agree:,} disagree")
+                         f"({self.agree / self.compared:.1%}); {self.compared - self.agree:,} "
+                         + ("disagrees" if self.compared - self.agree == 1 else "disagree"))
             for d in self.disagreements[:10]:
                 lines.append(f"    record {d['record']}: {d['flow']} recorded {d['recorded']}, flowsim says {d['verdict']}"
                              f" ({d['egress_rule'] or '-'} / {d['ingress_rule'] or '-'})")
@@ -364,7 +367,7 @@ class Replayer:
             names = self.engine.tables.rule_names
             for i in np.flatnonzero(comparable & ~agree)[: max(0, _DISAGREEMENTS_KEPT - len(s.disagreements))]:
                 s.disagreements.append({
-                    "record": int(chunk.record[i]), "eni": None if chunk.eni is None else str(chunk.eni[i]),
+                    "record": int(chunk.record[i]) + 1, "eni": None if chunk.eni is None else str(chunk.eni[i]),
                     "flow": _flow_text(flows.sfam[i], flows.shi[i], flows.slo[i], flows.dhi[i], flows.dlo[i],
                                        flows.proto[i], flows.sport[i], flows.dport[i]),
                     "recorded": ACTION_NAMES[recorded[i]], "verdict": VERDICT_NAMES[raw.verdict[i]],
@@ -389,17 +392,19 @@ def _address_column(fam: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> pa.Array
 
 
 def record_table(chunk, keep: np.ndarray) -> pa.Table:
-    """The input columns (or decoded fields for captures) of the records where `keep` is true."""
+    """The input columns (or decoded fields for captures) of the records where `keep` is true, after
+    `record`: each one's place in the trace, 1-based like the lines, rows and packets of skip messages."""
+    record = chunk.record[keep] + 1
     if chunk.columns is not None:
         table = chunk.columns.filter(pa.array(keep))
         if "record" not in table.column_names:  # rows come out in time order: say where each was
-            table = table.add_column(0, "record", pa.array(chunk.record[keep]))
+            table = table.add_column(0, "record", pa.array(record))
         return table
     return pa.table({
-        "record": chunk.record[keep], "time": chunk.time[keep],
+        "record": record, "time": chunk.time[keep],
         "src_ip": _address_column(chunk.src_fam[keep], chunk.src_hi[keep], chunk.src_lo[keep]),
         "dst_ip": _address_column(chunk.dst_fam[keep], chunk.dst_hi[keep], chunk.dst_lo[keep]),
-        "protocol": chunk.protocol[keep], "src_port": chunk.src_port[keep], "dst_port": chunk.dst_port[keep]})
+        "protocol": protocol_names(chunk.protocol[keep]), "src_port": chunk.src_port[keep], "dst_port": chunk.dst_port[keep]})
 
 
 def verdict_table(engine: Engine, chunk, raw: RawVerdicts, stateful: np.ndarray, valid: np.ndarray) -> pa.Table:

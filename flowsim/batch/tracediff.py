@@ -260,8 +260,9 @@ class TraceDiff:
             lines.append(f"  {self.new_config} deployed at {self.at} (before it both sides are {self.old_config})")
             for c in self.new.changes if self.new else []:
                 lines.append(f"    live sessions re-evaluated then {c['live']:,}, closed by the change {c['closed']:,}")
-        lines.append(f"  compared {self.compared:,}: {self.changed:,} change verdict ({self.opened:,} deny -> allow, "
-                     f"{self.closed:,} allow -> deny); {self.rule_changed:,} keep their verdict by other rules")
+        lines.append(f"  compared {self.compared:,}: {self.changed:,} {'changes' if self.changed == 1 else 'change'} "
+                     f"verdict ({self.opened:,} deny -> allow, {self.closed:,} allow -> deny); {self.rule_changed:,} "
+                     + ("keeps its verdict" if self.rule_changed == 1 else "keep their verdict") + " by other rules")
         if self.one_side_invalid:
             lines.append(f"  {counted(self.one_side_invalid, 'record')} could be evaluated under one configuration only")
         if not self.changed:

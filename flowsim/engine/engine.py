@@ -170,12 +170,15 @@ class Engine:
         return SideDecision(eni_id, direction, allowed, rule.name, rule.priority, rule.group, rule)
 
 
-def invalid_row_problems(flows: FlowArrays, source: str = "", line_of: Callable[[int], int] | None = None) -> list[Problem]:
-    """Problems naming the first invalid rows (by the file line `line_of(row)` gives, for a CSV file)."""
+def invalid_row_problems(flows: FlowArrays, source: str = "", line_of: Callable[[int], int | None] | None = None,
+                         first_row: int = 0) -> list[Problem]:
+    """Problems naming the first invalid rows: by the file line `line_of(row)` gives (a CSV file), else as
+    "row N", counted from 1 (`first_row`: the rows before these, as in a Parquet file read in batches)."""
     problems = []
     for row, reason in flows.reasons:
         line = line_of(row) if line_of is not None else None
-        problems.append(Problem(reason, subject="" if line is not None else f"row {row}", source=source, line=line))
+        problems.append(Problem(reason, subject="" if line is not None else f"row {first_row + row + 1}", source=source,
+                                line=line))
     count = int(flows.invalid.sum())
     if count > len(problems):
         problems.append(Problem(f"{count} invalid rows in all ({count - len(problems)} more not listed)", source=source))

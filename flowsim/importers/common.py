@@ -90,6 +90,18 @@ def other_cloud(resource_types: Sequence[str]) -> str:
     return ""
 
 
+def refuse_other_cloud(resource_types: Sequence[str], source: str, ours: str) -> None:
+    """An InputError naming `source` when every resource type of an input is another cloud's (an import would
+    otherwise be an empty configuration, as if the input held no security groups); `ours` words what was
+    looked for ("alicloud_security_group...")."""
+    types = sorted(set(resource_types))
+    cloud = other_cloud(types)
+    if cloud and all(other_cloud([t]) for t in types):
+        raise input_error(f"these are {cloud} resources ({', '.join(types[:5])}{', ...' if len(types) > 5 else ''}), "
+                          f"not Alibaba Cloud ones ({ours}); nothing of Alibaba Cloud's was found, and flowsim "
+                          "imports Alibaba Cloud security groups", source)
+
+
 def read_text(path: Path) -> str:
     """A file's UTF-8 text; unreadable files raise InputError naming them."""
     try:

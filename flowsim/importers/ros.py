@@ -38,6 +38,7 @@ from .common import (
     read_json,
     read_text,
     readable_id,
+    refuse_other_cloud,
 )
 
 SG, INGRESS, EGRESS, CLONE = ("ALIYUN::ECS::SecurityGroup", "ALIYUN::ECS::SecurityGroupIngress",
@@ -348,6 +349,8 @@ class _Template:
     # -- emission
     def emit(self, builder: ConfigBuilder) -> None:
         """Groups first (so clones and standalone rules find them), then clones, then standalone rules."""
+        refuse_other_cloud([str(r.get("Type")) for r in self.resources.values() if isinstance(r, Mapping)],
+                           self.source, "ALIYUN::ECS::SecurityGroup...")
         instances = 0
         for order in (SG, CLONE, INGRESS, EGRESS):
             for logical, resource in self.resources.items():

@@ -13,7 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from .common import ConfigBuilder, ImportResult, Notes, Unknown, input_error, other_cloud, read_json, read_text, readable_id
+from .common import (
+    ConfigBuilder,
+    ImportResult,
+    Notes,
+    Unknown,
+    input_error,
+    read_json,
+    read_text,
+    readable_id,
+    refuse_other_cloud,
+)
 from .hcl import Block, Expr, JsonExpr, LazyMap, Scope, evaluate, json_blocks, node_text, parse_file
 from .terraform_resources import ATTACHMENTS, GROUP, ID_KINDS, RULE, TfInstance, emit_resources
 from .terraform_show import is_show_output, show_instances
@@ -67,6 +77,7 @@ def import_files(paths: list[Path], params: Mapping[str, str]) -> ImportResult:
         module.report(notes)
     for source, document in shows:
         instances = show_instances(document, source)
+        refuse_other_cloud([i.rtype for i in instances], source, "alicloud_security_group...")
         _check_collisions(instances, source, group_origin)
         emit_resources(instances, builder, notes)
     return ImportResult(builder.finish(), notes.items())
@@ -251,11 +262,9 @@ class _Module:
             else:
                 notes.add(self.directory, "parameters", f"parameter {name} matches no variable of the module")
         other = sorted({t for t, _ in self.resources} - set(ID_KINDS) - {RULE, *ATTACHMENTS})
-        cloud = other_cloud(other)
-        if cloud and set(other) == {t for t, _ in self.resources}:  # nothing of Alibaba Cloud's: not an empty configuration
-            raise input_error(f"these are {cloud} resources ({', '.join(other[:5])}{', ...' if len(other) > 5 else ''}), "
-                              "not Alibaba Cloud ones (alicloud_security_group...); flowsim imports Alibaba Cloud "
-                              "security groups", str(self.directory))
+        files = sorted({block.source for block in self.resources.values()})
+        refuse_other_cloud([t for t, _ in self.resources], files[0] if len(files) == 1 else str(self.directory),
+                           "alicloud_security_group...")
         if other:
             notes.add(self.directory, "resources", f"resource types not about security groups ignored: {', '.join(other)}")
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..io.words import counted
 from . import page, svg
 
 
@@ -16,7 +17,7 @@ def bench_report(result: Any) -> str:
         ("rules", r.rules), (unit, r.flows), ("threads", r.threads),
         ("M lookups/s", f"{r.lookups_per_s / 1e6:.2f}"), ("M lookups/s per core", f"{r.per_core / 1e6:.2f}"),
         ("build", f"{r.build_s:.3f} s"), ("structure", f"{r.structure_bytes / 2 ** 20:.2f} MiB")])
-    headline += page.empty(f"Fastest of {r.rounds} timed rounds, each of at least a million lookups; parsing, "
+    headline += page.empty(f"Fastest of {counted(r.rounds, 'timed round')}, each of at least a million lookups; parsing, "
                            "building and JIT warm-up are outside the timing.")
     sections = [("Measurement", headline)]
     if r.by_threads:
@@ -46,4 +47,4 @@ def bench_report(result: Any) -> str:
         sections.append(("Beside the C classifiers", page.table(["set", "best C, M/s (1 thread)", "flowsim, M/s (1 thread)"], rows,
                                                                  numeric=[1, 2]) + page.empty(note)))
     kind = "ClassBench set" if r.kind == "classbench" else "configuration"
-    return page.document("flowsim bench report", f"{kind} {r.name}: {r.rules:,} rules", sections)
+    return page.document("flowsim bench report", f"{kind} {r.name}: {counted(r.rules, 'rule')}", sections)

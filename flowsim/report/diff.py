@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..io.words import counted
 from . import page, svg
 from .replay import time_series
 
@@ -24,7 +25,7 @@ def trace_diff_report(result: Any) -> str:
         head += "".join(page.empty(f"Live sessions re-evaluated then: {c['live']:,}; closed by the change: "
                                    f"{c['closed']:,}.") for c in (r.new.changes if r.new else []))
     if r.one_side_invalid:
-        head += page.empty(f"{r.one_side_invalid:,} records could be evaluated under one configuration only "
+        head += page.empty(f"{counted(r.one_side_invalid, 'record')} could be evaluated under one configuration only "
                            "(counted as changed).")
     sections = [("Totals", head)]
     if not r.changed:
@@ -39,7 +40,7 @@ def trace_diff_report(result: Any) -> str:
             "records evaluable under one configuration only")))
     rows = [(t["count"], _side(t["old_verdict"], t["old_egress_rule"], t["old_ingress_rule"]),
              _side(t["new_verdict"], t["new_egress_rule"], t["new_ingress_rule"])) for t in r.transitions[:50]]
-    more = page.empty(f"... and {len(r.transitions) - 50:,} more transitions.") if len(r.transitions) > 50 else ""
+    more = page.empty(f"... and {counted(len(r.transitions) - 50, 'more transition')}.") if len(r.transitions) > 50 else ""
     sections.append(("By rule transition", page.table(["records", f"under {r.old_config}", f"under {r.new_config}"],
                                                       rows, numeric=[0]) + more))
     top = page.table(["flow", "records"], [(f["flow"], f["count"]) for f in r.top_changed], numeric=[1])
@@ -47,7 +48,7 @@ def trace_diff_report(result: Any) -> str:
         top += page.empty("Approximate: too many distinct flows changed to count them all.")
     sections.append(("Most frequent changed flows", top))
     return page.document("flowsim diff report", f"{r.old_config} -> {r.new_config} over {r.trace} ({r.format}), "
-                                                f"{r.records:,} records", sections)
+                                                f"{counted(r.records, 'record')}", sections)
 
 
 KIND_TITLES = {"opened": "What opens (deny -> allow)", "closed": "What closes (allow -> deny)",
@@ -64,7 +65,7 @@ def space_diff_report(result: Any, boxes_shown: int = 8) -> str:
     r = result.to_dict()
     changes = r["changes"]
     by_kind = {k: [c for c in changes if c["kind"] == k] for k in KIND_TITLES}
-    head = page.tiles([("changes", len(changes)), *((f"{k} ({sum(c['size'] for c in v):,} flows)", len(v))
+    head = page.tiles([("changes", len(changes)), *((f"{k} ({counted(sum(c['size'] for c in v), 'flow')})", len(v))
                                                     for k, v in by_kind.items()),
                        ("analysis incomplete", len(r["incomplete"]))])
     if r["incomplete"]:
@@ -104,4 +105,4 @@ def space_diff_report(result: Any, boxes_shown: int = 8) -> str:
                                                                      empty="nothing: both name the same interfaces, "
                                                                            "groups and rules")))
     return page.document("flowsim diff report", f"{result.old_config} -> {result.new_config} over every flow "
-                                                f"(header space): {len(changes):,} changes", sections)
+                                                f"(header space): {counted(len(changes), 'change')}", sections)

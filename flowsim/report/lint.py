@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Sequence
 
+from ..io.words import counted
 from . import page, svg
 
 SEVERITIES = ("error", "warning", "info")
@@ -62,4 +63,4 @@ def lint_report(findings: Sequence[Any], usage: Sequence[Any], source: str, inco
                                                              "limits under `limits:`)")
                          + page.table(["object", "quota", "used", "limit"],
                                       [(u.subject, u.quota, u.used, u.limit) for u in shown], numeric=[2, 3])))
-    return page.document("flowsim lint report", f"lint of {source}: {len(records):,} findings", sections)
+    return page.document("flowsim lint report", f"lint of {source}: {counted(len(records), 'finding')}", sections)

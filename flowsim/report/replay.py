@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..io.words import counted
 from ..kernels import codes as C
 from . import page, svg
 
@@ -131,5 +132,5 @@ def replay_report(summary: Any, recorder: ReplayRecorder) -> str:
             for eni, count in sorted(recorder.eni_records.items(), key=lambda kv: (-kv[1], kv[0]))]
     sections.append(("Per interface", page.table(["ENI", "records", "denied", "denied share"], rows, numeric=[1, 2, 3],
                                                  empty="No record touched a modelled interface.")))
-    subtitle = f"replay of {s.trace} ({s.format}), {s.records:,} records in {s.seconds:.2f} s"
+    subtitle = f"replay of {s.trace} ({s.format}), {counted(s.records, 'record')} in {s.seconds:.2f} s"
     return page.document("flowsim replay report", subtitle, sections)

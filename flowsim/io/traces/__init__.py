@@ -34,7 +34,7 @@ class TraceChunk:
     seconds, NaN where a record has none. ``eni``/``direction``/``action`` are
     None for path-mode traces; ``direction`` is 1 in (ingress), 2 out (egress),
     0 unknown; ``action`` is 1 ACCEPT, 2 REJECT, 0 not recorded. ``record`` is
-    the 0-based record (packet, line or row) number in the file.
+    the 0-based record (packet, line or row) number in the file; outputs show it 1-based.
     """
 
     time: np.ndarray

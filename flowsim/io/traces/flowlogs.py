@@ -20,9 +20,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.json as pj
 
-from ..inputs import Input
 from . import SkipCounts, TraceChunk, TraceReader
-from .tables import ChunkBuilder, batch_chunks, csv_batches, csv_header, sliced_chunks
+from .tables import ChunkBuilder, check_utf8, csv_chunks, csv_header, sliced_chunks, text_blocks
 
 TEXT_BLOCK_BYTES = 8 << 20
 MALFORMED = "malformed line"
@@ -79,33 +78,6 @@ def _mapping(names: list[str] | tuple[str, ...], fields: dict[str, str]) -> dict
     return out
 
 
-def _text_blocks(source: Input, block_bytes: int = TEXT_BLOCK_BYTES) -> Iterator[tuple[bytes, int]]:
-    """Line-aligned blocks of a text file, each with the 1-based number of its first line."""
-    line = 1
-    rest = b""
-    with source.open() as f:
-        while True:
-            data = f.read(block_bytes)
-            if not data:
-                if rest:
-                    yield rest, line
-                return
-            data = rest + data
-            cut = data.rfind(b"\n") + 1
-            block, rest = data[:cut], data[cut:]
-            if block:
-                yield block, line
-                line += block.count(b"\n")
-
-
-def _check_utf8(reader: TraceReader, block: bytes, first_line: int) -> None:
-    """A flow log is text: bytes that are not UTF-8 make the file unreadable."""
-    try:
-        block.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise reader.error("not UTF-8 text", line=first_line + block.count(b"\n", 0, exc.start)) from None
-
-
 def _lines(block: bytes) -> pa.Array:
     """The lines of a block of UTF-8 text as an Arrow string array (zero-copy; each keeps its newline)."""
     buf = np.frombuffer(block, np.uint8)
@@ -128,8 +100,8 @@ class AwsFlowLogReader(TraceReader):
         self._header: tuple[str, ...] | None = None
         self._layouts: dict[tuple[str, ...], ChunkBuilder] = {}
         self._checked = False
-        for block, first_line in _text_blocks(self.source, min(TEXT_BLOCK_BYTES, self.chunk_rows * 64)):
-            _check_utf8(self, block, first_line)
+        for block, first_line in text_blocks(self.source, min(TEXT_BLOCK_BYTES, self.chunk_rows * 64)):
+            check_utf8(self, block, first_line)
             table = self._plain_block(block) if self._checked else None
             if table is None:
                 yield from self._mixed_block(_lines(block), first_line)
@@ -222,8 +194,8 @@ class AwsFlowLogReader(TraceReader):
 class AlibabaFlowLogReader(TraceReader):
     """Alibaba Cloud VPC flow logs exported from Log Service as CSV (header row) or JSON lines.
 
-    CSV records are numbered by data row (a row with the wrong number of fields
-    is counted but not numbered); JSON-lines records by line.
+    Records are numbered by non-blank line below the header (CSV) or non-blank
+    line (JSON lines); skipped ones are quoted by their line in the file.
     """
 
     def _chunks(self) -> Iterator[TraceChunk]:
@@ -238,12 +210,11 @@ class AlibabaFlowLogReader(TraceReader):
 
     def _csv(self) -> Iterator[TraceChunk]:
         names = csv_header(self.source.head)
-        self._builder(names, "row")
-        yield from batch_chunks(self, csv_batches(self, names, MALFORMED), lambda n: self._builder(n, "row"))
+        yield from csv_chunks(self, names, MALFORMED, self._builder(names, "line"))
 
     def _json(self) -> Iterator[TraceChunk]:
-        for block, first_line in _text_blocks(self.source):
-            _check_utf8(self, block, first_line)
+        for block, first_line in text_blocks(self.source, TEXT_BLOCK_BYTES):
+            check_utf8(self, block, first_line)
             lines = _lines(block)
             nonblank = pc.match_substring_regex(lines, r"\S").to_numpy(zero_copy_only=False)
             lineno = (first_line + np.arange(len(lines)))[nonblank]

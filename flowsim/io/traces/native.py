@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import PARQUET_MAGIC, TraceChunk, TraceReader
-from .tables import ChunkBuilder, batch_chunks, csv_batches, csv_header
+from .tables import ChunkBuilder, batch_chunks, csv_chunks, csv_header
 
 MALFORMED = "malformed row"
 REQUIRED = ("src_ip", "dst_ip", "protocol", "src_port", "dst_port")
@@ -18,15 +18,20 @@ NATIVE_FIELDS = {"src_ip": "src", "dst_ip": "dst", "protocol": "protocol", "src_
 class NativeReader(TraceReader):
     """Flow tables, read in path mode; rows that name an ENI carry it for endpoint mode.
 
-    Records are numbered by data row; a CSV row with the wrong number of
-    fields is counted as malformed but not numbered.
+    Records are numbered by Parquet row or by non-blank CSV line below the
+    header (one with the wrong number of fields is a malformed record); skipped
+    ones are quoted by Parquet row or by their line in the CSV file.
     """
 
     def _chunks(self) -> Iterator[TraceChunk]:
-        parquet = self.source.head[:4] == PARQUET_MAGIC
-        yield from batch_chunks(self, self._parquet() if parquet else self._csv(), self._builder)
+        if self.source.head[:4] == PARQUET_MAGIC:
+            yield from batch_chunks(self, self._parquet(), self._builder)
+        else:
+            names = csv_header(self.source.head)
+            yield from csv_chunks(self, names, MALFORMED, self._builder(names, "line"))
 
-    def _builder(self, names: list[str]) -> ChunkBuilder:
+    def _builder(self, names: list[str], unit: str = "row") -> ChunkBuilder:
+        """Fields of the table's columns; skipped records are quoted by `unit` (a CSV line, a Parquet row)."""
         keys = [key for name in names if (key := name.strip().lower()) in NATIVE_FIELDS]
         twice = sorted({k for k in keys if keys.count(k) > 1})
         if twice:
@@ -38,7 +43,7 @@ class NativeReader(TraceReader):
         if missing:
             raise self.error(f"not a flow table: no {', '.join(missing)} column"
                              f"{'s' if len(missing) > 1 else ''}", line=1)
-        return ChunkBuilder(mapping, self.skipped, MALFORMED, "row", endpoint=False)
+        return ChunkBuilder(mapping, self.skipped, MALFORMED, unit, endpoint=False)
 
     def _parquet(self) -> Iterator[pa.RecordBatch]:
         source = self.source.random_access()
@@ -55,8 +60,3 @@ class NativeReader(TraceReader):
             yield from parquet.iter_batches(batch_size=self.chunk_rows)
         except (pa.ArrowInvalid, OSError) as exc:
             raise self.error(f"unreadable Parquet file: {exc}") from None
-
-    def _csv(self) -> Iterator[pa.RecordBatch]:
-        names = csv_header(self.source.head)
-        self._builder(names)
-        yield from csv_batches(self, names, MALFORMED)

@@ -7,6 +7,7 @@ Values that cannot be parsed make the record malformed (counted, never fatal).
 from __future__ import annotations
 
 import csv
+import io
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
@@ -16,8 +17,10 @@ import pyarrow.csv as pcsv
 
 from ...kernels.codes import ACTION_ACCEPT, ACTION_REJECT, DIR_EGRESS, DIR_INGRESS, PORTED
 from ...model.network import flow_protocol_number as _protocol_number
+from ...model.network import protocol_name
 from ..arrays import parse_int_array, parse_ip_array
 from ..flows import by_value as _by_value
+from ..inputs import Input
 from . import SkipCounts, TraceChunk, TraceReader
 
 REQUIRED = ("src", "dst", "protocol")
@@ -28,7 +31,7 @@ STATUSES = {"ok": 0, "nodata": 1, "skipdata": 2}
 STATUS_REASONS = {1: "NODATA", 2: "SKIPDATA"}
 ABSENT = ("", "-")  # text that means "no value"
 MAX_COUNT = (1 << 62) - 1
-CSV_BLOCK_BYTES = 4 << 20  # Arrow reads up to 32 blocks ahead: this bounds that to 128 MiB
+CSV_BLOCK_BYTES = 4 << 20  # CSV is read and parsed a block of lines at a time
 TEXT = pa.dictionary(pa.int32(), pa.string())  # how text columns are read: parsed once per distinct value
 
 
@@ -111,6 +114,15 @@ def _ids(arr: pa.Array) -> np.ndarray:
     return _by_value(arr, per_value, ("",))[0]
 
 
+PROTOCOL_TEXTS = pa.array([protocol_name(number) for number in range(256)], pa.string())
+
+
+def protocol_names(numbers: np.ndarray) -> pa.DictionaryArray:
+    """Protocol numbers 0..255 as per-record output writes them, as `flowsim query` passes on a flow table's:
+    by name where there is one (tcp, udp, icmp, icmpv6, gre), else the number, as text in CSV and Parquet alike."""
+    return pa.DictionaryArray.from_arrays(pa.array(np.asarray(numbers, np.int32)), PROTOCOL_TEXTS)
+
+
 def _addresses(arr: pa.Array, memo: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return _by_value(arr, parse_ip_array, (0, 0, 0), memo)
 
@@ -122,7 +134,9 @@ class ChunkBuilder:
     time, eni, direction, action, vpc, packets, bytes and log_status. ``unit``
     words the places of skipped records ("line" or "row"); ``endpoint`` gives
     every chunk ENI, direction and action arrays even where the format lacks
-    them (flow logs), otherwise only the fields present are filled.
+    them (flow logs), otherwise only the fields present are filled, and (flow
+    logs again, whose protocol field is a number by format) names the protocols
+    of the chunk's columns as a flow table would (``protocol_names``).
     """
 
     def __init__(self, names: dict[str, str], skipped: SkipCounts, malformed: str, unit: str,
@@ -176,6 +190,9 @@ class ChunkBuilder:
             port = np.full(n, ABSENT_VALUE) if col is None else _integers(col, 65535)
             bad.append((self.names.get(field, field), (port == BAD_VALUE) | (ported & (port == ABSENT_VALUE))))
             ports.append(np.where(ported, port, 0).astype(np.int32))
+            if col is not None and not pa.types.is_integer(col.type):  # text ports are written as numbers
+                table = table.set_column(table.column_names.index(self.names[field]), self.names[field],
+                                         pa.array(np.maximum(port, 0).astype(np.int32), mask=port < 0))
 
         out: dict[str, np.ndarray | None] = {}
         time = self._col(table, "time")
@@ -202,6 +219,9 @@ class ChunkBuilder:
                 out[field] = np.maximum(_integers(col, MAX_COUNT), 0)
 
         self._skip_malformed(keep, bad, where)
+        if self.endpoint:
+            at = table.column_names.index(self.names["protocol"])
+            table = table.set_column(at, self.names["protocol"], protocol_names(np.maximum(proto, 0)))
         chunk = TraceChunk(
             src_fam=sfam, src_hi=shi, src_lo=slo, dst_fam=dfam, dst_hi=dhi, dst_lo=dlo,
             protocol=np.maximum(proto, 0).astype(np.int16), src_port=ports[0], dst_port=ports[1], record=record,
@@ -227,34 +247,115 @@ class ChunkBuilder:
 
 
 def csv_header(head: bytes) -> list[str]:
-    """Column names from the header row at the start of a CSV file's first bytes."""
-    line = head.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8-sig", errors="replace")
+    """Column names from the header row (the first non-blank line) of a CSV file's first bytes."""
+    text = head.decode("utf-8-sig", errors="replace")
+    line = next((line for line in text.split("\n") if line.strip()), "").rstrip("\r")
     try:
         return next(csv.reader([line]), [])
     except csv.Error:  # a stray carriage return or NUL: no header a flow table could have
         return []
 
 
-def csv_batches(reader: TraceReader, names: list[str], malformed: str) -> Iterator[pa.RecordBatch]:
-    """Stream a CSV file as batches of (dictionary-encoded) text columns.
+def text_blocks(source: Input, block_bytes: int) -> Iterator[tuple[bytes, int]]:
+    """Line-aligned blocks of a text file, each with the 1-based number of its first line."""
+    line = 1
+    rest = b""
+    with source.open() as f:
+        while True:
+            data = f.read(block_bytes)
+            if not data:
+                if rest:
+                    yield rest, line
+                return
+            data = rest + data
+            cut = data.rfind(b"\n") + 1
+            block, rest = data[:cut], data[cut:]
+            if block:
+                yield block, line
+                line += block.count(b"\n")
 
-    Rows with the wrong number of fields are counted as ``malformed`` and
-    quoted by their text: Arrow does not say where they were.
-    """
 
-    def invalid(row: pcsv.InvalidRow) -> str:
-        reader.records_read += 1
-        reader.skipped.add(malformed, 1, [f"{row.actual_columns} of {row.expected_columns} fields: "
-                                          f"{row.text[:60]!r}"])
-        return "skip"
-
+def check_utf8(reader: TraceReader, block: bytes, first_line: int) -> None:
+    """A flow log is text: bytes that are not UTF-8 make the file unreadable."""
     try:
-        yield from pcsv.open_csv(
-            reader.source.arrow(), read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=False),
-            parse_options=pcsv.ParseOptions(invalid_row_handler=invalid),
-            convert_options=pcsv.ConvertOptions(column_types={n: TEXT for n in names}))
-    except pa.ArrowInvalid as exc:
-        raise reader.error(f"unreadable CSV: {exc}") from None
+        block.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise reader.error("not UTF-8 text", line=first_line + block.count(b"\n", 0, exc.start)) from None
+
+
+def _empty_lines(block: bytes, lines: int) -> np.ndarray:
+    """Which of the block's lines hold nothing but their line end."""
+    if not (block.startswith((b"\n", b"\r\n")) or b"\n\n" in block or b"\n\r\n" in block):
+        return np.zeros(lines, bool)
+    buf = np.frombuffer(block, np.uint8)
+    ends = np.flatnonzero(buf == 10)
+    if len(ends) < lines:  # the last line has no line end
+        ends = np.append(ends, len(buf))
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    length = ends - starts
+    return (length == 0) | ((length == 1) & (buf[np.minimum(starts, len(buf) - 1)] == 13))
+
+
+def _after_header(block: bytes, first_line: int) -> tuple[bytes, int, bool]:
+    """The block less a byte-order mark, the blank lines before the header and the header itself, the
+    number of its first line left, and whether the header was found in it."""
+    if first_line == 1 and block.startswith(b"\xef\xbb\xbf"):
+        block = block[3:]
+    pos = 0
+    while pos < len(block):
+        end = block.find(b"\n", pos)
+        end = len(block) if end < 0 else end + 1
+        if block[pos:end].strip():
+            return block[end:], first_line + 1, True
+        pos, first_line = end, first_line + 1
+    return b"", first_line, False
+
+
+def csv_chunks(reader: TraceReader, names: list[str], malformed: str, builder: ChunkBuilder) -> Iterator[TraceChunk]:
+    """Stream a CSV file with a header row as chunks, a block of lines at a time.
+
+    Records are the non-blank lines below the header, numbered from 0 in file order; a line with the
+    wrong number of fields is a record counted as ``malformed``. Skipped records are quoted by their line
+    in the file (blank lines count there and nowhere else), so what comes before never shifts them.
+    """
+    types = {n: TEXT for n in names}
+    header = False
+    for block, first_line in text_blocks(reader.source, CSV_BLOCK_BYTES):
+        if not header:
+            block, first_line, header = _after_header(block, first_line)
+        if not block:
+            continue
+        odd: list[tuple[int, int, int, str]] = []  # (line in the block from 0, fields, fields expected, text)
+
+        def invalid(row: pcsv.InvalidRow) -> str:
+            if row.number is None:  # pyarrow numbers the rows it reads on one thread
+                raise RuntimeError("pyarrow did not number an invalid CSV row")
+            odd.append((row.number - 1, row.actual_columns, row.expected_columns, row.text))
+            return "skip"
+
+        try:
+            table = pcsv.read_csv(
+                io.BytesIO(block), read_options=pcsv.ReadOptions(column_names=names, use_threads=False),
+                parse_options=pcsv.ParseOptions(invalid_row_handler=invalid, ignore_empty_lines=False),
+                convert_options=pcsv.ConvertOptions(column_types=types))
+        except pa.ArrowInvalid as exc:
+            raise reader.error(f"unreadable CSV: {exc}") from None
+        lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+        blank = _empty_lines(block, lines)
+        for at, _, _, text in odd:
+            blank[at] |= not text.strip()
+        wrong = [(at, got, want) for at, got, want, text in odd if text.strip()]
+        reader.skipped.add(malformed, len(wrong), (f"line {first_line + at}: {got} of {want} fields"
+                                                   for at, got, want in wrong[:SkipCounts.EXAMPLES]))
+        parsed = np.delete(np.arange(lines), [at for at, *_ in odd])  # the line of each row read
+        if len(parsed) != table.num_rows:
+            raise RuntimeError(f"read {table.num_rows} CSV rows from {len(parsed)} lines")
+        record = reader.records_read + np.cumsum(~blank) - 1
+        reader.records_read += int(lines - blank.sum())
+        if blank[parsed].any():
+            table = table.filter(pa.array(~blank[parsed]))
+            parsed = parsed[~blank[parsed]]
+        yield from sliced_chunks(builder, table, record[parsed], first_line + parsed, reader.chunk_rows)
 
 
 def sliced_chunks(builder: ChunkBuilder, table: pa.Table, record: np.ndarray, where: np.ndarray,
@@ -269,7 +370,7 @@ def sliced_chunks(builder: ChunkBuilder, table: pa.Table, record: np.ndarray, wh
 
 def batch_chunks(reader: TraceReader, batches: Iterable[pa.RecordBatch],
                  builder: Callable[[list[str]], ChunkBuilder]) -> Iterator[TraceChunk]:
-    """Chunks of at most ``reader.chunk_rows`` rows; records are numbered by row, from 0.
+    """Chunks of at most ``reader.chunk_rows`` rows (of a Parquet file); records are numbered by row, from 0.
 
     ``builder`` makes the ChunkBuilder from the first batch's column names.
     """
