@@ -206,13 +206,15 @@ def _diff_header_space(args: argparse.Namespace) -> int:
     from .config.loader import load_config
 
     _need_dd()
-    from .analysis.diff import diff_configs, write_diff
+    from .analysis.diff import diff_configs
 
     old, new = load_config(args.old), load_config(args.new)
     result = diff_configs(old, new, args.old, args.new)
     if args.output:
-        truncated = write_diff(result, args.files["-o"])
-        for change in truncated:
+        from .io.outputs import write_table
+
+        write_table(result.table(), args.files["-o"])
+        for change in result.truncated():
             _err(f"warning: {args.output}: change {change} has more boxes than were written")
     if args.report:
         from .report import space_diff_report

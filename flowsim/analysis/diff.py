@@ -13,14 +13,12 @@ swept again, each restricted to D.
 """
 from __future__ import annotations
 
-import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from ..engine.reference import ALLOW, DENY, UNMANAGED
-from ..io.outputs import Output, write_table
 from ..model.network import ACCEPT, EGRESS, INGRESS, PORTED_PROTOCOLS, Config, Interface, Rule, protocol_name
 from .lint import Incomplete
 from .space import Box, Space
@@ -140,17 +138,13 @@ class SpaceDiff:
                  "box_src_ports", "box_dst_ports", "box_size"]
         return pa.table({n: pa.array(cols[n], type=pa.int32() if n == "change" else pa.string()) for n in names})
 
+    def truncated(self, box_limit: int = FILE_BOX_LIMIT) -> list[int]:
+        """The numbers of the changes with more than `box_limit` boxes (their rows in `table` stop there)."""
+        return [k for k, c in enumerate(self.changes, 1)
+                if not c.boxes_complete and sum(1 for _ in self.space.boxes(c.region, box_limit + 1)) > box_limit]
+
     def __str__(self) -> str:
         return format_diff(self)
-
-
-def write_diff(result: SpaceDiff, output: str | os.PathLike | Output, box_limit: int = FILE_BOX_LIMIT
-               ) -> list[int]:
-    """Write `result.table()` as CSV or Parquet (by the target's suffix); the numbers of the changes whose
-    boxes did not all fit under `box_limit` (their rows stop there)."""
-    write_table(result.table(box_limit), output)
-    return [k for k, c in enumerate(result.changes, 1)
-            if not c.boxes_complete and sum(1 for _ in result.space.boxes(c.region, box_limit + 1)) > box_limit]
 
 
 def box_dict(b: Box) -> dict[str, Any]:
