@@ -9,6 +9,7 @@ table holds live sessions only.
 """
 from __future__ import annotations
 
+import bisect
 import mmap
 import time as clock
 from collections import Counter
@@ -19,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..engine.engine import Engine, RawVerdicts
+from ..io.datasets import is_dataset
 from ..io.flows import FlowArrays, Names
 from ..io.outputs import Output, writing
 from ..io.words import counted
@@ -91,7 +93,8 @@ class ReplaySummary:
             lines.append(f"  agreement with the recorded action: {self.agree:,} of {self.compared:,} "
                          f"({self.agree / self.compared:.1%}); {self.compared - self.agree:,} disagree")
             for d in self.disagreements[:10]:
-                lines.append(f"    record {d['record']}: {d['flow']} recorded {d['recorded']}, flowsim says {d['verdict']}"
+                where = f"{d['file']} record {d['record']}" if d.get("file") else f"record {d['record']}"
+                lines.append(f"    {where}: {d['flow']} recorded {d['recorded']}, flowsim says {d['verdict']}"
                              f" ({d['egress_rule'] or '-'} / {d['ingress_rule'] or '-'})")
         if self.top_denied:
             lines.append("  top denied flows" + ("" if self.top_denied_exact else
@@ -274,6 +277,8 @@ class Replayer:
         self.hits = np.zeros(len(engine.tables.rule_names) + 1, dtype=np.int64)
         self.earlier_hits: dict[str, int] = {}  # rule hits under configurations replaced by a change, by name
         self.denied = FlowCounter()
+        self.disagreement_keys: list[tuple[int, int]] = []  # (file, record) of each disagreement kept, in order
+        self.file_names: Sequence[str] | None = None  # a dataset's files, which chunk.file indexes
 
     def use(self, engine: Engine) -> None:
         """Evaluate with `engine` from now on (a configuration change); rule hits so far are kept by name.
@@ -362,14 +367,28 @@ class Replayer:
             s.compared += int(comparable.sum())
             s.agree += int(agree.sum())
             names = self.engine.tables.rule_names
-            for i in np.flatnonzero(comparable & ~agree)[: max(0, _DISAGREEMENTS_KEPT - len(s.disagreements))]:
-                s.disagreements.append({
+            rows = np.flatnonzero(comparable & ~agree)
+            if not len(rows):
+                return
+            # the first ones in record order (a dataset's files in replay order), whatever order they are replayed in
+            files = chunk.file[rows] if chunk.file is not None else np.zeros(len(rows), np.int32)
+            rows = rows[np.lexsort((chunk.record[rows], files))[:_DISAGREEMENTS_KEPT]]
+            for i in rows:
+                key = (int(chunk.file[i]) if chunk.file is not None else 0, int(chunk.record[i]))
+                if len(s.disagreements) >= _DISAGREEMENTS_KEPT and key >= self.disagreement_keys[-1]:
+                    break
+                at = bisect.bisect(self.disagreement_keys, key)
+                self.disagreement_keys.insert(at, key)
+                s.disagreements.insert(at, {
                     "record": int(chunk.record[i]), "eni": None if chunk.eni is None else str(chunk.eni[i]),
                     "flow": _flow_text(flows.sfam[i], flows.shi[i], flows.slo[i], flows.dhi[i], flows.dlo[i],
                                        flows.proto[i], flows.sport[i], flows.dport[i]),
                     "recorded": ACTION_NAMES[recorded[i]], "verdict": VERDICT_NAMES[raw.verdict[i]],
                     "egress_rule": names[raw.egress_code[i]] if raw.egress_code[i] >= 0 else "",
                     "ingress_rule": names[raw.ingress_code[i]] if raw.ingress_code[i] >= 0 else ""})
+                if self.file_names is not None and chunk.file is not None:
+                    s.disagreements[at]["file"] = self.file_names[int(chunk.file[i])]
+                del s.disagreements[_DISAGREEMENTS_KEPT:], self.disagreement_keys[_DISAGREEMENTS_KEPT:]
 
     def finish(self, invalid_reasons: Counter) -> None:
         s = self.summary
@@ -388,24 +407,41 @@ def _address_column(fam: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> pa.Array
     return pa.DictionaryArray.from_arrays(pa.array(inverse.astype(np.int32)), pa.array(texts, type=pa.string()))
 
 
-def record_table(chunk, keep: np.ndarray) -> pa.Table:
-    """The input columns (or decoded fields for captures) of the records where `keep` is true."""
+def _text_column(values: np.ndarray) -> pa.Array:
+    return pa.array(values, type=pa.string()).dictionary_encode()
+
+
+def record_table(chunk, keep: np.ndarray, files: Sequence[str] | None = None) -> pa.Table:
+    """The input columns (or decoded fields for captures and datasets) of the records where `keep` is true;
+    a dataset's records (`files`: its file names, which chunk.file indexes) start with their file's name."""
     if chunk.columns is not None:
         table = chunk.columns.filter(pa.array(keep))
         if "record" not in table.column_names:  # rows come out in time order: say where each was
             table = table.add_column(0, "record", pa.array(chunk.record[keep]))
         return table
-    return pa.table({
-        "record": chunk.record[keep], "time": chunk.time[keep],
-        "src_ip": _address_column(chunk.src_fam[keep], chunk.src_hi[keep], chunk.src_lo[keep]),
-        "dst_ip": _address_column(chunk.dst_fam[keep], chunk.dst_hi[keep], chunk.dst_lo[keep]),
-        "protocol": chunk.protocol[keep], "src_port": chunk.src_port[keep], "dst_port": chunk.dst_port[keep]})
+    columns = {"record": chunk.record[keep], "time": chunk.time[keep],
+               "src_ip": _address_column(chunk.src_fam[keep], chunk.src_hi[keep], chunk.src_lo[keep]),
+               "dst_ip": _address_column(chunk.dst_fam[keep], chunk.dst_hi[keep], chunk.dst_lo[keep]),
+               "protocol": chunk.protocol[keep], "src_port": chunk.src_port[keep], "dst_port": chunk.dst_port[keep]}
+    if files is not None and chunk.file is not None:
+        columns = {"file": pa.DictionaryArray.from_arrays(pa.array(chunk.file[keep], pa.int32()),
+                                                          pa.array(list(files), pa.string())), **columns}
+    if chunk.vpc is not None:
+        columns["vpc"] = _text_column(chunk.vpc[keep])
+    if chunk.eni is not None:
+        columns["eni"] = _text_column(chunk.eni[keep])
+    if chunk.direction is not None:
+        columns["direction"] = pa.DictionaryArray.from_arrays(pa.array(chunk.direction[keep].astype(np.int32)),
+                                                              pa.array(["", "in", "out"]))
+    return pa.table(columns)
 
 
-def verdict_table(engine: Engine, chunk, raw: RawVerdicts, stateful: np.ndarray, valid: np.ndarray) -> pa.Table:
-    """Per-record output: the input columns (or decoded fields for captures), verdicts and `stateful`."""
+def verdict_table(engine: Engine, chunk, raw: RawVerdicts, stateful: np.ndarray, valid: np.ndarray,
+                  files: Sequence[str] | None = None) -> pa.Table:
+    """Per-record output: the input columns (or decoded fields for captures and datasets), verdicts and
+    `stateful`."""
     keep = valid
-    table = engine.with_verdicts(record_table(chunk, keep), raw.take(keep))
+    table = engine.with_verdicts(record_table(chunk, keep, files), raw.take(keep))
     table = table.append_column("stateful", pa.array(stateful[keep]))
     if chunk.action is not None:
         recorded = chunk.action[keep]
@@ -466,7 +502,13 @@ def _replay(engine: Engine, trace: str, output: Output | None, fmt: str | None, 
     from ..io.writer import TableWriter
     from .query import arrow_settings
 
-    reader = open_trace(trace, fmt, chunk_rows=chunk_rows)
+    if is_dataset(trace):
+        from ..io.traces.dataset import open_dataset
+
+        reader = open_dataset(trace, fmt, chunk_rows=chunk_rows)
+    else:
+        reader = open_trace(trace, fmt, chunk_rows=chunk_rows)
+    files = getattr(reader, "files", None)
     summary = ReplaySummary(trace=reader.source.name, format=reader.format)
     if changes:
         from .tracediff import ChangingReplayer
@@ -474,6 +516,7 @@ def _replay(engine: Engine, trace: str, output: Output | None, fmt: str | None, 
         replayer: Replayer = ChangingReplayer(engine, changes, summary, threads, timeout)
     else:
         replayer = Replayer(engine, summary, threads, timeout)
+    replayer.file_names = files
     writer = TableWriter(output) if output is not None else None
     meter = Progress(progress, None)
     invalid: Counter = Counter()
@@ -488,13 +531,13 @@ def _replay(engine: Engine, trace: str, output: Output | None, fmt: str | None, 
                     if flows_invalid.any():
                         invalid["invalid record (address, direction or VPC)"] += int(flows_invalid.sum())
                     if writer is not None:
-                        writer.write(verdict_table(replayer.engine, piece, raw, stateful, valid))
+                        writer.write(verdict_table(replayer.engine, piece, raw, stateful, valid, files))
                 summary.records = reader.records_read or summary.records + len(chunk)
                 meter.update(summary.evaluated)
             if writer is not None and writer.empty:  # every record skipped: the file still has its columns
                 none = TraceChunk.empty() if reader.layout is None else reader.layout
                 raw = engine.evaluate_arrays(flow_arrays(none), threads)
-                writer.write(verdict_table(engine, none, raw, np.zeros(0, bool), np.ones(0, bool)))
+                writer.write(verdict_table(engine, none, raw, np.zeros(0, bool), np.ones(0, bool), files))
         done = True
     finally:
         meter.close()
