@@ -160,7 +160,7 @@ def run_query(engine: Engine, flows_path: str, output: str | Output | None, thre
         stats, writer = QueryStats(), TableWriter(target)
         meter = Progress(progress, None)
         started, done = time.perf_counter(), False
-        conform = _Conformer() if len(files) > 1 or files[0] != flows_path else None
+        conform = Conformer() if len(files) > 1 or files[0] != flows_path else None
         try:
             for path in files:
                 skipped = stats.skipped
@@ -176,7 +176,7 @@ def run_query(engine: Engine, flows_path: str, output: str | Output | None, thre
 
 
 def evaluate_file(engine: Engine, path: str, writer: TableWriter, stats: QueryStats, threads: int | None,
-                  skip_invalid: bool, meter: Progress | None = None, conform: _Conformer | None = None,
+                  skip_invalid: bool, meter: Progress | None = None, conform: Conformer | None = None,
                   last: bool = True) -> None:
     """Evaluate the flows of one file into `writer`, adding to `stats`; when nothing has been written by
     the `last` file, its columns still reach the output (an empty table keeps its header)."""
@@ -194,7 +194,7 @@ def evaluate_file(engine: Engine, path: str, writer: TableWriter, stats: QuerySt
     stats.skipped += len(flows.malformed)
 
 
-class _Conformer:
+class Conformer:
     """Tables of a dataset's files made to fit one output: the columns (names, order and types) of the
     first file that has rows, ports as integers."""
 

@@ -34,7 +34,7 @@ from ..model.network import protocol_name
 
 SESSION_TIMEOUT = 910.0
 MIN_SESSION_SLOTS = 1 << 16
-_DISAGREEMENTS_KEPT = 20
+DISAGREEMENTS_KEPT = 20
 _DISTINCT_COUNTED = 1 << 17  # denied flows counted at once; past them only the _TOP_KEPT most frequent go on
 _TOP_KEPT = 10_000
 _ONCE = np.zeros(0, np.int64)  # add_flows' weights: each row counts once
@@ -217,6 +217,34 @@ class FlowCounter:
             self.used = add_flows(piece, _ONCE, flows.sfam, flows.shi, flows.slo, flows.dhi, flows.dlo, flows.proto,
                                   flows.dport, self.directory, self.flows, self.used)
 
+    def counted(self) -> np.ndarray:
+        """The flows counted so far, with their counts (FLOW_COUNT records)."""
+        return self.flows[:self.used].copy()
+
+    @classmethod
+    def merged(cls, parts: Sequence[tuple[np.ndarray, bool]]) -> FlowCounter:
+        """One counter from the `counted()` flows and `exact` flags of counters over disjoint rows (shards of
+        a replay): counts of a flow add. Exact, as one counter over all the rows, while every part is and
+        the flows together are at most _DISTINCT_COUNTED."""
+        counter = cls.__new__(cls)
+        flows = np.concatenate([f for f, _ in parts]) if parts else np.zeros(0, FLOW_COUNT)
+        keys = ("fam", "shi", "slo", "dhi", "dlo", "proto", "dport")
+        if len(flows):
+            order = np.lexsort([flows[k] for k in reversed(keys)])
+            flows = flows[order]
+            start = np.ones(len(flows), bool)
+            start[1:] = np.zeros(len(flows) - 1, bool)
+            for k in keys:
+                start[1:] |= flows[k][1:] != flows[k][:-1]
+            firsts = np.flatnonzero(start)
+            counts = np.add.reduceat(flows["count"], firsts)
+            flows = flows[firsts]
+            flows["count"] = counts
+        counter.flows, counter.used = flows, len(flows)
+        counter.directory = np.zeros(0, np.uint64)
+        counter.exact = all(exact for _, exact in parts) and len(flows) <= _DISTINCT_COUNTED
+        return counter
+
     def top(self, n: int) -> list[dict[str, Any]]:
         """The n most counted flows, as text with their counts (ties in a fixed order)."""
         flows = self.flows[:self.used]
@@ -372,10 +400,10 @@ class Replayer:
                 return
             # the first ones in record order (a dataset's files in replay order), whatever order they are replayed in
             files = chunk.file[rows] if chunk.file is not None else np.zeros(len(rows), np.int32)
-            rows = rows[np.lexsort((chunk.record[rows], files))[:_DISAGREEMENTS_KEPT]]
+            rows = rows[np.lexsort((chunk.record[rows], files))[:DISAGREEMENTS_KEPT]]
             for i in rows:
                 key = (int(chunk.file[i]) if chunk.file is not None else 0, int(chunk.record[i]))
-                if len(s.disagreements) >= _DISAGREEMENTS_KEPT and key >= self.disagreement_keys[-1]:
+                if len(s.disagreements) >= DISAGREEMENTS_KEPT and key >= self.disagreement_keys[-1]:
                     break
                 at = bisect.bisect(self.disagreement_keys, key)
                 self.disagreement_keys.insert(at, key)
@@ -388,7 +416,7 @@ class Replayer:
                     "ingress_rule": names[raw.ingress_code[i]] if raw.ingress_code[i] >= 0 else ""})
                 if self.file_names is not None and chunk.file is not None:
                     s.disagreements[at]["file"] = self.file_names[int(chunk.file[i])]
-                del s.disagreements[_DISAGREEMENTS_KEPT:], self.disagreement_keys[_DISAGREEMENTS_KEPT:]
+                del s.disagreements[DISAGREEMENTS_KEPT:], self.disagreement_keys[DISAGREEMENTS_KEPT:]
 
     def finish(self, invalid_reasons: Counter) -> None:
         s = self.summary
