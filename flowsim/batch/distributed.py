@@ -4,8 +4,11 @@
 each, and closes it at the end; `--dask ADDRESS` connects to a running scheduler, whose workers must have
 flowsim installed and read the dataset's files at the same paths (a shared file system).
 
-The compiled configuration is scattered to every worker once (its tables are plain arrays); tasks name
-it, so it is never pickled per task. Each worker process keeps one Engine per scattered table set.
+The compiled configuration reaches the workers as the result of one task, which loads it from flowsim's
+content-keyed cache of compiled tables (the configuration file must be readable at the same path, and is
+checked to be the same file); every task names that result, so the tables are never pickled per task,
+each worker receives them once, and Dask loads them again should every worker holding them die. Each
+worker process keeps one Engine per table set.
 
 query: one task per file evaluates it as one-process `query` would and writes its Parquet part
 (`part-NNNNN.parquet`, NNNNN the file's place in the dataset's natural order, and `_manifest.json`
@@ -37,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
 import math
 import os
@@ -47,6 +51,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -113,8 +118,9 @@ def cluster(spec: str) -> Iterator[Cluster]:
     try:
         if kind == LOCAL:
             n = value or os.cpu_count() or 1
-            local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                                 silence_logs=logging.ERROR)
+            # no dashboard; the scheduler's HTTP server (health checks) on a free port, not 8787
+            local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                 scheduler_kwargs={"dashboard": False}, silence_logs=logging.ERROR)
             client = Client(local)
         else:
             try:
@@ -165,7 +171,7 @@ _ENGINES: dict[int, tuple[Any, Engine]] = {}
 
 
 def _engine(tables: Any, config: str) -> Engine:
-    """This worker's Engine over the scattered tables (made once per table set)."""
+    """This worker's Engine over the configuration's tables (made once per table set)."""
     from ..config.loader import load_config
 
     held = _ENGINES.get(id(tables))
@@ -176,8 +182,29 @@ def _engine(tables: Any, config: str) -> Engine:
     return held[1]
 
 
-def _scatter(client: Any, engine: Engine) -> Any:
-    return client.scatter(engine.tables, broadcast=True, hash=False)
+def _load_tables(config: str, digest: str) -> Any:
+    """The compiled tables of the configuration file, loaded on a worker from flowsim's content-keyed cache
+    (compiled there once where the worker's cache lacks them); refused when the worker's file is not the
+    client's (another machine's copy that differs)."""
+    from ..engine.cache import load_engine
+
+    try:
+        mine = hashlib.sha256(Path(config).read_bytes()).hexdigest()
+    except OSError as exc:
+        raise InputError(Problem(f"a Dask worker cannot read the configuration: {exc.strerror or exc}",
+                                 source=config)) from None
+    if mine != digest:
+        raise InputError(Problem("a Dask worker reads another configuration at this path than the client",
+                                 source=config))
+    return load_engine(config).tables
+
+
+def _tables_task(client: Any, config: str, token: str) -> Any:
+    """A task whose result is the compiled tables: every task names it, so the tables are never pickled
+    per task; each worker gets them once (from the worker that loaded them), and Dask loads them again
+    if every worker holding them dies (scattered data would be lost)."""
+    digest = hashlib.sha256(Path(config).read_bytes()).hexdigest()
+    return client.submit(_load_tables, config, digest, key=f"flowsim-config-{token}")
 
 
 # ---------------------------------------------------------------- committed output folders
@@ -324,10 +351,11 @@ def query_dask(engine: Engine, config: str, flows: str, output: str | None, spec
     try:
         with parts_folder(output, [flows, *files]) as folder, cluster(spec) as c:
             started = time.perf_counter()
-            handle = _scatter(c.client, engine)
+            token = uuid.uuid4().hex[:8]
+            handle = _tables_task(c.client, config, token)
             parts = [None if folder is None else folder.part(PART.format(i)) for i in range(len(files))]
             futures = [c.client.submit(_query_task, handle, config, path, part, skip_invalid, threads,
-                                       key=f"flowsim-query-{i}-{uuid.uuid4().hex[:8]}", retries=0)
+                                       key=f"flowsim-query-{i}-{token}")
                        for i, (path, part) in enumerate(zip(files, parts))]
             try:
                 if folder is None:
@@ -336,7 +364,7 @@ def query_dask(engine: Engine, config: str, flows: str, output: str | None, spec
                     _finish(futures, meter, "evaluating", "files")
                 results = c.client.gather(futures)
             except BaseException:
-                c.client.cancel(futures)
+                c.client.cancel([*futures, handle])
                 raise
             for path, (part_stats, _) in zip(files, results):
                 _add_stats(stats, part_stats, path)
@@ -574,11 +602,11 @@ def replay_dask(engine: Engine, config: str, trace: str, output: str | None, spe
             client = c.client
             count = shards or min(MAX_SHARDS, max(2 * max(c.workers, 1), len(files)))
             started = time.perf_counter()
-            handle = _scatter(client, engine)
             token = uuid.uuid4().hex[:8]
+            handle = _tables_task(client, config, token)
             maps = [client.submit(_map_task, path, i, fmt, count, chunk_rows,
                                   key=f"flowsim-read-{i}-{token}") for i, path in enumerate(files)]
-            futures: list[Any] = list(maps)
+            futures: list[Any] = [handle, *maps]
             try:
                 metas = [client.submit(_meta, m, key=f"flowsim-meta-{i}-{token}") for i, m in enumerate(maps)]
                 futures += metas
