@@ -434,6 +434,7 @@ class FileShards:
     skipped: Any
     pieces: list[Any]
     seconds: float = 0.0
+    split_seconds: float = 0.0  # of which hashing and splitting (the shuffle's part in the map task)
 
 
 def _map_task(path: str, position: int, fmt: str | None, shards: int, chunk_rows: int) -> FileShards:
@@ -445,6 +446,7 @@ def _map_task(path: str, position: int, fmt: str | None, shards: int, chunk_rows
     reader = open_trace(path, fmt, chunk_rows=chunk_rows)
     pieces: list[list[Any]] = [[] for _ in range(shards)]
     start, fields = math.inf, None
+    splitting = 0.0
     for chunk in reader:
         fields = chunk.carried() if fields is None else fields
         if start == math.inf:
@@ -452,17 +454,21 @@ def _map_task(path: str, position: int, fmt: str | None, shards: int, chunk_rows
             start = start if math.isnan(t) else t
         chunk.columns = None  # a dataset's output has the decoded fields (flowsim.io.traces.dataset)
         chunk.file = np.full(len(chunk), position, np.int32)
+        split = time.perf_counter()
         ids = shard_of(chunk, shards)
         order = np.argsort(ids, kind="stable")
         bounds = np.searchsorted(ids[order], np.arange(shards + 1))
         for s in range(shards):
             if bounds[s + 1] > bounds[s]:
                 pieces[s].append(_rows(chunk, order[bounds[s]:bounds[s + 1]]))
+        splitting += time.perf_counter() - split
     if fields is None:
         fields = reader.layout.carried() if reader.layout is not None else frozenset()
+    split = time.perf_counter()
     joined = [TraceChunk.concat(p) if p else None for p in pieces]
+    splitting += time.perf_counter() - split
     return FileShards(start, reader.format, fields, reader.records_read, reader.skipped, joined,
-                      time.perf_counter() - started)
+                      time.perf_counter() - started, splitting)
 
 
 def _rows(chunk: Any, index: np.ndarray) -> Any:
@@ -478,7 +484,7 @@ def _rows(chunk: Any, index: np.ndarray) -> Any:
 def _meta(result: FileShards) -> FileShards:
     """A map result without its records (what the client needs to order the files)."""
     return FileShards(result.start, result.format, result.fields, result.records_read, result.skipped, [],
-                      result.seconds)
+                      result.seconds, result.split_seconds)
 
 
 def _piece(result: FileShards, shard: int) -> Any:
