@@ -129,12 +129,22 @@ def cmd_query(args: argparse.Namespace) -> int:
 
     _notice_first_compile(args)
     engine = load_engine(args.config)
-    stats = run_query(engine, args.flows, args.files["-o"], threads=args.threads, skip_invalid=args.skip_invalid,
-                      progress=sys.stderr.isatty() and not args.quiet)
+    progress = sys.stderr.isatty() and not args.quiet
+    if args.dask:
+        from .batch.distributed import query_dask
+
+        stats, _ = query_dask(engine, args.config, args.flows, args.output, args.dask, threads=args.threads,
+                              skip_invalid=args.skip_invalid, progress=progress)
+    else:
+        stats = run_query(engine, args.flows, args.files["-o"], threads=args.threads, skip_invalid=args.skip_invalid,
+                          progress=progress)
     if not args.quiet:
         summary = ", ".join(f"{n} {k}" for k, n in stats.counts.items())
         _err(f"{counted(stats.rows, 'flow')} evaluated: {summary}"
              + (f"; {counted(stats.skipped, 'invalid row')} skipped" if stats.skipped else ""))
+        if len(stats.skipped_by_file) > 1 or (stats.skipped_by_file and args.flows not in stats.skipped_by_file):
+            for path, count in stats.skipped_by_file.items():
+                _err(f"  {path}: {counted(count, 'invalid row')} skipped")
     return ExitStatus.OK
 
 
@@ -144,9 +154,22 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from .batch.tracediff import load_changes
     from .engine.cache import load_engine
 
+    if args.dask and (args.report or args.change):
+        raise InputError(Problem(f"{'--report' if args.report else '--change'} is not available with --dask yet: "
+                                 "replay in one process for it", subject="--dask"))
     changes = load_changes(args.change)
     _notice_first_compile(args)
     engine = load_engine(args.config)
+    if args.dask:
+        from .batch.distributed import replay_dask
+
+        summary = replay_dask(engine, args.config, args.trace, args.output, args.dask, fmt=args.format,
+                              threads=args.threads, progress=sys.stderr.isatty() and not args.quiet).summary
+        if args.summary:
+            args.files["--summary"].write_text(json.dumps(summary.to_dict(), indent=2, default=str) + "\n", "summary")
+        if not args.quiet:
+            print(summary)
+        return ExitStatus.OK
     recorder = None
     if args.report:
         from .report import ReplayRecorder
@@ -383,16 +406,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("query", help="verdicts for a batch of flows (CSV or Parquet)")
     p.add_argument("config")
-    p.add_argument("flows", help="flows: CSV with a header, or Parquet; - reads CSV from standard input")
+    p.add_argument("flows", help="flows: CSV with a header, or Parquet; - reads CSV from standard input; a folder "
+                                 "or a glob: every file in it")
     p.add_argument("-o", "--output", default=None, help="output file; .parquet writes Parquet, else CSV (default: CSV on stdout)")
     p.add_argument("--threads", type=int, default=None, help="worker threads (default: all cores)")
     p.add_argument("--skip-invalid", action="store_true", help="skip malformed rows (counted) instead of failing")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary or progress on stderr")
+    p.add_argument("--dask", default=None, metavar="local[:N]|ADDRESS",
+                   help="run on a Dask cluster: local:N starts N worker processes (default: one per core), an address "
+                        "(tcp://HOST:8786) connects to a running scheduler; -o is then a folder of Parquet parts")
     p.set_defaults(reads=(("configuration", "config"), ("flow table", "flows")), writes=(("-o", "output"),))
 
     p = sub.add_parser("replay", help="replay a timestamped trace statefully and report what was allowed and why")
     p.add_argument("config")
-    p.add_argument("trace", help="flow log (Alibaba CSV/JSON lines, AWS), capture (pcap, pcapng) or flow table")
+    p.add_argument("trace", help="flow log (Alibaba CSV/JSON lines, AWS), capture (pcap, pcapng) or flow table; "
+                                 "a folder or a glob: every file in it, in time order")
     p.add_argument("-o", "--output", default=None, help="per-record verdicts; .parquet writes Parquet, else CSV")
     p.add_argument("--summary", default=None, metavar="JSON", help="write the summary as JSON")
     p.add_argument("--report", default=None, metavar="FILE.html", help="write a self-contained HTML report")
@@ -402,6 +430,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--change", action="append", default=[], metavar="TIME=CONFIG",
                    help="apply CONFIG from TIME (unix seconds) on; live sessions are re-evaluated (repeatable, in time order)")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary or progress")
+    p.add_argument("--dask", default=None, metavar="local[:N]|ADDRESS",
+                   help="run on a Dask cluster: local:N starts N worker processes (default: one per core), an address "
+                        "(tcp://HOST:8786) connects to a running scheduler; -o is then a folder of Parquet parts")
     p.set_defaults(reads=(("configuration", "config"), ("trace", "trace"),
                           lambda a: [("--change configuration", v.partition("=")[2]) for v in a.change or ()]),
                    writes=(("-o", "output"), ("--summary", "summary"), ("--report", "report")))
@@ -496,7 +527,10 @@ def run_files(args: argparse.Namespace) -> RunFiles:
         what, dest = item
         value = getattr(args, dest)
         inputs.extend((what, path) for path in (value if isinstance(value, list) else [value]) if path is not None)
-    return RunFiles(inputs, [(flag, getattr(args, dest)) for flag, dest in getattr(args, "writes", ())])
+    # with --dask, -o names a folder of parts, committed by the distributed back-end (flowsim.batch.distributed)
+    folder = getattr(args, "dask", None)
+    return RunFiles(inputs, [(flag, getattr(args, dest)) for flag, dest in getattr(args, "writes", ())
+                             if not (folder and flag == "-o")])
 
 
 @contextlib.contextmanager

@@ -119,3 +119,16 @@ def test_a_missing_configuration_is_named(cache, tmp_path):
 def test_cache_can_be_turned_off(monkeypatch):
     monkeypatch.setenv("FLOWSIM_NO_CACHE", "1")
     assert cache_dir() is None
+
+
+def test_aligned_records_come_back_as_they_were():
+    """Aligned record arrays (padding between fields) are read back with their own dtype, so the entry is used."""
+    from flowsim.engine.cache import _flatten, _unflatten
+    from flowsim.kernels.sessions import SESSION
+
+    padded = np.dtype([("a", np.uint16), ("b", np.int32), ("c", np.uint64), ("d", np.bool_)], align=True)
+    for dtype in (padded, SESSION, np.dtype(np.int32)):
+        arrays: dict = {}
+        value = np.zeros(3, dtype)
+        back = _unflatten(_flatten(value, "x", arrays), arrays)
+        assert back.dtype == dtype and back is value

@@ -162,8 +162,10 @@ def test_query_reads_every_way_as_the_plain_file(tmp_path, capsys, monkeypatch, 
 
 
 def test_what_is_not_a_readable_input_is_named(tmp_path, capsys):
-    code = main(["replay", str(EXAMPLE), str(tmp_path)])
-    assert code == 2 and f"{tmp_path}: is a directory, not a trace file" in capsys.readouterr().err
+    code = main(["replay", str(EXAMPLE), str(tmp_path)])  # a directory is a dataset (docs/commands.md), here an empty one
+    assert code == 2 and f"{tmp_path}: the trace directory holds no files" in capsys.readouterr().err
+    code = main(["query", str(EXAMPLE), str(tmp_path / "*.csv")])
+    assert code == 2 and "*.csv: no file matches this flow table pattern" in capsys.readouterr().err
     code = main(["query", str(EXAMPLE), str(tmp_path / "missing.csv")])
     assert code == 2 and "missing.csv: no such flow table" in capsys.readouterr().err
     bad = tmp_path / "bad.gz"

@@ -11,13 +11,14 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
 
 from ..engine.engine import VERDICT_NAMES, Engine, invalid_row_problems, set_threads
 from ..errors import InputError, Problem
+from ..io.datasets import dataset_files, is_dataset
 from ..io.flows import check_columns, prepare_flows
 from ..io.inputs import Input
 from ..io.outputs import Output, writing
@@ -39,6 +40,7 @@ class QueryStats:
     skipped: int = 0
     counts: Counter = field(default_factory=Counter)
     seconds: float = 0.0
+    skipped_by_file: dict[str, int] = field(default_factory=dict)  # a dataset's files that had rows skipped
 
 
 @dataclass
@@ -169,26 +171,71 @@ def _empty_batch(schema: pa.Schema) -> pa.RecordBatch:
 
 def run_query(engine: Engine, flows_path: str, output: str | Output | None, threads: int | None = None,
               skip_invalid: bool = False, progress: bool = False) -> QueryStats:
-    """Evaluate every flow of a file and write input columns plus verdicts (``output`` None: stdout).
+    """Evaluate every flow of a file, or of every file of a dataset (flowsim.io.datasets) one after the
+    other, and write input columns plus verdicts (``output`` None: stdout).
 
-    The output appears at its path only when the whole run succeeded (flowsim.io.outputs)."""
+    The output appears at its path only when the whole run succeeded (flowsim.io.outputs). A dataset's
+    tables go to the one output with the columns of its first file (ports as integers); a file whose
+    columns differ fails, naming it."""
+    files = dataset_files(flows_path, "flow table") if is_dataset(flows_path) else [flows_path]
     with writing(output, inputs=[("flow table", flows_path)]) as target, arrow_settings(threads):
-        flows = open_flow_table(flows_path, skip_invalid=skip_invalid)
-        stats, meter, writer = QueryStats(), Progress(progress, flows.total_rows), TableWriter(target)
+        stats, writer = QueryStats(), TableWriter(target)
+        meter = Progress(progress, None)
         started, done = time.perf_counter(), False
+        conform = Conformer() if len(files) > 1 or files[0] != flows_path else None
         try:
-            for batch in flows.batches:
-                _evaluate_batch(engine, flows, batch, writer, stats, threads, skip_invalid)
-                meter.update(stats.rows + stats.skipped)
-            if writer.empty:
-                _evaluate_batch(engine, flows, _empty_batch(flows.schema), writer, stats, threads, skip_invalid)
-            stats.skipped += len(flows.malformed)
+            for path in files:
+                skipped = stats.skipped
+                evaluate_file(engine, path, writer, stats, threads, skip_invalid, meter, conform, last=path == files[-1])
+                if stats.skipped > skipped:
+                    stats.skipped_by_file[path] = stats.skipped - skipped
             done = True
         finally:
             meter.close()
             writer.close(keep=done)
     stats.seconds = time.perf_counter() - started
     return stats
+
+
+def evaluate_file(engine: Engine, path: str, writer: TableWriter, stats: QueryStats, threads: int | None,
+                  skip_invalid: bool, meter: Progress | None = None, conform: Conformer | None = None,
+                  last: bool = True) -> None:
+    """Evaluate the flows of one file into `writer`, adding to `stats`; when nothing has been written by
+    the `last` file, its columns still reach the output (an empty table keeps its header)."""
+    flows = open_flow_table(path, skip_invalid=skip_invalid)
+    if meter is not None and conform is None:
+        meter.total = flows.total_rows
+    write = writer.write if conform is None else (lambda table: writer.write(conform(table, flows.source)))
+    for batch in flows.batches:
+        _evaluate_batch(engine, flows, batch, write, writer.parquet or conform is not None, stats, threads, skip_invalid)
+        if meter is not None:
+            meter.update(stats.rows + stats.skipped)
+    if writer.empty and last:
+        _evaluate_batch(engine, flows, _empty_batch(flows.schema), write, writer.parquet or conform is not None, stats,
+                        threads, skip_invalid)
+    stats.skipped += len(flows.malformed)
+
+
+class Conformer:
+    """Tables of a dataset's files made to fit one output: the columns (names, order and types) of the
+    first file that has rows, ports as integers."""
+
+    def __init__(self) -> None:
+        self.schema: pa.Schema | None = None
+        self.first = ""
+
+    def __call__(self, table: pa.Table, source: str) -> pa.Table:
+        if self.schema is None:
+            self.schema, self.first = table.schema, source
+            return table
+        if set(table.column_names) != set(self.schema.names):
+            raise InputError(Problem(f"its columns ({', '.join(table.column_names)}) differ from those of {self.first} "
+                                     f"({', '.join(self.schema.names)}): one output cannot hold both", source=source))
+        try:
+            return table.select(self.schema.names).cast(self.schema)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise InputError(Problem(f"its columns cannot take the types of those of {self.first}: {exc}",
+                                     source=source)) from None
 
 
 def _integer_ports(table: pa.Table) -> pa.Table:
@@ -213,8 +260,8 @@ def _integer_ports(table: pa.Table) -> pa.Table:
     return table
 
 
-def _evaluate_batch(engine: Engine, flows: FlowTable, batch: pa.RecordBatch, writer: TableWriter, stats: QueryStats,
-                    threads: int | None, skip_invalid: bool) -> None:
+def _evaluate_batch(engine: Engine, flows: FlowTable, batch: pa.RecordBatch, write: Callable[[pa.Table], None],
+                    integer_ports: bool, stats: QueryStats, threads: int | None, skip_invalid: bool) -> None:
     table = pa.Table.from_batches([batch])
     prepared = prepare_flows(table)
     raw = engine.evaluate_arrays(prepared, threads)
@@ -232,9 +279,9 @@ def _evaluate_batch(engine: Engine, flows: FlowTable, batch: pa.RecordBatch, wri
         table = table.filter(pa.array(keep))
         raw = raw.take(keep)
     table = engine.with_verdicts(table, raw)
-    if writer.parquet:
+    if integer_ports:
         table = _integer_ports(table)
-    writer.write(table)
+    write(table)
     stats.rows += table.num_rows
     counts = np.bincount(raw.verdict, minlength=len(VERDICT_NAMES))
     for code, name in enumerate(VERDICT_NAMES):

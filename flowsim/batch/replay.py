@@ -9,6 +9,7 @@ table holds live sessions only.
 """
 from __future__ import annotations
 
+import bisect
 import mmap
 import time as clock
 from collections import Counter
@@ -19,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..engine.engine import Engine, RawVerdicts
+from ..io.datasets import is_dataset
 from ..io.flows import FlowArrays, Names
 from ..io.outputs import Output, writing
 from ..io.traces.tables import protocol_names
@@ -33,7 +35,7 @@ from ..model.network import protocol_name
 
 SESSION_TIMEOUT = 910.0
 MIN_SESSION_SLOTS = 1 << 16
-_DISAGREEMENTS_KEPT = 20
+DISAGREEMENTS_KEPT = 20
 _DISTINCT_COUNTED = 1 << 17  # denied flows counted at once; past them only the _TOP_KEPT most frequent go on
 _TOP_KEPT = 10_000
 _ONCE = np.zeros(0, np.int64)  # add_flows' weights: each row counts once
@@ -94,7 +96,8 @@ class ReplaySummary:
                          f"({self.agree / self.compared:.1%}); {self.compared - self.agree:,} "
                          + ("disagrees" if self.compared - self.agree == 1 else "disagree"))
             for d in self.disagreements[:10]:
-                lines.append(f"    record {d['record']}: {d['flow']} recorded {d['recorded']}, flowsim says {d['verdict']}"
+                where = f"{d['file']} record {d['record']}" if d.get("file") else f"record {d['record']}"
+                lines.append(f"    {where}: {d['flow']} recorded {d['recorded']}, flowsim says {d['verdict']}"
                              f" ({d['egress_rule'] or '-'} / {d['ingress_rule'] or '-'})")
         if self.top_denied:
             lines.append("  top denied flows" + ("" if self.top_denied_exact else
@@ -217,6 +220,34 @@ class FlowCounter:
             self.used = add_flows(piece, _ONCE, flows.sfam, flows.shi, flows.slo, flows.dhi, flows.dlo, flows.proto,
                                   flows.dport, self.directory, self.flows, self.used)
 
+    def counted(self) -> np.ndarray:
+        """The flows counted so far, with their counts (FLOW_COUNT records)."""
+        return self.flows[:self.used].copy()
+
+    @classmethod
+    def merged(cls, parts: Sequence[tuple[np.ndarray, bool]]) -> FlowCounter:
+        """One counter from the `counted()` flows and `exact` flags of counters over disjoint rows (shards of
+        a replay): counts of a flow add. Exact, as one counter over all the rows, while every part is and
+        the flows together are at most _DISTINCT_COUNTED."""
+        counter = cls.__new__(cls)
+        flows = np.concatenate([f for f, _ in parts]) if parts else np.zeros(0, FLOW_COUNT)
+        keys = ("fam", "shi", "slo", "dhi", "dlo", "proto", "dport")
+        if len(flows):
+            order = np.lexsort([flows[k] for k in reversed(keys)])
+            flows = flows[order]
+            start = np.ones(len(flows), bool)
+            start[1:] = np.zeros(len(flows) - 1, bool)
+            for k in keys:
+                start[1:] |= flows[k][1:] != flows[k][:-1]
+            firsts = np.flatnonzero(start)
+            counts = np.add.reduceat(flows["count"], firsts)
+            flows = flows[firsts]
+            flows["count"] = counts
+        counter.flows, counter.used = flows, len(flows)
+        counter.directory = np.zeros(0, np.uint64)
+        counter.exact = all(exact for _, exact in parts) and len(flows) <= _DISTINCT_COUNTED
+        return counter
+
     def top(self, n: int) -> list[dict[str, Any]]:
         """The n most counted flows, as text with their counts (ties in a fixed order)."""
         flows = self.flows[:self.used]
@@ -277,6 +308,8 @@ class Replayer:
         self.hits = np.zeros(len(engine.tables.rule_names) + 1, dtype=np.int64)
         self.earlier_hits: dict[str, int] = {}  # rule hits under configurations replaced by a change, by name
         self.denied = FlowCounter()
+        self.disagreement_keys: list[tuple[int, int]] = []  # (file, record) of each disagreement kept, in order
+        self.file_names: Sequence[str] | None = None  # a dataset's files, which chunk.file indexes
 
     def use(self, engine: Engine) -> None:
         """Evaluate with `engine` from now on (a configuration change); rule hits so far are kept by name.
@@ -365,14 +398,28 @@ class Replayer:
             s.compared += int(comparable.sum())
             s.agree += int(agree.sum())
             names = self.engine.tables.rule_names
-            for i in np.flatnonzero(comparable & ~agree)[: max(0, _DISAGREEMENTS_KEPT - len(s.disagreements))]:
-                s.disagreements.append({
+            rows = np.flatnonzero(comparable & ~agree)
+            if not len(rows):
+                return
+            # the first ones in record order (a dataset's files in replay order), whatever order they are replayed in
+            files = chunk.file[rows] if chunk.file is not None else np.zeros(len(rows), np.int32)
+            rows = rows[np.lexsort((chunk.record[rows], files))[:DISAGREEMENTS_KEPT]]
+            for i in rows:
+                key = (int(chunk.file[i]) if chunk.file is not None else 0, int(chunk.record[i]))
+                if len(s.disagreements) >= DISAGREEMENTS_KEPT and key >= self.disagreement_keys[-1]:
+                    break
+                at = bisect.bisect(self.disagreement_keys, key)
+                self.disagreement_keys.insert(at, key)
+                s.disagreements.insert(at, {
                     "record": int(chunk.record[i]) + 1, "eni": None if chunk.eni is None else str(chunk.eni[i]),
                     "flow": _flow_text(flows.sfam[i], flows.shi[i], flows.slo[i], flows.dhi[i], flows.dlo[i],
                                        flows.proto[i], flows.sport[i], flows.dport[i]),
                     "recorded": ACTION_NAMES[recorded[i]], "verdict": VERDICT_NAMES[raw.verdict[i]],
                     "egress_rule": names[raw.egress_code[i]] if raw.egress_code[i] >= 0 else "",
                     "ingress_rule": names[raw.ingress_code[i]] if raw.ingress_code[i] >= 0 else ""})
+                if self.file_names is not None and chunk.file is not None:
+                    s.disagreements[at]["file"] = self.file_names[int(chunk.file[i])]
+                del s.disagreements[DISAGREEMENTS_KEPT:], self.disagreement_keys[DISAGREEMENTS_KEPT:]
 
     def finish(self, invalid_reasons: Counter) -> None:
         s = self.summary
@@ -391,26 +438,43 @@ def _address_column(fam: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> pa.Array
     return pa.DictionaryArray.from_arrays(pa.array(inverse.astype(np.int32)), pa.array(texts, type=pa.string()))
 
 
-def record_table(chunk, keep: np.ndarray) -> pa.Table:
-    """The input columns (or decoded fields for captures) of the records where `keep` is true, after
-    `record`: each one's place in the trace, 1-based like the lines, rows and packets of skip messages."""
+def _text_column(values: np.ndarray) -> pa.Array:
+    return pa.array(values, type=pa.string()).dictionary_encode()
+
+
+def record_table(chunk, keep: np.ndarray, files: Sequence[str] | None = None) -> pa.Table:
+    """The input columns (or decoded fields for captures and datasets) of the records where `keep` is true;
+    a dataset's records (`files`: its file names, which chunk.file indexes) start with their file's name.
+    `record` is each one's place in its trace, 1-based like the lines, rows and packets of skip messages."""
     record = chunk.record[keep] + 1
     if chunk.columns is not None:
         table = chunk.columns.filter(pa.array(keep))
         if "record" not in table.column_names:  # rows come out in time order: say where each was
             table = table.add_column(0, "record", pa.array(record))
         return table
-    return pa.table({
-        "record": record, "time": chunk.time[keep],
-        "src_ip": _address_column(chunk.src_fam[keep], chunk.src_hi[keep], chunk.src_lo[keep]),
-        "dst_ip": _address_column(chunk.dst_fam[keep], chunk.dst_hi[keep], chunk.dst_lo[keep]),
-        "protocol": protocol_names(chunk.protocol[keep]), "src_port": chunk.src_port[keep], "dst_port": chunk.dst_port[keep]})
+    columns = {"record": record, "time": chunk.time[keep],
+               "src_ip": _address_column(chunk.src_fam[keep], chunk.src_hi[keep], chunk.src_lo[keep]),
+               "dst_ip": _address_column(chunk.dst_fam[keep], chunk.dst_hi[keep], chunk.dst_lo[keep]),
+               "protocol": protocol_names(chunk.protocol[keep]), "src_port": chunk.src_port[keep], "dst_port": chunk.dst_port[keep]}
+    if files is not None and chunk.file is not None:
+        columns = {"file": pa.DictionaryArray.from_arrays(pa.array(chunk.file[keep], pa.int32()),
+                                                          pa.array(list(files), pa.string())), **columns}
+    if chunk.vpc is not None:
+        columns["vpc"] = _text_column(chunk.vpc[keep])
+    if chunk.eni is not None:
+        columns["eni"] = _text_column(chunk.eni[keep])
+    if chunk.direction is not None:
+        columns["direction"] = pa.DictionaryArray.from_arrays(pa.array(chunk.direction[keep].astype(np.int32)),
+                                                              pa.array(["", "in", "out"]))
+    return pa.table(columns)
 
 
-def verdict_table(engine: Engine, chunk, raw: RawVerdicts, stateful: np.ndarray, valid: np.ndarray) -> pa.Table:
-    """Per-record output: the input columns (or decoded fields for captures), verdicts and `stateful`."""
+def verdict_table(engine: Engine, chunk, raw: RawVerdicts, stateful: np.ndarray, valid: np.ndarray,
+                  files: Sequence[str] | None = None) -> pa.Table:
+    """Per-record output: the input columns (or decoded fields for captures and datasets), verdicts and
+    `stateful`."""
     keep = valid
-    table = engine.with_verdicts(record_table(chunk, keep), raw.take(keep))
+    table = engine.with_verdicts(record_table(chunk, keep, files), raw.take(keep))
     table = table.append_column("stateful", pa.array(stateful[keep]))
     if chunk.action is not None:
         recorded = chunk.action[keep]
@@ -471,7 +535,13 @@ def _replay(engine: Engine, trace: str, output: Output | None, fmt: str | None, 
     from ..io.writer import TableWriter
     from .query import arrow_settings
 
-    reader = open_trace(trace, fmt, chunk_rows=chunk_rows)
+    if is_dataset(trace):
+        from ..io.traces.dataset import open_dataset
+
+        reader = open_dataset(trace, fmt, chunk_rows=chunk_rows)
+    else:
+        reader = open_trace(trace, fmt, chunk_rows=chunk_rows)
+    files = getattr(reader, "files", None)
     summary = ReplaySummary(trace=reader.source.name, format=reader.format)
     if changes:
         from .tracediff import ChangingReplayer
@@ -479,6 +549,7 @@ def _replay(engine: Engine, trace: str, output: Output | None, fmt: str | None, 
         replayer: Replayer = ChangingReplayer(engine, changes, summary, threads, timeout)
     else:
         replayer = Replayer(engine, summary, threads, timeout)
+    replayer.file_names = files
     writer = TableWriter(output) if output is not None else None
     meter = Progress(progress, None)
     invalid: Counter = Counter()
@@ -493,13 +564,13 @@ def _replay(engine: Engine, trace: str, output: Output | None, fmt: str | None, 
                     if flows_invalid.any():
                         invalid["invalid record (address, direction or VPC)"] += int(flows_invalid.sum())
                     if writer is not None:
-                        writer.write(verdict_table(replayer.engine, piece, raw, stateful, valid))
+                        writer.write(verdict_table(replayer.engine, piece, raw, stateful, valid, files))
                 summary.records = reader.records_read or summary.records + len(chunk)
                 meter.update(summary.evaluated)
             if writer is not None and writer.empty:  # every record skipped: the file still has its columns
                 none = TraceChunk.empty() if reader.layout is None else reader.layout
                 raw = engine.evaluate_arrays(flow_arrays(none), threads)
-                writer.write(verdict_table(engine, none, raw, np.zeros(0, bool), np.ones(0, bool)))
+                writer.write(verdict_table(engine, none, raw, np.zeros(0, bool), np.ones(0, bool), files))
         done = True
     finally:
         meter.close()

@@ -57,8 +57,7 @@ def _flatten(value: Any, name: str, arrays: dict[str, np.ndarray]) -> Any:
         if value.dtype.hasobject:
             raise TypeError(f"{name}: object arrays are not cached")
         arrays[name] = value
-        return {"array": name, "dtype": value.dtype.descr if value.dtype.names else value.dtype.str,
-                "shape": list(value.shape)}
+        return {"array": name, "dtype": _dtype_layout(value.dtype), "shape": list(value.shape)}
     if isinstance(value, (tuple, list)):
         return {"tuple": [_flatten(v, f"{name}.{i}", arrays) for i, v in enumerate(value)]}
     if isinstance(value, np.generic):
@@ -68,12 +67,33 @@ def _flatten(value: Any, name: str, arrays: dict[str, np.ndarray]) -> Any:
     raise TypeError(f"{name}: {type(value).__name__} is not cached")
 
 
+def _dtype_layout(dtype: np.dtype) -> Any:
+    """A dtype as JSON that gives it back exactly: records by their fields' names, formats and offsets and
+    their size (`descr` turns an aligned record's padding into fields of its own, a different dtype)."""
+    if not dtype.names:
+        return dtype.str
+    fields = [dtype.fields[name] for name in dtype.names]
+    if any(f[0].names or f[0].subdtype for f in fields):
+        raise TypeError("nested records are not cached")
+    return {"names": list(dtype.names), "formats": [f[0].str for f in fields], "offsets": [f[1] for f in fields],
+            "itemsize": dtype.itemsize, "aligned": dtype.isalignedstruct}
+
+
+def _dtype_of(layout: Any) -> np.dtype:
+    if isinstance(layout, dict):
+        spec = {k: layout[k] for k in ("names", "formats", "offsets", "itemsize")}
+        return np.dtype(spec, align=bool(layout.get("aligned")))
+    if isinstance(layout, list):
+        return np.dtype([tuple(f) for f in layout])
+    return np.dtype(layout)
+
+
 def _unflatten(layout: Any, arrays: Any) -> Any:
     if not isinstance(layout, dict) or len(layout) not in (1, 3):
         raise _Unusable("layout")
     if "array" in layout:
         array = arrays[layout["array"]]
-        want = np.dtype([tuple(f) for f in layout["dtype"]]) if isinstance(layout["dtype"], list) else np.dtype(layout["dtype"])
+        want = _dtype_of(layout["dtype"])
         if array.dtype != want or list(array.shape) != layout["shape"]:
             raise _Unusable(f"{layout['array']}: {array.dtype}{array.shape} where the entry says {want}{layout['shape']}")
         return array

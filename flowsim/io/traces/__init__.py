@@ -9,7 +9,7 @@ is not the format at all raises :class:`~flowsim.errors.InputError`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -37,6 +37,8 @@ class TraceChunk:
     the 0-based record (packet, line or row) number in the file; outputs show it 1-based.
     """
 
+    OPTIONAL = ("eni", "direction", "action", "vpc", "packets", "bytes")  # fields a format may lack
+
     time: np.ndarray
     src_fam: np.ndarray
     src_hi: np.ndarray
@@ -55,6 +57,7 @@ class TraceChunk:
     packets: np.ndarray | None = None
     bytes: np.ndarray | None = None
     columns: pa.Table | None = None
+    file: np.ndarray | None = None  # a dataset's records: the position of each one's file (flowsim.io.traces.dataset)
 
     def __len__(self) -> int:
         return len(self.record)
@@ -66,6 +69,18 @@ class TraceChunk:
                  "dst_fam": np.uint8, "dst_hi": np.uint64, "dst_lo": np.uint64, "protocol": np.int16,
                  "src_port": np.int32, "dst_port": np.int32, "record": np.int64}
         return cls(**{name: np.zeros(0, t) for name, t in types.items()})
+
+    def carried(self) -> frozenset[str]:
+        """The optional fields (OPTIONAL) this chunk carries."""
+        return frozenset(name for name in self.OPTIONAL if getattr(self, name) is not None)
+
+    def conform(self, fields: frozenset[str] | set[str]) -> TraceChunk:
+        """This chunk with every optional field of `fields` present (absent ones as "none": no ENI or VPC,
+        no direction or action, no counts), so that chunks of files of different formats concatenate."""
+        missing = {name: _absent_field(name, len(self)) for name in fields if getattr(self, name) is None}
+        if not missing:
+            return self
+        return replace(self, **missing)
 
     def take(self, mask: np.ndarray) -> TraceChunk:
         """The records where ``mask`` is true."""
@@ -97,6 +112,14 @@ class TraceChunk:
         return cls(**joined)
 
 
+def _absent_field(name: str, n: int) -> np.ndarray:
+    if name in ("eni", "vpc"):
+        return np.full(n, "", dtype=object)
+    if name in ("direction", "action"):
+        return np.zeros(n, np.int8)
+    return np.zeros(n, np.int64)
+
+
 class SkipCounts(dict):
     """Records skipped, by reason (reason -> count), with where the first few of each were."""
 
@@ -116,6 +139,11 @@ class SkipCounts(dict):
             if len(kept) >= self.EXAMPLES:
                 break
             kept.append(place)
+
+    def merge(self, other: SkipCounts, prefix: str = "") -> None:
+        """Add another file's counts, naming its places with `prefix` (the file) in front."""
+        for reason, count in other.items():
+            self.add(reason, count, (f"{prefix} {place}" if prefix else place for place in other.examples.get(reason, [])))
 
     def problems(self, source: str) -> list[Problem]:
         """One line per reason, naming the file and the first records skipped for it."""
