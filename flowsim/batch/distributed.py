@@ -278,15 +278,26 @@ def parts_folder(target: str | None, inputs: Sequence[str]) -> Iterator[PartsFol
     folder.commit()
 
 
-def _write_part(path: str, write: Any) -> None:
+def _write_part(path: str, fill: Any) -> None:
     """Write a part to a file of its own, then rename it to `path`: a task run again (its worker died)
-    replaces the part whole. Nothing is written once the run's folder is gone (a cancelled run)."""
+    replaces the part whole. Nothing is written once the run's folder is gone (a cancelled run).
+    `fill(writer)` writes its tables to a TableWriter; the part is kept only when it returns."""
+    from ..io.writer import TableWriter
+
     folder = os.path.dirname(path)
     if not os.path.isdir(folder):
         raise InputError(Problem("the run's output folder is gone (the run was cancelled)", source=folder))
     temporary = f"{path}.{uuid.uuid4().hex}.tmp"
     try:
-        write(temporary)
+        output = Output("-o", path)
+        output.path = temporary
+        writer = TableWriter(output)
+        done = False
+        try:
+            fill(writer)
+            done = True
+        finally:
+            writer.close(keep=done)
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
@@ -315,7 +326,6 @@ def _query_task(tables: Any, config: str, path: str, part: str | None, skip_inva
     """Evaluate one file; write its part (returns no table) or return its table."""
     import pyarrow as pa
 
-    from ..io.writer import TableWriter
 
     engine = _engine(tables, config)
     stats = QueryStats()
@@ -324,19 +334,7 @@ def _query_task(tables: Any, config: str, path: str, part: str | None, skip_inva
             collected = _Collected()
             evaluate_file(engine, path, collected, stats, threads, skip_invalid)  # type: ignore[arg-type]
             return stats, pa.concat_tables(collected.tables)
-
-        def write(temporary: str) -> None:
-            output = Output("-o", part)
-            output.path = temporary
-            writer = TableWriter(output)
-            done = False
-            try:
-                evaluate_file(engine, path, writer, stats, threads, skip_invalid)
-                done = True
-            finally:
-                writer.close(keep=done)
-
-        _write_part(part, write)
+        _write_part(part, lambda writer: evaluate_file(engine, path, writer, stats, threads, skip_invalid))
     return stats, None
 
 
@@ -555,20 +553,7 @@ def _reduce_task(tables: Any, config: str, pieces: Sequence[Any], ranks: np.ndar
         if part is None:
             run(None)
         else:
-            from ..io.writer import TableWriter
-
-            def write(temporary: str) -> None:
-                output = Output("-o", part)
-                output.path = temporary
-                writer = TableWriter(output)
-                done = False
-                try:
-                    run(writer)
-                    done = True
-                finally:
-                    writer.close(keep=done)
-
-            _write_part(part, write)
+            _write_part(part, run)
     s = replayer.summary
     return ShardResult({name: getattr(s, name) for name in _SUMMED}, replayer.hits, replayer.denied.counted(),
                        replayer.denied.exact, list(zip(replayer.disagreement_keys, s.disagreements)), invalid,
