@@ -3,8 +3,9 @@ configurations, grouped by (source ENI, destination ENI, old deciding rules, new
 exact region with its boxes, size and one example flow.
 
 Both configurations live in one BDD manager, so equal regions are equal nodes. Only the units a change can touch
-are swept: an ENI side is *touched* when its addresses, its VPC or its ordered entry list (rules with their peers
-resolved to addresses, default rules) differ. A flow can change only where its source is a touched egress side
+are swept: an ENI side is *touched* when its addresses, its VPC, its groups or backend flag differ, or one of its
+groups differs in that direction (its kind, place, interconnected members, or rules with peers and ports
+resolved). Touching more sides than change costs time, never exactness. A flow can change only where its source is a touched egress side
 or its destination a touched ingress side; there, a side's decision (rule and action) is compared between the
 two configurations, which gives the exact region D of changed flows (a flow's outcome is a function of its two
 sides, apart from flows between two addresses of one ENI, handled apart). Then D alone is split by its owners
@@ -202,28 +203,24 @@ class _Side:
             self._ownership[eni_id] = None if eni is None else (eni.vpc, frozenset(eni.owned_networks()))
         return self._ownership[eni_id]
 
-    def signature(self, eni_id: str, direction: str) -> tuple | None:
-        """What decides the ENI's flows in one direction: its addresses, VPC and ordered entries, peers resolved."""
-        eni = self.config.interfaces.get(eni_id)
-        if eni is None:
-            return None
-        groups = eni_groups(self.config, eni)
-        key = (eni.vpc, groups, eni.load_balancer_backend, direction)
+    def group_signature(self, group_id: str, direction: str) -> tuple | None:
+        """What a group brings to the entry lists of its group sets in one direction: its kind and place in the
+        file, its members where it interconnects them (basic, accept), and its rules in order with peers and
+        ports resolved. Equal signatures in OLD and NEW for every group of a set, with the same ENI
+        addresses, mean the same ordered entries (a superset of the changes is fine: touched sides are only
+        swept again)."""
+        key = (group_id, direction)
         if key not in self._signatures:
-            self._signatures[key] = self._entries_signature(groups, eni.load_balancer_backend, direction)
-        return self.ownership(eni_id), self._signatures[key]
-
-    def _entries_signature(self, groups: tuple[str, ...], lb: bool, direction: str) -> tuple:
-        cfg = self.config
-        advanced = any(cfg.groups[g].type == "advanced" for g in groups)
-        defaults: tuple = (advanced,)
-        if direction == INGRESS:
-            shared = [g for g in groups if cfg.groups[g].type == "basic" and cfg.groups[g].internal_policy == ACCEPT]
-            defaults += (lb, frozenset().union(*(self.members(g) for g in shared)) if shared and not advanced else None)
-        in_set = set(groups)
-        rules = sorted((r for g in groups for r in cfg.groups[g].rules if r.direction == direction),
-                       key=cfg.rule_order_key)
-        return defaults, tuple(self._rule_signature(r) for r in rules if r.group in in_set)
+            group = self.config.groups.get(group_id)
+            if group is None:
+                self._signatures[key] = None
+            else:
+                shared = direction == INGRESS and group.type == "basic" and group.internal_policy == ACCEPT
+                self._signatures[key] = (
+                    group.type, group.internal_policy, group.order, self.members(group_id) if shared else None,
+                    tuple((r.priority, r.position, self._rule_signature(r)) for r in group.rules
+                          if r.direction == direction))
+        return self._signatures[key]
 
     def _rule_signature(self, rule: Rule) -> tuple:
         got = self._rules.get(rule.name)
@@ -299,20 +296,26 @@ class _Differ:
         self._others = {f: [n for n in names if n != "fam" and not (n.startswith(f) and n[len(f):].isdigit())]
                         for f in ("src", "dst")}
         ids = set(old.interfaces) | set(new.interfaces)
-        self._differ: dict[tuple[int, int], bool] = {}
+        self._differ: dict[tuple[str, str], bool] = {}
         self.touched = {d: {e for e in ids if self._side_differs(e, d)} for d in (EGRESS, INGRESS)}
         self.moved = {e for e in ids if self.old.ownership(e) != self.new.ownership(e)}
 
     def _side_differs(self, eni_id: str, direction: str) -> bool:
-        """Whether the ENI's side in `direction` is decided differently; entry lists are shared by every ENI of
-        a group set, so each pair of them is compared once."""
-        a, b = self.old.signature(eni_id, direction), self.new.signature(eni_id, direction)
-        if a is None or b is None or a[0] != b[0]:
-            return a != b
-        key = (id(a[1]), id(b[1]))  # both live in the sides' signature memos
-        if key not in self._differ:
-            self._differ[key] = a[1] != b[1]
-        return self._differ[key]
+        """Whether the ENI's side in `direction` may be decided differently: its addresses, VPC, groups or
+        backend flag differ, or one of its groups' signatures does (each group compared once)."""
+        a, b = self.old.config.interfaces.get(eni_id), self.new.config.interfaces.get(eni_id)
+        if a is None or b is None or self.old.ownership(eni_id) != self.new.ownership(eni_id):
+            return True
+        groups = eni_groups(self.old.config, a)
+        if groups != eni_groups(self.new.config, b) or a.load_balancer_backend != b.load_balancer_backend:
+            return True
+        for g in groups:
+            key = (g, direction)
+            if key not in self._differ:
+                self._differ[key] = self.old.group_signature(g, direction) != self.new.group_signature(g, direction)
+            if self._differ[key]:
+                return True
+        return False
 
     def project(self, region: object, fieldname: str) -> object:
         """The `fieldname` addresses (with the family) of the flows of region."""
