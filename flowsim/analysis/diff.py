@@ -22,7 +22,7 @@ from typing import Any, Iterable
 from ..engine.reference import ALLOW, DENY, UNMANAGED
 from ..model.network import ACCEPT, EGRESS, INGRESS, PORTED_PROTOCOLS, Config, Interface, Rule, protocol_name
 from .lint import Incomplete
-from .space import Box, Space
+from .space import Box, Space, without_cycle_collection
 from .units import NODE_BUDGET, TIME_BUDGET_S, Regions, build_unit, eni_groups
 
 EXTERNAL = "external"
@@ -419,6 +419,7 @@ def _label(old: str | None, new: str | None) -> str:
     return a if a == b else f"{a} -> {b}"
 
 
+@without_cycle_collection
 def diff_configs(old: Config, new: Config, old_name: str = "OLD", new_name: str = "NEW",
                  box_limit: int = BOX_LIMIT, node_budget: int = NODE_BUDGET,
                  time_budget_s: float = TIME_BUDGET_S) -> SpaceDiff:

@@ -26,7 +26,7 @@ from ..model.network import (
     Rule,
     protocol_name,
 )
-from .space import Point, Space
+from .space import Point, Space, without_cycle_collection
 from .units import Entry, Unit, iter_units
 
 SEVERITIES = ("info", "warning", "error")
@@ -93,6 +93,7 @@ class LintReport:
                 "incomplete": [i.to_dict() for i in self.incomplete]}
 
 
+@without_cycle_collection
 def lint(config: Config, node_budget: int | None = None, time_budget_s: float | None = None) -> LintReport:
     """Every finding of docs/analysis.md (lint) over every unit of the configuration."""
     import time

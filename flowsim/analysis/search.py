@@ -10,7 +10,7 @@ from ..errors import InputError
 from ..model.network import PORTED_PROTOCOLS, Config, flow_protocol_number, protocol_name
 from .lint import Incomplete
 from .path import PathModel
-from .space import Point
+from .space import Point, without_cycle_collection
 
 EXTERNAL = "external"
 
@@ -52,6 +52,7 @@ def parse_port_range(text: str, flag: str) -> tuple[int, int]:
     return lo, hi
 
 
+@without_cycle_collection
 def search(config: Config, query: Query, limit: int = 10, model: PathModel | None = None) -> SearchResult:
     """Flows of the query space with the verdict, and the region's exact size."""
     if query.verdict not in (ALLOW, DENY):
