@@ -87,8 +87,10 @@ MIN_EXPANDED = 100_000  # ... below this many values in all, any repetition is f
 
 def expanded_size(root: yaml.Node) -> tuple[int, int]:
     """(values the document holds once its aliases are expanded, distinct values it holds), without expanding:
-    an alias is a second reference to a node, so sizes are summed over a graph, each node measured once."""
+    an alias is a second reference to a node, so sizes are summed over a graph, each node measured once.
+    An alias inside the value it names (`a: &a [*a]`) would nest without end: RecursionError."""
     size: dict[int, int] = {}
+    measuring: set[int] = set()  # nodes whose children are being measured: the path from the root
     stack = [(root, False)]
     while stack:
         node, done = stack.pop()
@@ -98,7 +100,11 @@ def expanded_size(root: yaml.Node) -> tuple[int, int]:
             node.value if isinstance(node, yaml.SequenceNode) else []
         if done:
             size[id(node)] = 1 + sum(size[id(c)] for c in children)
+            measuring.discard(id(node))
+        elif id(node) in measuring:
+            raise RecursionError("an alias inside the value it names")
         else:
+            measuring.add(id(node))
             stack.append((node, True))
             stack.extend((c, False) for c in children if id(c) not in size)
     return size[id(root)], len(size)
