@@ -323,10 +323,10 @@ def _parse_document(text: str, source: str) -> Any:
 
 
 @contextlib.contextmanager
-def _paused_gc():
-    """No cyclic garbage collection while a document's values are built: they hold no cycles, and with millions
-    of new containers alive the collector would walk them all again and again (most of the time reading a
-    large file took)."""
+def paused_gc():
+    """No cyclic garbage collection while a document's values (or an import's parse trees) are built: they
+    hold no cycles, and with millions of new containers alive the collector would walk them all again and
+    again (most of the time reading a large file took)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -350,7 +350,7 @@ def read_document(path: str | os.PathLike) -> Any:
     except UnicodeDecodeError as exc:
         raise ConfigError(Problem(f"not UTF-8 text (byte {exc.start})", source=source)) from None
     try:
-        with _paused_gc():
+        with paused_gc():
             return _parse_document(text, source)
     except RecursionError:
         raise ConfigError(Problem("nested too deeply to be a configuration", source=source)) from None
@@ -923,7 +923,7 @@ def load_config(path_or_mapping: str | os.PathLike | Mapping) -> Config:
     """Load and validate a configuration; raise `ConfigError` listing every problem."""
     from .validate import validate_config
 
-    with _paused_gc():  # the model's objects hold no cycles either
+    with paused_gc():  # the model's objects hold no cycles either
         if isinstance(path_or_mapping, Mapping):
             document, source = path_or_mapping, ""
         else:
