@@ -90,16 +90,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--groups", type=int, default=GROUPS)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--save", action="store_true", help="keep the table in bench/results/load.json")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "large.yaml"
         rules = generate(path, args.groups)
         size = path.stat().st_size / 1e6
         print(f"{path.name}: {size:.1f} MB, {rules:,} rules")
+        rows = []
         for i in range(args.rounds):
             wall, user, rss = validate_once(path)
             print(f"round {i + 1}: {wall:.1f} s wall, {user:.1f} s user CPU, peak RSS {rss:.0f} MiB "
                   f"(load {os.getloadavg()[0]:.1f})")
+            rows.append([i + 1, round(size, 1), rules, round(wall, 2), round(user, 2), round(rss)])
+    if args.save:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import results
+
+        results.save("load", f"python bench/bench_load.py --groups {args.groups} --rounds {args.rounds} --save",
+                     ["round", "MB", "rules", "wall s", "user s", "peak RSS MiB"], rows,
+                     note="flowsim validate in a fresh process; target under 15 s and 1.5 GiB.")
 
 
 if __name__ == "__main__":
