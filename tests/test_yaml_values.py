@@ -137,3 +137,18 @@ def test_a_ros_template_alias_bomb_is_refused_at_once(tmp_path, capsys):
     assert main(["import", "ros", str(path), "-o", str(tmp_path / "out.yaml")]) == 2
     assert time.perf_counter() - started < 5
     assert "bomb.yml: aliases expand the document to" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ["a: &a [*a]\n", "security_groups: &g {sg-a: {rules: [*g]}}\n"])
+def test_an_alias_inside_the_value_it_names_is_refused(tmp_path, capsys, text):
+    path = tmp_path / "loop.yaml"
+    path.write_text(text)
+    assert main(["validate", str(path)]) == 2  # it once walked the loop until memory ran out
+    assert "loop.yaml: nested too deeply" in capsys.readouterr().err
+
+
+def test_a_ros_template_alias_inside_the_value_it_names_is_refused(tmp_path, capsys):
+    path = tmp_path / "loop.yml"
+    path.write_text("ROSTemplateFormatVersion: '2015-09-01'\nResources: &r {A: *r}\n")
+    assert main(["import", "ros", str(path), "-o", str(tmp_path / "out.yaml")]) == 2
+    assert "loop.yml: invalid YAML: nested more than" in capsys.readouterr().err

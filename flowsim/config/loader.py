@@ -5,6 +5,9 @@ raised together as one `ConfigError`, so users fix a file in one pass.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
+import gc
 import ipaddress
 import json
 import os
@@ -87,8 +90,10 @@ MIN_EXPANDED = 100_000  # ... below this many values in all, any repetition is f
 
 def expanded_size(root: yaml.Node) -> tuple[int, int]:
     """(values the document holds once its aliases are expanded, distinct values it holds), without expanding:
-    an alias is a second reference to a node, so sizes are summed over a graph, each node measured once."""
+    an alias is a second reference to a node, so sizes are summed over a graph, each node measured once.
+    An alias inside the value it names (`a: &a [*a]`) would nest without end: RecursionError."""
     size: dict[int, int] = {}
+    measuring: set[int] = set()  # nodes whose children are being measured: the path from the root
     stack = [(root, False)]
     while stack:
         node, done = stack.pop()
@@ -98,7 +103,11 @@ def expanded_size(root: yaml.Node) -> tuple[int, int]:
             node.value if isinstance(node, yaml.SequenceNode) else []
         if done:
             size[id(node)] = 1 + sum(size[id(c)] for c in children)
+            measuring.discard(id(node))
+        elif id(node) in measuring:
+            raise RecursionError("an alias inside the value it names")
         else:
+            measuring.add(id(node))
             stack.append((node, True))
             stack.extend((c, False) for c in children if id(c) not in size)
     return size[id(root)], len(size)
@@ -140,6 +149,7 @@ _STR_TAG = "tag:yaml.org,2002:str"
 
 
 def _parse_text(text: str, source: str) -> Any:
+    """The document through the composed node graph: the general path, for whatever `_read_events` hands back."""
     loader = ExactLoader(text)
     try:
         node = loader.get_single_node()
@@ -149,6 +159,181 @@ def _parse_text(text: str, source: str) -> Any:
         return _to_python(loader, node, source)
     finally:
         loader.dispose()
+
+
+class _Unusual(Exception):
+    """Something `_read_events` leaves to the node graph: a tag, an anchor issue, a second document, deep nesting."""
+
+
+_PLAIN = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False,
+          "~": None, "null": None, "Null": None, "NULL": None, "": None}  # ExactLoader's bool and null resolvers
+_INT_START = frozenset("-+0123456789")
+_INT = re.compile(r"[-+]?[0-9]+").fullmatch  # ExactLoader's int resolver ($ before a final newline aside, which a
+# plain scalar never ends with)
+MAX_EVENT_DEPTH = 64  # deeper documents take the node graph, which reports RecursionError as it always did
+_NO_KEY = object()
+_BAD_KEY = object()
+
+
+def _read_events(text: str, source: str) -> Any:
+    """The document from libyaml's events in one pass, without composing nodes: what `_parse_text` returns, with
+    the same lines, resolution, alias-bomb refusal and first problem, for a fraction of the time and memory.
+
+    Each value is built once (an alias shares its anchor's value; the node path copies it), repeated scalars share
+    one string, and problems that the node path finds while converting (a bad or duplicate key, an integer too
+    long to convert) wait until the whole document has parsed and passed the alias check, as they do there.
+    Raises `_Unusual` for what it leaves to the node graph."""
+    events = yaml.events
+    scalar_event, alias_event = events.ScalarEvent, events.AliasEvent
+    mapping_start, mapping_end = events.MappingStartEvent, events.MappingEndEvent
+    sequence_start, sequence_end = events.SequenceStartEvent, events.SequenceEndEvent
+    document_start, stream_end = events.DocumentStartEvent, events.StreamEndEvent
+    parser = yaml.cyaml.CParser(text)
+    get = parser.get_event
+    plain, is_int, int_start, no_key, bad_key = _PLAIN, _INT, _INT_START, _NO_KEY, _BAD_KEY
+    strings: dict[str, str] = {}
+    intern = strings.setdefault
+    anchors: dict[str, tuple[Any, int, int]] = {}
+    stack: list = []
+    first_problem: Exception | None = None
+    documents = distinct = 0
+    root: Any = no_key
+    # the open collection: its value, whether a mapping, its key or item lines, the pending key and its line,
+    # its expanded size so far, its anchor
+    container: Any = None
+    is_map = False
+    lines: Any = None
+    key: Any = no_key
+    key_line = 0
+    size = 0
+    anchor = None
+    try:
+        while True:
+            event = get()
+            kind = event.__class__
+            if kind is scalar_event:
+                if event.tag is not None:
+                    raise _Unusual("tag")
+                value = event.value
+                if event.implicit[0]:
+                    if value in plain:
+                        value = plain[value]
+                    elif value[:1] in int_start and is_int(value):
+                        try:
+                            value = int(value, 10)
+                        except ValueError as exc:  # thousands of digits: read_document says so
+                            first_problem = first_problem or exc
+                            value = 0
+                    else:
+                        value = intern(value, value)
+                else:
+                    value = intern(value, value)
+                distinct += 1
+                value_size = 1
+                if event.anchor is not None or not is_map or key is no_key:
+                    value_line = event.start_mark.line + 1
+                    if event.anchor is not None:
+                        if event.anchor in anchors:
+                            raise _Unusual("anchor")
+                        anchors[event.anchor] = (value, 1, value_line)
+            elif kind is mapping_end or kind is sequence_end:
+                value, value_size, value_line = container, size, container.line
+                if anchor is not None:
+                    anchors[anchor] = (value, size, value_line)
+                container, is_map, lines, key, key_line, size, anchor = stack.pop()
+            elif kind is mapping_start or kind is sequence_start:
+                if event.tag is not None:
+                    raise _Unusual("tag")
+                if event.anchor is not None and event.anchor in anchors:
+                    raise _Unusual("anchor")
+                if len(stack) >= MAX_EVENT_DEPTH:
+                    raise _Unusual("depth")
+                distinct += 1
+                stack.append((container, is_map, lines, key, key_line, size, anchor))
+                is_map = kind is mapping_start
+                container = _LineDict() if is_map else _LineList()
+                container.line = event.start_mark.line + 1
+                lines = {} if is_map else []
+                if is_map:
+                    container.key_lines = lines
+                else:
+                    container.item_lines = lines
+                key, size, anchor = no_key, 1, event.anchor
+                continue
+            elif kind is alias_event:
+                target = anchors.get(event.anchor)
+                if target is None:  # undefined, or its own ancestor
+                    raise _Unusual("alias")
+                value, value_size, value_line = target
+            elif kind is document_start:
+                documents += 1
+                if documents > 1:
+                    raise _Unusual("documents")
+                continue
+            elif kind is stream_end:
+                break
+            else:  # stream start, document end
+                continue
+            # a value is complete: place it
+            if not stack:
+                root, root_size = value, value_size
+                continue
+            size += value_size
+            if not is_map:
+                container.append(value)
+                lines.append(value_line)
+            elif key is no_key:
+                if isinstance(value, (dict, list)):
+                    first_problem = first_problem or ConfigError(
+                        Problem("a mapping key must be a plain value", source=source, line=value_line))
+                    key = bad_key
+                elif value in container:
+                    first_problem = first_problem or ConfigError(
+                        Problem(f"duplicate key {shown(value)}", source=source, line=value_line))
+                    key = bad_key
+                else:
+                    key, key_line = value, value_line
+            else:
+                if key is not bad_key:
+                    container[key] = value
+                    lines[key] = key_line
+                key = no_key
+    finally:
+        parser.dispose()
+    if root is no_key:
+        return None
+    if root_size > MIN_EXPANDED and root_size > MAX_EXPANSION * distinct:
+        raise ConfigError(Problem(f"aliases expand the document to {root_size:,} values from {distinct:,} "
+                                  f"(more than {MAX_EXPANSION} times what it holds): refused", source=source))
+    if first_problem is not None:
+        raise first_problem
+    return root
+
+
+def _parse_document(text: str, source: str) -> Any:
+    """The document `_parse_text` reads, by libyaml's events where PyYAML has libyaml. A syntax error is the one
+    the node path would raise: both read the same events, and whatever the node path would refuse first (an
+    undefined alias, a second document) is `_Unusual` here."""
+    if not getattr(yaml, "__with_libyaml__", False):
+        return _parse_text(text, source)
+    try:
+        return _read_events(text, source)
+    except _Unusual:
+        return _parse_text(text, source)
+
+
+@contextlib.contextmanager
+def paused_gc():
+    """No cyclic garbage collection while a document's values (or an import's parse trees) are built: they
+    hold no cycles, and with millions of new containers alive the collector would walk them all again and
+    again (most of the time reading a large file took)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def read_document(path: str | os.PathLike) -> Any:
@@ -165,7 +350,8 @@ def read_document(path: str | os.PathLike) -> Any:
     except UnicodeDecodeError as exc:
         raise ConfigError(Problem(f"not UTF-8 text (byte {exc.start})", source=source)) from None
     try:
-        return _parse_text(text, source)
+        with paused_gc():
+            return _parse_document(text, source)
     except RecursionError:
         raise ConfigError(Problem("nested too deeply to be a configuration", source=source)) from None
     except ValueError as exc:  # a number of thousands of digits (Python refuses to convert it), a bad date
@@ -250,12 +436,19 @@ def parse_port_range(value: Any) -> tuple[int, int] | None:
     return lo, hi
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """ip_network(text, strict=False), remembered: a large configuration names the same CIDRs many times, and
+    parsing one is most of the time a rule takes (the networks are immutable, so sharing them is safe)."""
+    return ipaddress.ip_network(text, strict=False)
+
+
 def parse_network(value: Any, version: int | None = None) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     """CIDR or bare address (/32 or /128); host bits are cleared."""
     if not isinstance(value, str) or not value.strip():
         raise _Bad(f"bad CIDR {shown(value)}")
     try:
-        net = ipaddress.ip_network(value.strip(), strict=False)
+        net = _network(value.strip())
     except ValueError:
         raise _Bad(f"bad CIDR {shown(value)}") from None
     if version is not None and net.version != version:
@@ -349,13 +542,77 @@ def _choice(value: Any, table: dict[str, str], default: str | None, what: str) -
     return table[key]
 
 
-def _parse_rule(raw: Any, group: str, position: int, line: int | None, known: dict[str, set[str]], out: _Collector) -> Rule | None:
+_MEMO_FIELDS = ("direction", "action", "priority", "protocol", "ports", "port_list", "source_ports", "local", "peer")
+_MISS = object()
+
+
+def _new_rule_memo(known: dict[str, set[str]]) -> list[tuple[str, dict, Any]]:
+    """For each rule field (but `legacy`), its parser and the values it parsed by the text or integer written,
+    for one configuration (a peer's or port list's meaning depends on the configuration's ids): a large
+    configuration writes the same few values in every rule, and parsing them again is most of what loading
+    it takes."""
+    parsers = {
+        "direction": lambda v: _choice(v, DIRECTIONS, None, "direction"),
+        "action": lambda v: _choice(v, ACTIONS, ACCEPT, "action"),
+        "priority": lambda v: _parse_priority(v, False),
+        "protocol": lambda v: parse_protocol(v) if v is not None else _missing("protocol"),
+        "ports": parse_port_range,
+        "port_list": lambda v: _parse_port_list_ref(v, known),
+        "source_ports": parse_port_range,
+        "local": lambda v: None if v is None else parse_network(v),
+        "peer": lambda v: _parse_peer(v, known),
+    }
+    return [(key, {}, parsers[key]) for key in _MEMO_FIELDS]
+
+
+def _memo_rule(raw: Mapping, group: str, position: int, rule_id: str, line: int | None,
+               memo: list[tuple[str, dict, Any]]) -> Rule | None:
+    """The rule, read field by field as `_parse_rule` does, each value parsed once per configuration, for a rule
+    without `legacy` whose fields are all fine; None sends any other through `_parse_rule`'s general path,
+    which says what is wrong."""
+    get = raw.get
+    parsed = []
+    for key, seen, parse in memo:
+        value = get(key)
+        if value.__class__ is str or value.__class__ is int or value is None:  # not bool: it hashes as an int
+            result = seen.get(value, _MISS)
+            if result is _MISS:
+                try:
+                    result = seen[value] = parse(value)
+                except _Bad:
+                    return None
+        else:
+            try:
+                result = parse(value)
+            except _Bad:
+                return None
+        parsed.append(result)
+    direction, action, priority, protocol, ports, port_list, source_ports, local, peer = parsed
+    if protocol not in PORTED_PROTOCOLS and (ports is not None or source_ports is not None or port_list is not None):
+        return None
+    if port_list is not None and get("ports") is not None:
+        return None
+    description = get("description")
+    return Rule(
+        group=group, position=position, id=rule_id, direction=direction, action=action, priority=priority,
+        protocol=protocol, ports=ports or ANY_PORT, source_ports=source_ports or ANY_PORT, peer=peer, local=local,
+        description="" if description is None else str(description), line=line, port_list=port_list or "",
+        legacy=False,
+    )
+
+
+def _parse_rule(raw: Any, group: str, position: int, line: int | None, known: dict[str, set[str]], out: _Collector,
+                memo: list | None = None) -> Rule | None:
     subject = f"{group} rule #{position}"
     if not isinstance(raw, Mapping):
         out.add(subject, f"a rule must be a mapping, not {_kind(raw)}", line)
         return None
     rule_id = raw.get("id")
     rule_id = f"#{position}" if rule_id is None or str(rule_id).strip() == "" else str(rule_id)
+    if memo is not None and "legacy" not in raw and raw.keys() <= _RULE_KEYS:
+        rule = _memo_rule(raw, group, position, rule_id, line, memo)
+        if rule is not None:
+            return rule
     if rule_id != f"#{position}":
         subject = f"{group} rule {rule_id}"
     _check_keys(raw, _RULE_KEYS, subject, out)
@@ -475,7 +732,8 @@ def _parse_peer(value: Any, known: dict[str, set[str]]) -> Peer:
     raise _Bad(f"peer {shown(text)} is neither a CIDR nor a known security group or prefix list")
 
 
-def _parse_group(gid: str, raw: Any, order: int, line: int | None, known: dict[str, set[str]], out: _Collector) -> Group | None:
+def _parse_group(gid: str, raw: Any, order: int, line: int | None, known: dict[str, set[str]], out: _Collector,
+                 memo: list | None = None) -> Group | None:
     subject = gid
     if not isinstance(raw, Mapping):
         out.add(subject, f"a security group must be a mapping, not {_kind(raw)}", line)
@@ -498,7 +756,7 @@ def _parse_group(gid: str, raw: Any, order: int, line: int | None, known: dict[s
     rules = []
     seen: dict[str, int] = {}
     for i, rule_raw in enumerate(rules_raw):
-        rule = _parse_rule(rule_raw, gid, i + 1, line_of(rules_raw, i), known, out)
+        rule = _parse_rule(rule_raw, gid, i + 1, line_of(rules_raw, i), known, out, memo)
         if rule is None:
             continue
         if rule.id in seen:
@@ -648,8 +906,9 @@ def parse_config(document: Any, source: str = "") -> tuple[Config, list[Problem]
     port_lists = {str(pid): _parse_port_list(str(pid), raw, line_of(ports_raw, pid), out)
                   for pid, raw in ports_raw.items()}
     groups = {}
+    memo = _new_rule_memo(known)
     for order, (gid, raw) in enumerate(groups_raw.items()):
-        group = _parse_group(str(gid), raw, order, line_of(groups_raw, gid), known, out)
+        group = _parse_group(str(gid), raw, order, line_of(groups_raw, gid), known, out, memo)
         if group is not None:
             groups[group.id] = group
     interfaces = {}
@@ -664,13 +923,14 @@ def load_config(path_or_mapping: str | os.PathLike | Mapping) -> Config:
     """Load and validate a configuration; raise `ConfigError` listing every problem."""
     from .validate import validate_config
 
-    if isinstance(path_or_mapping, Mapping):
-        document, source = path_or_mapping, ""
-    else:
-        source = str(path_or_mapping)
-        document = read_document(path_or_mapping)
-    config, problems = parse_config(document, source)
-    problems += validate_config(config)
+    with paused_gc():  # the model's objects hold no cycles either
+        if isinstance(path_or_mapping, Mapping):
+            document, source = path_or_mapping, ""
+        else:
+            source = str(path_or_mapping)
+            document = read_document(path_or_mapping)
+        config, problems = parse_config(document, source)
+        problems += validate_config(config)
     if problems:
         raise ConfigError(problems)
     return config

@@ -34,7 +34,10 @@ def import_config(fmt: str, inputs: list[str | os.PathLike], params: dict[str, s
         from .terraform import import_files
     else:
         from .ros import import_files
-    return import_files(files, dict(params or {}))
+    from ..config.loader import paused_gc
+
+    with paused_gc():  # parse trees of millions of nodes: collecting would walk them again and again
+        return import_files(files, dict(params or {}))
 
 
 def parse_params(items: list[str]) -> dict[str, str]:
