@@ -16,7 +16,7 @@ from typing import Callable, Iterator, Sequence
 from . import __version__
 from .errors import ExitStatus, InputError, Problem
 from .io.outputs import SIGTERM_STATUS, RunFiles, Terminated, sigterm_raises
-from .io.words import counted
+from .model.words import counted
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 MAX_PROBLEMS_SHOWN = 100

@@ -21,6 +21,7 @@ from typing import Any, Iterable
 
 from ..engine.reference import ALLOW, DENY, UNMANAGED
 from ..model.network import ACCEPT, EGRESS, INGRESS, PORTED_PROTOCOLS, Config, Interface, Rule, protocol_name
+from ..model.words import counted
 from .lint import Incomplete
 from .space import Box, Space, without_cycle_collection
 from .units import NODE_BUDGET, TIME_BUDGET_S, Regions, build_unit, eni_groups
@@ -478,16 +479,12 @@ def _side_text(verdict: str, egress: str, ingress: str, actions: tuple[str, str]
     return f"{verdict:<9} egress {sides[0]} / ingress {sides[1]}"
 
 
-def _flows(n: int) -> str:
-    return f"{n:,} {'flow' if n == 1 else 'flows'}"
-
-
 def format_diff(result: SpaceDiff, boxes_shown: int = 4) -> str:
     """The changes as Base/Delta blocks, opened first; what exists in one configuration only; or the proof of
     identity."""
     r = result
     lines = [f"diff of {r.old_config} -> {r.new_config} over every flow (header space, exact): "
-             f"{len(r.changes):,} {'change' if len(r.changes) == 1 else 'changes'} in {r.seconds:.2f}s"]
+             f"{counted(len(r.changes), 'change')} in {r.seconds:.2f}s"]
     if r.incomplete:
         units = "; ".join(f"{'+'.join(i.groups)} {i.direction} ({i.reason})" for i in r.incomplete)
         lines.append(f"ANALYSIS INCOMPLETE for {units}: flows decided there may be missing below")
@@ -495,18 +492,18 @@ def format_diff(result: SpaceDiff, boxes_shown: int = 4) -> str:
         lines.append("  identical: the two configurations decide every flow alike, by the same rules (a proof)")
     counts = {k: [c for c in r.changes if c.kind == k] for k in KIND_ORDER}
     if r.changes:
-        lines.append("  " + ", ".join(f"{KIND_WORDS[k]} {len(v)} ({_flows(sum(c.size for c in v))})"
+        lines.append("  " + ", ".join(f"{KIND_WORDS[k]} {len(v)} ({counted(sum(c.size for c in v), 'flow')})"
                                       for k, v in counts.items() if v))
     for n, c in enumerate(r.changes, 1):
         where = f"  [{c.vpc}]" if r.multi_vpc else ""
-        lines.append(f"#{n} {c.kind}: {c.src} -> {c.dst}{where}: {_flows(c.size)}")
+        lines.append(f"#{n} {c.kind}: {c.src} -> {c.dst}{where}: {counted(c.size, 'flow')}")
         lines.append(f"    Base   {_side_text(c.old_verdict, c.old_egress_rule, c.old_ingress_rule, c.actions[:2])}")
         lines.append(f"    Delta  {_side_text(c.new_verdict, c.new_egress_rule, c.new_ingress_rule, c.actions[2:])}")
         for b in c.boxes[:boxes_shown]:
             x = box_dict(b)
             ported = any(b.protocols[0] <= p <= b.protocols[1] for p in PORTED_PROTOCOLS)
             ports = f" sport {x['src_ports']} dport {x['dst_ports']}" if ported else ""
-            lines.append(f"    box    {x['protocol']} {x['src']} -> {x['dst']}{ports}  ({_flows(b.size)})")
+            lines.append(f"    box    {x['protocol']} {x['src']} -> {x['dst']}{ports}  ({counted(b.size, 'flow')})")
         more = len(c.boxes) - min(boxes_shown, len(c.boxes))
         if more or not c.boxes_complete:
             lines.append(f"    ... and {more:,}{'' if c.boxes_complete else '+'} more "

@@ -26,6 +26,7 @@ from ..model.network import (
     Rule,
     protocol_name,
 )
+from ..model.words import counted
 from .space import Point, Space, without_cycle_collection
 from .units import Entry, Unit, iter_units
 
@@ -37,10 +38,6 @@ NON_PUBLIC = tuple(ipaddress.ip_network(n) for n in (
     "192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4", "::/8", "fc00::/7", "fe80::/10", "ff00::/8"))
 PUBLIC_THRESHOLD = {4: 2 ** 24, 6: 2 ** 120}  # a /8 of the family's space
 
-
-def _counted(n: int, noun: str, nouns: str | None = None) -> str:
-    """`n` and the noun, singular for exactly one (as flowsim.io.words.counted, which this room may not import)."""
-    return f"{n} {noun if n == 1 else (nouns or noun + 's')}"
 
 
 @dataclass(frozen=True)
@@ -286,25 +283,25 @@ def quota_findings(config: Config) -> list[Finding]:
     for eni in config.interfaces.values():
         for gid in eni.security_groups:
             members[gid].append(eni)
-        usage(f"{eni.id} is in {_counted(len(eni.security_groups), 'group')}", len(eni.security_groups), limits.groups_per_eni,
+        usage(f"{eni.id} is in {counted(len(eni.security_groups), 'group', grouped=False)}", len(eni.security_groups), limits.groups_per_eni,
               (eni.id,), "limits.groups_per_eni")
         rules = sum(rule_weight(config, r) for g in eni.security_groups for r in config.groups[g].rules)
-        usage(f"{eni.id} carries {_counted(rules, 'rule')}", rules, limits.rules_per_eni, (eni.id,), "limits.rules_per_eni")
+        usage(f"{eni.id} carries {counted(rules, 'rule', grouped=False)}", rules, limits.rules_per_eni, (eni.id,), "limits.rules_per_eni")
     for group in config.groups.values():
         enis = tuple(e.id for e in members[group.id])
         if group.type == BASIC:
             refs = sum(1 for r in group.rules if r.peer.kind == "group")
-            usage(f"{group.id} has {_counted(refs, 'group-reference rule')}", refs, limits.group_rules_per_group, enis,
+            usage(f"{group.id} has {counted(refs, 'group-reference rule', grouped=False)}", refs, limits.group_rules_per_group, enis,
                   "limits.group_rules_per_group")
             addresses = sum(e.address_count() for e in members[group.id])
-            usage(f"{group.id} holds {_counted(addresses, 'private address', 'private addresses')}", addresses, limits.addresses_per_basic_group,
+            usage(f"{group.id} holds {counted(addresses, 'private address', 'private addresses', grouped=False)}", addresses, limits.addresses_per_basic_group,
                   enis, "limits.addresses_per_basic_group")
         else:
-            usage(f"{group.id} holds {_counted(len(enis), 'ENI')}", len(enis), limits.enis_per_advanced_group, enis,
+            usage(f"{group.id} holds {counted(len(enis), 'ENI', grouped=False)}", len(enis), limits.enis_per_advanced_group, enis,
                   "limits.enis_per_advanced_group")
     for pl in config.prefix_lists.values():
         n = max(pl.max_entries, len(pl.entries))
-        usage(f"{pl.id} allows {_counted(n, 'entry', 'entries')}", n, limits.entries_per_prefix_list, (), "limits.entries_per_prefix_list")
+        usage(f"{pl.id} allows {counted(n, 'entry', 'entries', grouped=False)}", n, limits.entries_per_prefix_list, (), "limits.entries_per_prefix_list")
     return out
 
 
@@ -327,7 +324,7 @@ def format_report(report: LintReport) -> str:
         lines.append(f"ANALYSIS INCOMPLETE: {'+'.join(i.groups)} {i.direction} on "
                      f"{', '.join(i.enis) or 'no ENI'}: {i.reason}; nothing is claimed about it")
     counts = {s: sum(f.severity == s for f in report.findings) for s in SEVERITIES}
-    lines.append(f"{_counted(len(report.findings), 'finding')} ({_counted(counts['error'], 'error')}, "
-                 f"{_counted(counts['warning'], 'warning')}, {counts['info']} info) over {_counted(report.units, 'unit')}"
-                 + (f"; {_counted(len(report.incomplete), 'unit')} incomplete" if report.incomplete else ""))
+    lines.append(f"{counted(len(report.findings), 'finding', grouped=False)} ({counted(counts['error'], 'error', grouped=False)}, "
+                 f"{counted(counts['warning'], 'warning', grouped=False)}, {counts['info']} info) over {counted(report.units, 'unit', grouped=False)}"
+                 + (f"; {counted(len(report.incomplete), 'unit', grouped=False)} incomplete" if report.incomplete else ""))
     return "\n".join(lines)

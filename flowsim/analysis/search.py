@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from ..engine.reference import ALLOW, DENY
 from ..errors import InputError
 from ..model.network import PORTED_PROTOCOLS, Config, flow_protocol_number, protocol_name
+from ..model.words import counted
 from .lint import Incomplete
 from .path import PathModel
 from .space import Point, without_cycle_collection
@@ -131,7 +132,7 @@ def format_result(result: SearchResult, query: Query) -> str:
         head = ""
     if not result.exists:
         return head + f"no such flow exists: no flow of the query space gets {query.verdict} (exact)"
-    lines = [f"{result.size:,} {'flow' if result.size == 1 else 'flows'} of the query space "
+    lines = [f"{counted(result.size, 'flow')} of the query space "
              f"{'gets' if result.size == 1 else 'get'} {query.verdict} (exact count); examples:"]
     for ex in result.examples:
         rules = " / ".join(r for r in (ex["egress_rule"], ex["ingress_rule"]) if r) or "(same ENI: not filtered)"

@@ -24,7 +24,6 @@ from ..io.datasets import is_dataset
 from ..io.flows import FlowArrays, Names
 from ..io.outputs import Output, writing
 from ..io.traces.tables import protocol_names
-from ..io.words import counted
 from ..kernels import codes as C
 from ..kernels import evaluate as K
 from ..kernels.codes import ACTION_ACCEPT, ACTION_NAMES, VERDICT_NAMES
@@ -32,6 +31,7 @@ from ..kernels.counting import FLOW_COUNT, TALLIES, add_flows, keep_most_counted
 from ..kernels.sessions import SESSION, Decisions, Records, apply_sessions, keep_live
 from ..model.addresses import parts_address
 from ..model.network import protocol_name
+from ..model.words import counted
 
 SESSION_TIMEOUT = 910.0
 MIN_SESSION_SLOTS = 1 << 16

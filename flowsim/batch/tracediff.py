@@ -35,8 +35,8 @@ from ..engine.engine import VERDICT_NAMES, Engine, RawVerdicts
 from ..errors import InputError, Problem
 from ..io.flows import FlowArrays, Names
 from ..io.outputs import Output, writing
-from ..io.words import counted
 from ..kernels import codes as C
+from ..model.words import counted
 from .replay import (
     SESSION_TIMEOUT,
     FlowCounter,

@@ -11,11 +11,7 @@ from dataclasses import dataclass
 
 from ..errors import Problem
 from ..model.network import ADVANCED, BASIC, Config, Interface, Rule
-
-
-def _counted(n: int, noun: str, nouns: str | None = None) -> str:
-    """`n` and the noun, singular for exactly one (as flowsim.io.words.counted, which this room may not import)."""
-    return f"{n} {noun if n == 1 else (nouns or noun + 's')}"
+from ..model.words import counted
 
 
 def _rule_subject(rule: Rule) -> str:
@@ -115,25 +111,25 @@ def quota_usage(config: Config) -> list[QuotaUse]:
         for gid in eni.security_groups:
             members[gid].append(eni)
         n = len(eni.security_groups)
-        out.append(QuotaUse("groups_per_eni", eni.id, n, limits.groups_per_eni, f"is in {_counted(n, 'security group')}", line=eni.line))
+        out.append(QuotaUse("groups_per_eni", eni.id, n, limits.groups_per_eni, f"is in {counted(n, 'security group', grouped=False)}", line=eni.line))
         n = sum(rule_weight(config, r) for gid in eni.security_groups if gid in config.groups for r in config.groups[gid].rules)
-        out.append(QuotaUse("rules_per_eni", eni.id, n, limits.rules_per_eni, f"carries {_counted(n, 'rule')} over its groups",
+        out.append(QuotaUse("rules_per_eni", eni.id, n, limits.rules_per_eni, f"carries {counted(n, 'rule', grouped=False)} over its groups",
                             line=eni.line))
     for group in config.groups.values():
         if group.type == BASIC:
             n = sum(1 for r in group.rules if r.peer.kind == "group")
             out.append(QuotaUse("group_rules_per_group", group.id, n, limits.group_rules_per_group,
-                                f"has {_counted(n, 'rule')} that reference{'s' if n == 1 else ''} security groups", line=group.line))
+                                f"has {counted(n, 'rule', grouped=False)} that reference{'s' if n == 1 else ''} security groups", line=group.line))
             n = sum(e.address_count() for e in members[group.id])
             out.append(QuotaUse("addresses_per_basic_group", group.id, n, limits.addresses_per_basic_group,
-                                f"holds {_counted(n, 'private address', 'private addresses')}", "a basic group's quota", group.line))
+                                f"holds {counted(n, 'private address', 'private addresses', grouped=False)}", "a basic group's quota", group.line))
         else:
             n = len(members[group.id])
             out.append(QuotaUse("enis_per_advanced_group", group.id, n, limits.enis_per_advanced_group,
-                                f"holds {_counted(n, 'interface')}", "an advanced group's quota", group.line))
+                                f"holds {counted(n, 'interface', grouped=False)}", "an advanced group's quota", group.line))
     for pl in config.prefix_lists.values():
         n = max(pl.max_entries, len(pl.entries))
-        out.append(QuotaUse("entries_per_prefix_list", pl.id, n, limits.entries_per_prefix_list, f"allows {_counted(n, 'entry', 'entries')}",
+        out.append(QuotaUse("entries_per_prefix_list", pl.id, n, limits.entries_per_prefix_list, f"allows {counted(n, 'entry', 'entries', grouped=False)}",
                             line=pl.line))
     return out
 

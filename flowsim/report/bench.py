@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..io.words import counted
+from ..model.words import counted
 from . import page, svg
 
 

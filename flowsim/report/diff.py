@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..io.words import counted
+from ..model.words import counted
 from . import page, svg
 from .replay import time_series
 

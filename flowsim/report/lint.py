@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Sequence
 
-from ..io.words import counted
+from ..model.words import counted
 from . import page, svg
 
 SEVERITIES = ("error", "warning", "info")

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ..io.words import counted
 from ..kernels import codes as C
+from ..model.words import counted
 from . import page, svg
 
 SHOWN_BUCKETS = 96  # at most, in a figure
