@@ -160,28 +160,25 @@ def cmd_replay(args: argparse.Namespace) -> int:
     changes = load_changes(args.change)
     _notice_first_compile(args)
     engine = load_engine(args.config)
+    progress = sys.stderr.isatty() and not args.quiet
     if args.dask:
         from .batch.distributed import replay_dask
 
         summary = replay_dask(engine, args.config, args.trace, args.output, args.dask, fmt=args.format,
-                              threads=args.threads, progress=sys.stderr.isatty() and not args.quiet).summary
-        if args.summary:
-            args.files["--summary"].write_text(json.dumps(summary.to_dict(), indent=2, default=str) + "\n", "summary")
-        if not args.quiet:
-            print(summary)
-        return ExitStatus.OK
-    recorder = None
-    if args.report:
-        from .report import ReplayRecorder
+                              threads=args.threads, progress=progress).summary
+    else:
+        recorder = None
+        if args.report:
+            from .report import ReplayRecorder
 
-        recorder = ReplayRecorder()
-    summary = replay(engine, args.trace, args.files["-o"] if args.output else None, fmt=args.format,
-                     threads=args.threads, progress=sys.stderr.isatty() and not args.quiet, changes=changes,
-                     observe=recorder and recorder.observe)
-    if recorder is not None:
-        from .report import replay_report
+            recorder = ReplayRecorder()
+        summary = replay(engine, args.trace, args.files["-o"] if args.output else None, fmt=args.format,
+                         threads=args.threads, progress=progress, changes=changes,
+                         observe=recorder and recorder.observe)
+        if recorder is not None:
+            from .report import replay_report
 
-        args.files["--report"].write_text(replay_report(summary, recorder), "report")
+            args.files["--report"].write_text(replay_report(summary, recorder), "report")
     if args.summary:
         args.files["--summary"].write_text(json.dumps(summary.to_dict(), indent=2, default=str) + "\n", "summary")
     if not args.quiet:
