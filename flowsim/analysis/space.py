@@ -180,8 +180,8 @@ class Space:
         return self.bdd.count(u, nvars=self.nvars)
 
     def children(self, u) -> tuple[int, object, object]:
-        """(level, low, high) of a non-constant u, with u's complement edge applied. Remembered per node (the
-        entry holds u, so its id is not reused while the entry lives): counting and listing boxes revisit
+        """(level, low, high) of a non-constant u, with u's complement edge applied. Remembered per node (u is
+        held in `_held`, so its id is not reused while the entry lives): counting and listing boxes revisit
         the same nodes from many regions."""
         key = int(u)
         got = self._kids.get(key)
@@ -339,8 +339,9 @@ def _field_blocks(space: Space, k: int, node, v4_address: bool, limit: int) -> l
         while v4_address and below != true and below.level < start + width:
             below = children(below)[1]  # the universe's zero bits of an IPv4 address
         out.append((value, bit, below))
+    if got is None:
+        space._held.append(node)  # the key's node id stays valid while the entry lives
     space._blocks[key] = (out, not stack)
-    space._held.append(node)  # the key's node id stays valid while the entry lives
     return out
 
 
