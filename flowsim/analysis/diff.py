@@ -19,11 +19,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from ..config.loader import paused_gc
 from ..engine.reference import ALLOW, DENY, UNMANAGED
 from ..model.network import ACCEPT, EGRESS, INGRESS, PORTED_PROTOCOLS, Config, Interface, Rule, protocol_name
 from ..model.words import counted
 from .lint import Incomplete
-from .space import Box, Space, without_cycle_collection
+from .space import Box, Space
 from .units import NODE_BUDGET, TIME_BUDGET_S, Regions, build_unit, eni_groups
 
 EXTERNAL = "external"
@@ -420,7 +421,7 @@ def _label(old: str | None, new: str | None) -> str:
     return a if a == b else f"{a} -> {b}"
 
 
-@without_cycle_collection
+@paused_gc()  # millions of BDD handles beside a large configuration: see paused_gc
 def diff_configs(old: Config, new: Config, old_name: str = "OLD", new_name: str = "NEW",
                  box_limit: int = BOX_LIMIT, node_budget: int = NODE_BUDGET,
                  time_budget_s: float = TIME_BUDGET_S) -> SpaceDiff:

