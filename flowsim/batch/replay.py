@@ -235,8 +235,8 @@ class FlowCounter:
         if len(flows):
             order = np.lexsort([flows[k] for k in reversed(keys)])
             flows = flows[order]
-            start = np.ones(len(flows), bool)
-            start[1:] = np.zeros(len(flows) - 1, bool)
+            start = np.zeros(len(flows), bool)
+            start[0] = True
             for k in keys:
                 start[1:] |= flows[k][1:] != flows[k][:-1]
             firsts = np.flatnonzero(start)
