@@ -198,7 +198,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     if args.trace is None:
         for flag, value in (("--at", args.at), ("--format", args.format), ("--threads", args.threads)):
             if value is not None:
-                raise InputError(Problem(f"{flag} needs --trace (it applies to replaying recorded traffic)", subject=flag))
+                raise InputError(Problem(f"{flag} needs --trace (it applies to replaying recorded traffic)"))
         return _diff_header_space(args)
     if args.at is not None and not math.isfinite(args.at):
         raise InputError(Problem(f"must be a time in unix seconds, not {args.at}", subject="--at"))
