@@ -2,7 +2,8 @@
 
 * ownership: every private address and prefix in a hash table keyed by family and
   masked address, so the kernel finds an address's ENI in a probe or two per block length;
-* profiles: ENIs carrying the same set of groups share one compiled rule set;
+* profiles: ENIs carrying the same set of groups (and load-balancer backend or not) share one
+  compiled rule set; a backend's ingress IPv4 lists start with the health-check allowance as a row;
 * rows: every custom rule once (a prefix list expanded into one row per entry, a port
   list into one per port range, both into one per pair; a group peer kept as a group
   index); per profile, direction, address family
@@ -42,6 +43,7 @@ from ..model.network import (
     ACCEPT,
     ADVANCED,
     BASIC,
+    HEALTH_CHECK_NETWORK,
     INGRESS,
     Config,
     Rule,
@@ -68,14 +70,14 @@ class CompiledTables:
     eni_profile: np.ndarray
     eni_groups: np.ndarray
     eni_group_bits: np.ndarray  # per ENI: bit (group % 64) set for each of its groups
-    eni_health_check: np.ndarray  # per ENI: load_balancer_backend (health checks pass before every rule)
     eni_vpc: np.ndarray
     prof_advanced: np.ndarray
+    prof_health_check: np.ndarray  # per profile: load_balancer_backend (its ingress IPv4 lists start with the allowance)
     prof_open_groups: np.ndarray  # per profile: its interconnected groups (basic, internal accept)
     prof_open_bits: np.ndarray  # the same as a mask like eni_group_bits; 0 for advanced profiles
     seg: np.ndarray  # ((profile*2 + egress)*2 + ipv6)*N_PCLASS + class -> the list's blocks seg[s]:seg[s+1]
     scan: tuple[np.ndarray, np.ndarray]  # the row lists: blocks of LANES rows (SCAN_WORDS words each), a SCAN_HIT per slot
-    rows: np.ndarray  # RULE_ROW records, in global evaluation order
+    rows: np.ndarray  # RULE_ROW records: the health-check allowance, then the rules' rows in global evaluation order
     list_set: np.ndarray  # per list (indexed like seg): its classifier rule set, -1 for a list scanned from the start
     list_classifier: tuple  # (list slot of each classifier row, then flowsim.engine.classifier.Classifier.arrays)
 
@@ -87,8 +89,8 @@ class CompiledTables:
     @cached_property
     def kernel_tables(self) -> Tables:
         """The interface, profile and row-list tables as the kernels take them."""
-        return Tables(self.eni_profile, self.eni_groups, self.eni_group_bits, self.eni_health_check, self.eni_vpc,
-                      self.prof_advanced, self.prof_open_groups, self.prof_open_bits, self.seg, self.list_set, *self.scan,
+        return Tables(self.eni_profile, self.eni_groups, self.eni_group_bits, self.eni_vpc,
+                      self.prof_advanced, self.prof_health_check, self.prof_open_groups, self.prof_open_bits, self.seg, self.list_set, *self.scan,
                       self.rows, *self.list_classifier)
 
     @property
@@ -98,7 +100,7 @@ class CompiledTables:
     @property
     def nbytes(self) -> int:
         return int(sum(a.nbytes for a in (*self.owners[:2], *self.owners[3:], *self.scan, self.eni_profile, self.eni_groups,
-                                          self.eni_group_bits, self.eni_health_check, self.eni_vpc, self.prof_advanced,
+                                          self.eni_group_bits, self.eni_vpc, self.prof_advanced, self.prof_health_check,
                                           self.prof_open_groups,
                                           self.prof_open_bits, self.seg, self.rows, self.list_set,
                                           *self.list_classifier)))
@@ -288,8 +290,12 @@ def compile_tables(config: Config, long_list: int = LONG_LIST) -> CompiledTables
     rules = config.evaluation_order()
     rule_names = DEFAULT_RULE_NAMES + tuple(r.name for r in rules)
 
-    # every row once, in global evaluation order, bucketed by (group, direction, address family, protocol class)
-    all_rows: list[tuple] = []
+    # every row once, in global evaluation order, bucketed by (group, direction, address family, protocol class);
+    # first the load-balancer health-check allowance, which starts a backend's ingress IPv4 lists
+    hc_fam, *hc_bounds = network_bounds(HEALTH_CHECK_NETWORK)
+    all_rows: list[tuple] = [(0, 65535, 0, 65535, -1, hc_fam, 0, -1, int(DefaultRule.HEALTH_CHECK_ALLOW), *hc_bounds,
+                              0, 0, 0, 0, True)]
+    health_row = np.zeros(1, dtype=np.int32)
     buckets: dict[tuple[int, int, int, int], list[int]] = {}
     for code, rule in enumerate(rules, start=N_DEFAULTS):
         d = 0 if rule.direction == INGRESS else 1
@@ -303,13 +309,15 @@ def compile_tables(config: Config, long_list: int = LONG_LIST) -> CompiledTables
             all_rows.append(row)
     row_table = np.array(all_rows, dtype=RULE_ROW)
 
-    # profiles: one per distinct group set; their rows are the member groups' rows merged in global order
-    profile_of: dict[tuple[int, ...], int] = {}
+    # profiles: one per distinct group set and backend flag; their rows are the member groups' rows merged
+    # in global order
+    profile_of: dict[tuple[tuple[int, ...], bool], int] = {}
     eni_profile = np.zeros(len(eni_ids), dtype=np.int32)
     for i, eni in enumerate(config.interfaces.values()):
-        key = tuple(sorted(group_index[g] for g in eni.security_groups))
+        key = (tuple(sorted(group_index[g] for g in eni.security_groups)), eni.load_balancer_backend)
         eni_profile[i] = profile_of.setdefault(key, len(profile_of))
-    profiles = list(profile_of)
+    profiles = [p for p, _ in profile_of]
+    prof_health_check = np.array([backend for _, backend in profile_of] or [False], dtype=np.bool_)
     groups = [config.groups[g] for g in group_ids]
     prof_advanced = np.array([any(groups[g].type == ADVANCED for g in p) for p in profiles] or [False], dtype=np.bool_)
     open_groups = [[g for g in p if groups[g].type == BASIC and groups[g].internal_policy == ACCEPT] for p in profiles]
@@ -317,11 +325,13 @@ def compile_tables(config: Config, long_list: int = LONG_LIST) -> CompiledTables
     arrays = {key: np.asarray(items, dtype=np.int32) for key, items in buckets.items()}
     catch_all = _catch_all_rows(row_table)
     pieces = []
-    for p in profiles:
+    for p, backend in zip(profiles, prof_health_check):
         for d in (0, 1):
             for fam_slot in (0, 1):
                 for pclass in range(N_PCLASS):
                     parts = [arrays[key] for g in p if (key := (g, d, fam_slot, pclass)) in arrays]
+                    if backend and d == 0 and fam_slot == 0:  # before every custom rule (rows sort by index)
+                        parts.append(health_row)
                     idx = parts[0] if len(parts) == 1 else (np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int32))
                     stops = np.flatnonzero(catch_all[fam_slot, pclass][idx])
                     if len(stops):  # rows after one that matches every packet of the list can never decide
@@ -337,10 +347,8 @@ def compile_tables(config: Config, long_list: int = LONG_LIST) -> CompiledTables
                              dtype=np.bool_),
         owners=_ownership(config, vpc_index, eni_index), eni_profile=eni_profile,
         eni_groups=_padded(eni_groups), eni_group_bits=_group_bits(eni_groups),
-        eni_health_check=np.array([e.load_balancer_backend for e in config.interfaces.values()] or [False],
-                                  dtype=np.bool_),
         eni_vpc=np.array([vpc_index[e.vpc] for e in config.interfaces.values()], dtype=np.int32),
-        prof_advanced=prof_advanced, prof_open_groups=_padded(open_groups),
+        prof_advanced=prof_advanced, prof_health_check=prof_health_check, prof_open_groups=_padded(open_groups),
         prof_open_bits=np.where(prof_advanced, np.uint64(0), _group_bits(open_groups)), seg=seg,
         scan=(blocks, hits), rows=row_table, list_set=list_set, list_classifier=(list_slot, *classifier),
     )

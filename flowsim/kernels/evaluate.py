@@ -184,9 +184,9 @@ class Tables(NamedTuple):
     eni_profile: np.ndarray
     eni_groups: np.ndarray  # per ENI: its groups, -1 padded
     eni_group_bits: np.ndarray  # per ENI: bit (group % 64) set for each of its groups
-    eni_health_check: np.ndarray  # per ENI: health checks pass before every rule
     eni_vpc: np.ndarray
     prof_advanced: np.ndarray
+    prof_health_check: np.ndarray  # per profile: its ENIs are load-balancer backends (its lists start with the allowance)
     prof_open_groups: np.ndarray  # per profile: its interconnected groups (basic, internal accept), -1 padded
     prof_open_bits: np.ndarray
     seg: np.ndarray  # per (profile, direction, family, protocol class): its row list's blocks seg[s]:seg[s+1]
@@ -294,7 +294,7 @@ def _sides(first, last, flows, tables, owner, out, lst_lo, lst_hi, lst_set, side
     sfam, _, slo, _, _, _, proto, _, _, _, eni, direction = flows
     verdict, _, _, src_eni, dst_eni = out
     eni_profile, eni_groups, eni_group_bits = tables.eni_profile, tables.eni_groups, tables.eni_group_bits
-    eni_health_check, prof_advanced = tables.eni_health_check, tables.prof_advanced
+    prof_health_check, prof_advanced = tables.prof_health_check, tables.prof_advanced
     prof_open_groups, prof_open_bits = tables.prof_open_groups, tables.prof_open_bits
     seg, list_set = tables.seg, tables.list_set
     n = last - first
@@ -337,10 +337,6 @@ def _sides(first, last, flows, tables, owner, out, lst_lo, lst_hi, lst_set, side
             w = 2 * j + side
             profile = eni_profile[me]
             advanced = prof_advanced[profile]
-            if (ingress and sfam[i] == 4 and (slo[i] >> np.uint64(HEALTH_CHECK_SHIFT)) == HEALTH_CHECK_PREFIX
-                    and eni_health_check[me]):  # the platform's allowance, before the intra-group allow
-                side_ok[w], side_code[w] = True, HEALTH_CHECK_ALLOW
-                continue
             # does the peer carry one of the profile's interconnected (basic, accept) groups? Each group
             # sets bit (group % 64) of its members' and profiles' masks: disjoint masks rule it out at once
             if ingress and peer >= 0 and (prof_open_bits[profile] & eni_group_bits[peer]) != 0:
@@ -356,8 +352,10 @@ def _sides(first, last, flows, tables, owner, out, lst_lo, lst_hi, lst_set, side
                         if pg == g:
                             shares = True
                             break
-                if shares:
-                    side_ok[w], side_code[w] = True, INTRA_ALLOW
+                if shares:  # a load-balancer health check is reported as such, not as intra-group
+                    health = (prof_health_check[profile] and sfam[i] == 4
+                              and (slo[i] >> np.uint64(HEALTH_CHECK_SHIFT)) == HEALTH_CHECK_PREFIX)
+                    side_ok[w], side_code[w] = True, HEALTH_CHECK_ALLOW if health else INTRA_ALLOW
                     continue
             if ingress:
                 side_ok[w], side_code[w] = False, INBOUND_DENY
