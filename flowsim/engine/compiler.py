@@ -54,6 +54,7 @@ from .classifier import build as build_classifier
 DEFAULT_RULE_NAMES = tuple(rule.rule_name for rule in sorted(DefaultRule))  # by code
 N_DEFAULTS = FIRST_CUSTOM
 MAX_V4_PAGES = 64
+CACHE_LINE = 64  # bytes
 LONG_LIST = 128  # rows: a longer list gets a packet classifier in front of its scan (shorter ones scan faster)
 
 
@@ -84,14 +85,16 @@ class CompiledTables:
     @cached_property
     def kernel_owners(self) -> Owners:
         """The ownership tables as the kernels take them."""
-        return Owners(*self.owners)
+        plens, slots, shared, v4_dir, v4_pages = self.owners
+        return Owners(plens, _aligned(slots), shared, v4_dir, _aligned(v4_pages))
 
     @cached_property
     def kernel_tables(self) -> Tables:
         """The interface, profile and row-list tables as the kernels take them."""
+        blocks, hits = self.scan
         return Tables(self.eni_profile, self.eni_groups, self.eni_group_bits, self.eni_vpc,
-                      self.prof_advanced, self.prof_health_check, self.prof_open_groups, self.prof_open_bits, self.seg, self.list_set, *self.scan,
-                      self.rows, *self.list_classifier)
+                      self.prof_advanced, self.prof_health_check, self.prof_open_groups, self.prof_open_bits, self.seg,
+                      self.list_set, _aligned(blocks), _aligned(hits), _aligned(self.rows), *self.list_classifier)
 
     @property
     def n_profiles(self) -> int:
@@ -112,6 +115,19 @@ def _group_bits(lists: list[list[int]]) -> np.ndarray:
     for i, items in enumerate(lists):
         for g in items:
             out[i] |= np.uint64(1) << np.uint64(g % 64)
+    return out
+
+
+def _aligned(a: np.ndarray) -> np.ndarray:
+    """`a`, or a copy of it that starts on a cache line: a scan block (128 bytes), a block's hit entries (64) or
+    an owner slot (32) laid across a line boundary costs one more cache miss per lookup, so, where numpy's
+    allocation (or the cache's reading) happens to start mid-line, every lookup of a whole run pays it."""
+    if a.ctypes.data % CACHE_LINE == 0:
+        return a
+    buffer = np.empty(a.nbytes + CACHE_LINE, dtype=np.uint8)
+    skip = -buffer.ctypes.data % CACHE_LINE
+    out = buffer[skip: skip + a.nbytes].view(a.dtype).reshape(a.shape)
+    out[...] = a
     return out
 
 
