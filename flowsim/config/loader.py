@@ -218,7 +218,7 @@ def _read_events(text: str, source: str) -> Any:
                 if event.implicit[0]:
                     if value in plain:
                         value = plain[value]
-                    elif value[:1] in int_start and is_int(value):
+                    elif value[0] in int_start and is_int(value):  # not empty: "" is null
                         try:
                             value = int(value, 10)
                         except ValueError as exc:  # thousands of digits: read_document says so
@@ -229,6 +229,21 @@ def _read_events(text: str, source: str) -> Any:
                 else:
                     value = intern(value, value)
                 distinct += 1
+                if is_map and event.anchor is None:  # most events: a mapping's key or value, placed at once
+                    size += 1
+                    if key is no_key:
+                        if value in container:
+                            first_problem = first_problem or ConfigError(
+                                Problem(f"duplicate key {shown(value)}", source=source, line=event.start_mark.line + 1))
+                            key = bad_key
+                        else:
+                            key, key_line = value, event.start_mark.line + 1
+                    else:
+                        if key is not bad_key:
+                            container[key] = value
+                            lines[key] = key_line
+                        key = no_key
+                    continue
                 value_size = 1
                 if event.anchor is not None or not is_map or key is no_key:
                     value_line = event.start_mark.line + 1
@@ -420,6 +435,8 @@ def parse_port_range(value: Any) -> tuple[int, int] | None:
     """`443`, `8000-8080`, `8000/8080` -> (lo, hi); omitted or `-1/-1` -> None (any port)."""
     if value is None:
         return None
+    if value.__class__ is int and 1 <= value <= 65535:  # the common case, without the text path (not bool)
+        return value, value
     if isinstance(value, bool):
         raise _Bad(f"malformed port range {shown(value)}")
     text = str(value).strip()
@@ -594,7 +611,7 @@ def _memo_rule(raw: Mapping, group: str, position: int, rule_id: str, line: int 
     if port_list is not None and get("ports") is not None:
         return None
     description = get("description")
-    return Rule(
+    return Rule.of(
         group=group, position=position, id=rule_id, direction=direction, action=action, priority=priority,
         protocol=protocol, ports=ports or ANY_PORT, source_ports=source_ports or ANY_PORT, peer=peer, local=local,
         description="" if description is None else str(description), line=line, port_list=port_list or "",
@@ -604,9 +621,8 @@ def _memo_rule(raw: Mapping, group: str, position: int, rule_id: str, line: int 
 
 def _parse_rule(raw: Any, group: str, position: int, line: int | None, known: dict[str, set[str]], out: _Collector,
                 memo: list | None = None) -> Rule | None:
-    subject = f"{group} rule #{position}"
     if not isinstance(raw, Mapping):
-        out.add(subject, f"a rule must be a mapping, not {_kind(raw)}", line)
+        out.add(f"{group} rule #{position}", f"a rule must be a mapping, not {_kind(raw)}", line)
         return None
     rule_id = raw.get("id")
     rule_id = f"#{position}" if rule_id is None or str(rule_id).strip() == "" else str(rule_id)
@@ -614,6 +630,7 @@ def _parse_rule(raw: Any, group: str, position: int, line: int | None, known: di
         rule = _memo_rule(raw, group, position, rule_id, line, memo)
         if rule is not None:
             return rule
+    subject = f"{group} rule #{position}"
     if rule_id != f"#{position}":
         subject = f"{group} rule {rule_id}"
     _check_keys(raw, _RULE_KEYS, subject, out)
@@ -756,8 +773,9 @@ def _parse_group(gid: str, raw: Any, order: int, line: int | None, known: dict[s
     rules_raw = _as_list(raw.get("rules"), subject, "rules", out, line_of(raw, "rules"), scalar_ok=False)
     rules = []
     seen: dict[str, int] = {}
+    item_lines = getattr(rules_raw, "item_lines", None) or [getattr(rules_raw, "line", None)] * len(rules_raw)
     for i, rule_raw in enumerate(rules_raw):
-        rule = _parse_rule(rule_raw, gid, i + 1, line_of(rules_raw, i), known, out, memo)
+        rule = _parse_rule(rule_raw, gid, i + 1, item_lines[i], known, out, memo)
         if rule is None:
             continue
         if rule.id in seen:
