@@ -212,6 +212,36 @@ def test_a_packet_and_its_reply_share_a_shard():
     assert len(set(ids.tolist())) > 3
 
 
+def test_the_shard_kernels_equal_their_obvious_versions():
+    """shard_ids against the hash written out per record in Python; group_by_shard against a stable argsort."""
+    from flowsim.kernels.shards import MIX, group_by_shard, shard_ids
+
+    rng = np.random.default_rng(5)
+    n, shards = 3000, 7
+    fam = rng.choice(np.array([4, 6], np.uint8), n)
+    proto = rng.choice(np.array([1, 6, 17, 47], np.int16), n)
+    shi, slo, dhi, dlo = (rng.integers(0, 4, n, dtype=np.uint64) for _ in range(4))  # many ties
+    sport, dport = (rng.integers(0, 3, n).astype(np.int32) for _ in range(2))
+    ids = np.empty(n, np.int64)
+    shard_ids(fam, proto, shi, slo, dhi, dlo, sport, dport, np.int64(shards), ids)
+    mask = (1 << 64) - 1
+
+    def mixed(h: int, v: int) -> int:
+        h = ((h ^ v) * int(MIX)) & mask
+        return h ^ (h >> 29)
+
+    for i in range(n):
+        a, b = sorted([(int(shi[i]), int(slo[i]), int(sport[i])), (int(dhi[i]), int(dlo[i]), int(dport[i]))])
+        h = int(fam[i]) << 8 | int(proto[i])
+        for v in (*a, *b):
+            h = mixed(h, v)
+        assert ids[i] == h % shards
+    order, bounds = np.empty(n, np.int64), np.empty(shards + 1, np.int64)
+    group_by_shard(ids, np.int64(shards), order, bounds)
+    assert np.array_equal(order, np.argsort(ids, kind="stable"))
+    assert np.array_equal(bounds, np.searchsorted(ids[order], np.arange(shards + 1)))
+
+
 def test_query_over_a_dataset_equals_one_process(tmp_path, engine, scheduler):
     data = path_dataset(tmp_path / "flows")
     (data / "day=3").mkdir()

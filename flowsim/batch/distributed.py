@@ -68,7 +68,6 @@ LOCAL = "local"
 PART = "part-{:05d}.parquet"
 MANIFEST = "_manifest.json"
 MAX_SHARDS = 256
-_MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
 # ---------------------------------------------------------------- the cluster
@@ -409,15 +408,21 @@ def _stream_csv(futures: Sequence[Any], files: Sequence[str], meter: _Meter) -> 
 def shard_of(chunk: Any, shards: int) -> np.ndarray:
     """Each record's shard: a hash of its canonical 5-tuple (address family, protocol, and the two
     endpoints (address, port) in sorted order), the same for a packet and its reply."""
-    shi, slo, dhi, dlo = chunk.src_hi, chunk.src_lo, chunk.dst_hi, chunk.dst_lo
-    sport, dport = chunk.src_port.astype(np.uint64), chunk.dst_port.astype(np.uint64)
-    first = (shi < dhi) | ((shi == dhi) & ((slo < dlo) | ((slo == dlo) & (sport <= dport))))
-    with np.errstate(over="ignore"):
-        h = np.asarray(chunk.src_fam, np.uint64) << np.uint64(8) | np.asarray(chunk.protocol, np.uint64)
-        for a, b in ((shi, dhi), (slo, dlo), (sport, dport), (dhi, shi), (dlo, slo), (dport, sport)):
-            h = (h ^ np.where(first, a, b).astype(np.uint64)) * _MIX
-            h ^= h >> np.uint64(29)
-    return (h % np.uint64(shards)).astype(np.int64)
+    from ..kernels.shards import shard_ids
+
+    out = np.empty(len(chunk), np.int64)
+    shard_ids(chunk.src_fam, chunk.protocol, chunk.src_hi, chunk.src_lo, chunk.dst_hi, chunk.dst_lo, chunk.src_port,
+              chunk.dst_port, np.int64(shards), out)
+    return out
+
+
+def _by_shard(chunk: Any, shards: int) -> tuple[np.ndarray, np.ndarray]:
+    """The chunk's record indices grouped by shard (record order kept within each) and each shard's bounds."""
+    from ..kernels.shards import group_by_shard
+
+    order, bounds = np.empty(len(chunk), np.int64), np.empty(shards + 1, np.int64)
+    group_by_shard(shard_of(chunk, shards), np.int64(shards), order, bounds)
+    return order, bounds
 
 
 @dataclass
@@ -453,12 +458,11 @@ def _map_task(path: str, position: int, fmt: str | None, shards: int, chunk_rows
         chunk.columns = None  # a dataset's output has the decoded fields (flowsim.io.traces.dataset)
         chunk.file = np.full(len(chunk), position, np.int32)
         split = time.perf_counter()
-        ids = shard_of(chunk, shards)
-        order = np.argsort(ids, kind="stable")
-        bounds = np.searchsorted(ids[order], np.arange(shards + 1))
+        order, bounds = _by_shard(chunk, shards)
+        grouped = _rows(chunk, order)
         for s in range(shards):
             if bounds[s + 1] > bounds[s]:
-                pieces[s].append(_rows(chunk, order[bounds[s]:bounds[s + 1]]))
+                pieces[s].append(_span(grouped, bounds[s], bounds[s + 1]))
         splitting += time.perf_counter() - split
     if fields is None:
         fields = reader.layout.carried() if reader.layout is not None else frozenset()
@@ -476,6 +480,18 @@ def _rows(chunk: Any, index: np.ndarray) -> Any:
     for f in dataclass_fields(chunk):
         value = getattr(chunk, f.name)
         picked[f.name] = None if value is None else value.take(index) if f.name == "columns" else value[index]
+    return type(chunk)(**picked)
+
+
+def _span(chunk: Any, first: int, last: int) -> Any:
+    """Records first..last-1 of the chunk, as views of its arrays."""
+    from dataclasses import fields as dataclass_fields
+
+    picked = {}
+    for f in dataclass_fields(chunk):
+        value = getattr(chunk, f.name)
+        picked[f.name] = None if value is None else value.slice(first, last - first) if f.name == "columns" \
+            else value[first:last]
     return type(chunk)(**picked)
 
 
@@ -524,9 +540,11 @@ def _reduce_task(tables: Any, config: str, pieces: Sequence[Any], ranks: np.ndar
         piece.file = ranks[piece.file].astype(np.int32)
         chunks.append(piece)
     if chunks:
+        # a piece holds one file's records in record order: joined in the files' order, a stable sort by
+        # time alone gives (time, file, record) order, NaN times last (mostly presorted runs: timsort merges them)
+        chunks.sort(key=lambda piece: int(piece.file[0]))
         records = TraceChunk.concat(chunks)
-        order = np.lexsort((records.record, records.file, records.time))  # NaN times last
-        records = _rows(records, order)
+        records = _rows(records, np.argsort(records.time, kind="stable"))
     else:
         records = TraceChunk.empty().conform(fields)
         records.file = np.zeros(0, np.int32)
@@ -537,7 +555,7 @@ def _reduce_task(tables: Any, config: str, pieces: Sequence[Any], ranks: np.ndar
 
     def run(writer: Any) -> None:
         for at in range(0, len(records), chunk_rows):
-            chunk = _rows(records, np.arange(at, min(at + chunk_rows, len(records))))
+            chunk = _span(records, at, min(at + chunk_rows, len(records)))
             for piece, raw, stateful, valid in replayer.steps(chunk):
                 if (~valid).any():
                     invalid[_INVALID] += int((~valid).sum())
