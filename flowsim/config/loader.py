@@ -57,16 +57,19 @@ _PL_KEYS = {"entries", "max_entries", "description"}
 
 # ---------------------------------------------------------------- reading with lines
 class _LineDict(dict):
-    """A mapping read from YAML that remembers the line of itself and of each key."""
+    """A mapping read from YAML that remembers the line of itself and of each key (slots: a large file has a
+    mapping per rule, and an attribute dictionary beside each cost time and memory)."""
 
-    line: int | None = None
+    __slots__ = ("line", "key_lines")
+    line: int | None
     key_lines: dict
 
 
 class _LineList(list):
     """A sequence read from YAML that remembers the line of itself and of each item."""
 
-    line: int | None = None
+    __slots__ = ("line", "item_lines")
+    line: int | None
     item_lines: list
 
 
