@@ -1,10 +1,13 @@
 """Peak memory per Dask worker follows the partition size, not the dataset size (issue 21).
 
-Two datasets of the same 1.25 M-record partitions: the 10 M-record benchmark dataset of bench_dask.py
-(8 parts), and 50 M records in 40 parts made from it (its 8 parts five times over, each copy moved
-later in time by more than the session timeout, so copies never share a session). Each is replayed
+Datasets of the same 1.25 M-record partitions made from the 10 M-record benchmark dataset of
+bench_dask.py (its 8 parts two, five and ten times over, each copy moved later in time by more than the
+session timeout, so copies never share a session): 20 M, 50 M and 100 M records in 16, 40 and 80 parts.
+Replay reads
+and replays them a wave of files at a time (flowsim.batch.distributed.WAVE_FILES_PER_WORKER files per
+worker), so a worker holds about two waves' records whatever the dataset's size. Each is replayed
 (`replay --dask`, summary only) on a fresh LocalCluster of 2 worker processes; afterwards each worker
-reports the peak resident set size of its process (getrusage), beside the records it held per shard.
+reports the peak resident set size of its process (getrusage).
 Run: `python bench/bench_dask_memory.py` (FLOWSIM_BENCH_DIR picks where the datasets are kept).
 """
 from __future__ import annotations
@@ -62,10 +65,8 @@ def measure(config: Path, data: Path) -> dict:
         result = replay_dask(engine, str(config), str(data), None, cluster.scheduler_address)
         seconds = time.perf_counter() - started
         peaks = sorted(client.run(_peak_rss_mib).values())
-        shard_records = [r.records for r in result.shard_results]
         return {"records": result.summary.records, "files": len(list(data.glob("part-*.parquet"))),
-                "shards": result.shards, "largest_shard": max(shard_records), "seconds": seconds,
-                "worker_peaks_mib": peaks}
+                "shards": result.shards, "waves": result.waves, "seconds": seconds, "worker_peaks_mib": peaks}
     finally:
         client.close()
         cluster.close()
@@ -73,10 +74,10 @@ def measure(config: Path, data: Path) -> dict:
 
 def main() -> None:
     config, data = dataset()
-    for folder in (data, larger(data)):
+    for folder in (larger(data, 2), larger(data, 5), larger(data, 10)):
         m = measure(config, folder)
-        print(f"{m['records']:,} records in {m['files']} parts, {m['shards']} shards (largest {m['largest_shard']:,} "
-              f"records): replay --dask local:2 {m['seconds']:.1f}s, worker peak RSS "
+        print(f"{m['records']:,} records in {m['files']} parts, {m['shards']} shards, {m['waves']} waves: "
+              f"replay --dask local:2 {m['seconds']:.1f}s, worker peak RSS "
               + ", ".join(f"{p:,.0f} MiB" for p in m["worker_peaks_mib"]))
 
 

@@ -176,9 +176,11 @@ def one_process_replay(engine, trace: Path, tmp_path: Path, fmt: str | None = No
     return summary, rows_of(out)
 
 
-def dask_replay(engine, trace: Path, scheduler: str, tmp_path: Path, shards: int | None = None):
+def dask_replay(engine, trace: Path, scheduler: str, tmp_path: Path, shards: int | None = None,
+                wave_files: int | None = None):
     out = tmp_path / "parts"
-    result = replay_dask(engine, str(EXAMPLE), str(trace), str(out), scheduler, chunk_rows=256, shards=shards)
+    result = replay_dask(engine, str(EXAMPLE), str(trace), str(out), scheduler, chunk_rows=256, shards=shards,
+                         wave_files=wave_files)
     return result, rows_of(out)
 
 
@@ -276,6 +278,29 @@ def test_replay_over_a_dataset_equals_one_process(tmp_path, engine, scheduler):
     many = dask_replay(engine, data, scheduler, tmp_path, shards=5)
     assert_same_replay(one, many)
     assert many[0].shards == 5
+
+
+def test_replay_in_waves_of_files_carries_each_shard_on(tmp_path, engine, scheduler):
+    """One file per wave (a worker holds the records of about two waves, not the dataset's): the shards' sessions
+    and counts go on from wave to wave, so replies in a later file than their request still pass by state."""
+    data = path_dataset(tmp_path / "trace")
+    one = one_process_replay(engine, data, tmp_path)
+    many = dask_replay(engine, data, scheduler, tmp_path, shards=3, wave_files=1)
+    assert many[0].waves == 5
+    assert_same_replay(one, many)
+
+
+def test_files_that_interleave_in_time_replay_as_one_wave(tmp_path, engine, scheduler):
+    """Records dealt round-robin into three files (each spans the whole time): no file can replay before the
+    others are read, so the waves join into one and the answer stays the one-process replay's."""
+    data = tmp_path / "dealt"
+    rows = path_rows(900, 4)
+    for k in range(3):
+        write_table(data / f"dealt-{k}.csv", rows[k::3], PATH_COLUMNS)
+    one = one_process_replay(engine, data, tmp_path)
+    many = dask_replay(engine, data, scheduler, tmp_path, wave_files=1)
+    assert many[0].waves == 1
+    assert summary_of(many[0].summary) == summary_of(one[0])
 
 
 def test_replay_of_flow_logs_in_endpoint_mode_with_recorded_actions(tmp_path, engine, scheduler):

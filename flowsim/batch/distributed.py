@@ -68,6 +68,7 @@ LOCAL = "local"
 PART = "part-{:05d}.parquet"
 MANIFEST = "_manifest.json"
 MAX_SHARDS = 256
+WAVE_FILES_PER_WORKER = 4  # files read per worker before their records replay (memory: about two waves)
 
 
 # ---------------------------------------------------------------- the cluster
@@ -438,6 +439,9 @@ class FileShards:
     pieces: list[Any]
     seconds: float = 0.0
     split_seconds: float = 0.0  # of which hashing and splitting (the shuffle's part in the map task)
+    low: float = math.inf  # its earliest record time
+    end: float = -math.inf  # its latest record time
+    untimed: bool = False  # some record has no time (those replay after every timed record)
 
 
 def _map_task(path: str, position: int, fmt: str | None, shards: int, chunk_rows: int) -> FileShards:
@@ -450,11 +454,16 @@ def _map_task(path: str, position: int, fmt: str | None, shards: int, chunk_rows
     pieces: list[list[Any]] = [[] for _ in range(shards)]
     start, fields = math.inf, None
     splitting = 0.0
+    low, end, untimed = math.inf, -math.inf, False
     for chunk in reader:
         fields = chunk.carried() if fields is None else fields
         if start == math.inf:
             t = first_time(chunk)
             start = start if math.isnan(t) else t
+        timed = ~np.isnan(chunk.time)
+        untimed = untimed or not timed.all()
+        if timed.any():
+            low, end = min(low, float(chunk.time[timed].min())), max(end, float(chunk.time[timed].max()))
         chunk.columns = None  # a dataset's output has the decoded fields (flowsim.io.traces.dataset)
         chunk.file = np.full(len(chunk), position, np.int32)
         split = time.perf_counter()
@@ -470,7 +479,7 @@ def _map_task(path: str, position: int, fmt: str | None, shards: int, chunk_rows
     joined = [TraceChunk.concat(p) if p else None for p in pieces]
     splitting += time.perf_counter() - split
     return FileShards(start, reader.format, fields, reader.records_read, reader.skipped, joined,
-                      time.perf_counter() - started, splitting)
+                      time.perf_counter() - started, splitting, low, end, untimed)
 
 
 def _rows(chunk: Any, index: np.ndarray) -> Any:
@@ -498,7 +507,7 @@ def _span(chunk: Any, first: int, last: int) -> Any:
 def _meta(result: FileShards) -> FileShards:
     """A map result without its records (what the client needs to order the files)."""
     return FileShards(result.start, result.format, result.fields, result.records_read, result.skipped, [],
-                      result.seconds, result.split_seconds)
+                      result.seconds, result.split_seconds, result.low, result.end, result.untimed)
 
 
 def _piece(result: FileShards, shard: int) -> Any:
@@ -524,10 +533,25 @@ _SUMMED = (*TALLIES, "sessions", "compared", "agree", "out_of_order")
 _INVALID = "invalid record (address, direction or VPC)"
 
 
-def _reduce_task(tables: Any, config: str, pieces: Sequence[Any], ranks: np.ndarray, fields: frozenset[str],
-                 files: Sequence[str], name_files: bool, part: str | None, chunk_rows: int, threads: int | None,
-                 timeout: float) -> ShardResult:
-    """Replay one shard's records in (time, file, record) order with a session table of its own."""
+@dataclass
+class ShardState:
+    """A shard's replay between two waves of files: its session table and counts so far (the replayer, without
+    its engine) and what its tasks measured."""
+
+    replayer: Replayer
+    invalid: Counter
+    records: int
+    seconds: float
+    sort_seconds: float
+
+
+def _reduce_task(tables: Any, config: str, state: ShardState | None, pieces: Sequence[Any], ranks: np.ndarray,
+                 fields: frozenset[str], files: Sequence[str], name_files: bool, part: str | None, chunk_rows: int,
+                 threads: int | None, timeout: float, last: bool) -> ShardState | ShardResult:
+    """Replay one shard's records of a wave of files in (time, file, record) order, on from `state` (the shard's
+    replay of the waves before; None for the first); the last wave's task returns the shard's result."""
+    import copy
+
     from ..io.traces import TraceChunk
 
     started = time.perf_counter()
@@ -544,14 +568,21 @@ def _reduce_task(tables: Any, config: str, pieces: Sequence[Any], ranks: np.ndar
         # time alone gives (time, file, record) order, NaN times last (mostly presorted runs: timsort merges them)
         chunks.sort(key=lambda piece: int(piece.file[0]))
         records = TraceChunk.concat(chunks)
-        records = _rows(records, np.argsort(records.time, kind="stable"))
+        times = records.time
+        if not bool(np.all(times[1:] >= times[:-1])):  # time-ordered files come joined in order already
+            records = _rows(records, np.argsort(times, kind="stable"))
     else:
         records = TraceChunk.empty().conform(fields)
         records.file = np.zeros(0, np.int32)
     sorted_at = time.perf_counter()
-    replayer = Replayer(engine, ReplaySummary(trace="", format=""), threads, timeout)
+    if state is None:
+        state = ShardState(Replayer(engine, ReplaySummary(trace="", format=""), threads, timeout), Counter(), 0, 0.0, 0.0)
+    else:  # a copy: the state handed in is a task's result, which a rerun of this task must find unchanged
+        state = copy.deepcopy(state)
+        state.replayer.attach(engine)
+    replayer = state.replayer
     replayer.file_names = files if name_files else None
-    invalid: Counter = Counter()
+    invalid = state.invalid
 
     def run(writer: Any) -> None:
         for at in range(0, len(records), chunk_rows):
@@ -572,10 +603,15 @@ def _reduce_task(tables: Any, config: str, pieces: Sequence[Any], ranks: np.ndar
             run(None)
         else:
             _write_part(part, run)
+    state.records += len(records)
+    state.seconds += time.perf_counter() - started
+    state.sort_seconds += sorted_at - started
+    if not last:
+        return state
     s = replayer.summary
     return ShardResult({name: getattr(s, name) for name in _SUMMED}, replayer.hits, replayer.denied.counted(),
                        replayer.denied.exact, list(zip(replayer.disagreement_keys, s.disagreements)), invalid,
-                       len(records), time.perf_counter() - started, sorted_at - started)
+                       state.records, state.seconds, state.sort_seconds)
 
 
 @dataclass
@@ -591,15 +627,17 @@ class DaskReplay:
     workers: int
     map_results: list[FileShards] = field(default_factory=list)
     shard_results: list[ShardResult] = field(default_factory=list)
+    waves: int = 1  # groups of files replayed one after another (their records held in turn)
 
 
 def replay_dask(engine: Engine, config: str, trace: str, output: str | None, spec: str, fmt: str | None = None,
                 threads: int | None = None, progress: bool = False, chunk_rows: int = 1 << 18,
-                timeout: float = SESSION_TIMEOUT, shards: int | None = None) -> DaskReplay:
+                timeout: float = SESSION_TIMEOUT, shards: int | None = None,
+                wave_files: int | None = None) -> DaskReplay:
     """`flowsim replay --dask`: the one-process replay's summary (and per-record parts, one per shard, in
     `output`), computed on the cluster `spec` names."""
     from ..io.traces import SkipCounts
-    from ..io.traces.dataset import FileStart, formats_of, ordered
+    from ..io.traces.dataset import formats_of, ordered, probe
 
     files = dataset_files(trace, "trace")
     dataset = is_dataset(trace)
@@ -609,35 +647,26 @@ def replay_dask(engine: Engine, config: str, trace: str, output: str | None, spe
     try:
         with parts_folder(output, [trace, *files]) as folder, cluster(spec) as c:
             client = c.client
-            count = shards or min(MAX_SHARDS, max(2 * max(c.workers, 1), len(files)))
+            wave = wave_files or WAVE_FILES_PER_WORKER * max(c.workers, 1)
+            count = shards or min(MAX_SHARDS, max(2 * max(c.workers, 1), min(wave, len(files))))
             started = time.perf_counter()
             token = uuid.uuid4().hex[:8]
             handle = _tables_task(client, config, token)
-            maps = [client.submit(_map_task, path, i, fmt, count, chunk_rows,
-                                  key=f"flowsim-read-{i}-{token}") for i, path in enumerate(files)]
-            futures: list[Any] = [handle, *maps]
+            futures: list[Any] = [handle]
             try:
-                metas = [client.submit(_meta, m, key=f"flowsim-meta-{i}-{token}") for i, m in enumerate(maps)]
-                futures += metas
-                _finish(metas, meter, "reading and splitting", "files")
-                heads = client.gather(metas)
-                mapped = time.perf_counter()
-                starts = [FileStart(path, h.start, h.format, h.fields) for path, h in zip(files, heads)]
+                probes = [client.submit(probe, path, fmt, key=f"flowsim-probe-{i}-{token}") for i, path in enumerate(files)]
+                futures += probes
+                starts = client.gather(probes)
                 order = ordered(starts)
                 rank = {s.path: r for r, s in enumerate(order)}
                 ranks = np.array([rank[path] for path in files], np.int64)
                 names = [relative_name(s.path, root) for s in order]
-                fields = frozenset().union(*(h.fields for h in heads))
-                pieces = [[client.submit(_piece, m, s, key=f"flowsim-piece-{i}-{s}-{token}") for i, m in enumerate(maps)]
-                          for s in range(count)]
-                futures += [p for row in pieces for p in row]
-                parts = [None if folder is None else folder.part(PART.format(s)) for s in range(count)]
-                reduces = [client.submit(_reduce_task, handle, config, pieces[s], ranks, fields, names, dataset, parts[s],
-                                         chunk_rows, threads, timeout, key=f"flowsim-shard-{s}-{token}")
-                           for s in range(count)]
-                futures += reduces
-                _finish(reduces, meter, "replaying", "shards")
-                results = client.gather(reduces)
+                fields = frozenset().union(*(s.fields for s in starts))
+                replay_order = [files.index(s.path) for s in order]
+                plan = [replay_order[at:at + wave] for at in range(0, len(files), wave)]
+                results, heads, mapped, waves = _replay_waves(client, handle, config, files, fmt, count, chunk_rows, ranks,
+                                                       fields, names, dataset, folder, threads, timeout, meter, token,
+                                                       futures, plan)
             except BaseException:
                 client.cancel(futures)
                 raise
@@ -649,9 +678,68 @@ def replay_dask(engine: Engine, config: str, trace: str, output: str | None, spe
             _merge(engine, summary, results, skipped, sum(h.records_read for h in heads), timeout)
             summary.seconds = finished - started
             return DaskReplay(summary, c.start_seconds, mapped - started, finished - mapped, count, c.workers,
-                              heads, results)
+                              heads, results, waves)
     finally:
         meter.close()
+
+
+def _replay_waves(client: Any, handle: Any, config: str, files: Sequence[str], fmt: str | None, count: int,
+                  chunk_rows: int, ranks: np.ndarray, fields: frozenset[str], names: Sequence[str], dataset: bool,
+                  folder: PartsFolder | None, threads: int, timeout: float, meter: _Meter, token: str,
+                  held: list[Any], plan: list[list[int]]) -> tuple[list[ShardResult], list[FileShards], float, int]:
+    """Replay the files wave by wave (`plan`: file indices, in replay order), so that a worker holds the records
+    of about two waves, not of the whole dataset; each shard's replay goes on from its state after the wave
+    before. A wave is replayed once the next one is read: should a record of the next one (or of any later
+    file) come before one of this wave in (time, file, record) order, or this wave hold records without a
+    time, the two waves are replayed as one instead. Returns the shards' results, every file's map result
+    (without records), when the first wave was read and how many waves were replayed. `held`: the futures a failure must cancel, kept
+    current (holding every future would hold every record until the end)."""
+    from distributed import wait
+
+    heads: dict[int, FileShards] = {}
+    maps: dict[int, Any] = {}
+
+    def read(wave: list[int]) -> None:
+        for i in wave:
+            maps[i] = client.submit(_map_task, files[i], i, fmt, count, chunk_rows, key=f"flowsim-read-{i}-{token}")
+        metas = [client.submit(_meta, maps[i], key=f"flowsim-meta-{i}-{token}") for i in wave]
+        held.extend(metas)
+        _finish(metas, meter, "reading and splitting", "files")
+        heads.update(zip(wave, client.gather(metas)))
+
+    states: list[Any] = [None] * count
+    running: list[Any] = []
+    waves = [list(w) for w in plan] or [[]]
+    read(waves[0])
+    mapped = time.perf_counter()
+    latest = -math.inf
+    number = 0
+    while waves:
+        current = waves.pop(0)
+        if running:
+            wait(running)  # the wave before has replayed: this wave's records and the next one's are all held
+        while waves:
+            read(waves[0])
+            latest = max([latest] + [heads[i].end for i in current])
+            earliest = min([math.inf] + [heads[i].low for i in waves[0]])
+            if latest <= earliest and not any(heads[i].untimed for i in current):
+                break
+            current += waves.pop(0)  # they interleave: one wave
+        last = not waves
+        pieces = [[client.submit(_piece, maps[i], s, key=f"flowsim-piece-{i}-{s}-{token}") for i in current]
+                  for s in range(count)]
+        reduces = [client.submit(_reduce_task, handle, config, states[s], pieces[s], ranks, fields, names, dataset,
+                                 None if folder is None else folder.part(PART.format(number * count + s)), chunk_rows,
+                                 threads, timeout, last, key=f"flowsim-shard-{number}-{s}-{token}")
+                   for s in range(count)]
+        for i in current:  # held by the tasks that need them, no longer here
+            del maps[i]
+        del pieces
+        running = states = reduces
+        held[:] = [*states, *maps.values()]  # what a failure cancels (and, upstream, what they wait for)
+        number += 1
+    _finish(states, meter, "replaying", "shards")
+    return client.gather(states), [heads[i] for i in range(len(files))], mapped, number
 
 
 def _merge(engine: Engine, summary: ReplaySummary, results: Sequence[ShardResult], skipped: Any, records_read: int,

@@ -311,6 +311,15 @@ class Replayer:
         self.disagreement_keys: list[tuple[int, int]] = []  # (file, record) of each disagreement kept, in order
         self.file_names: Sequence[str] | None = None  # a dataset's files, which chunk.file indexes
 
+    def __getstate__(self) -> dict:
+        """Pickled without its engine: a distributed replay carries a shard's state from one task to the next,
+        and each task has the engine already (`attach`)."""
+        return {**self.__dict__, "engine": None, "code_allows": None}
+
+    def attach(self, engine: Engine) -> None:
+        """Evaluate with `engine`, the same configuration's, after unpickling."""
+        self.engine, self.code_allows = engine, engine.tables.code_allows
+
     def use(self, engine: Engine) -> None:
         """Evaluate with `engine` from now on (a configuration change); rule hits so far are kept by name.
         The caller carries the sessions over (their ENIs are numbered by the engine)."""
