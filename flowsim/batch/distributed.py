@@ -654,19 +654,16 @@ def replay_dask(engine: Engine, config: str, trace: str, output: str | None, spe
             handle = _tables_task(client, config, token)
             futures: list[Any] = [handle]
             try:
-                probes = [client.submit(probe, path, fmt, key=f"flowsim-probe-{i}-{token}") for i, path in enumerate(files)]
-                futures += probes
-                starts = client.gather(probes)
+                starts = None  # one wave: the files' starts come with their records
+                if len(files) > wave:  # waves go in replay order: each file's start first
+                    probes = [client.submit(probe, path, fmt, key=f"flowsim-probe-{i}-{token}")
+                              for i, path in enumerate(files)]
+                    futures += probes
+                    starts = client.gather(probes)
+                results, heads, mapped, waves, starts = _replay_waves(
+                    client, handle, config, files, root, fmt, count, wave, chunk_rows, dataset, folder, threads, timeout,
+                    meter, token, futures, starts)
                 order = ordered(starts)
-                rank = {s.path: r for r, s in enumerate(order)}
-                ranks = np.array([rank[path] for path in files], np.int64)
-                names = [relative_name(s.path, root) for s in order]
-                fields = frozenset().union(*(s.fields for s in starts))
-                replay_order = [files.index(s.path) for s in order]
-                plan = [replay_order[at:at + wave] for at in range(0, len(files), wave)]
-                results, heads, mapped, waves = _replay_waves(client, handle, config, files, fmt, count, chunk_rows, ranks,
-                                                       fields, names, dataset, folder, threads, timeout, meter, token,
-                                                       futures, plan)
             except BaseException:
                 client.cancel(futures)
                 raise
@@ -683,18 +680,21 @@ def replay_dask(engine: Engine, config: str, trace: str, output: str | None, spe
         meter.close()
 
 
-def _replay_waves(client: Any, handle: Any, config: str, files: Sequence[str], fmt: str | None, count: int,
-                  chunk_rows: int, ranks: np.ndarray, fields: frozenset[str], names: Sequence[str], dataset: bool,
-                  folder: PartsFolder | None, threads: int, timeout: float, meter: _Meter, token: str,
-                  held: list[Any], plan: list[list[int]]) -> tuple[list[ShardResult], list[FileShards], float, int]:
-    """Replay the files wave by wave (`plan`: file indices, in replay order), so that a worker holds the records
+def _replay_waves(client: Any, handle: Any, config: str, files: Sequence[str], root: str, fmt: str | None,
+                  count: int, wave: int, chunk_rows: int, dataset: bool, folder: PartsFolder | None, threads: int,
+                  timeout: float, meter: _Meter, token: str, held: list[Any], starts: list[Any] | None,
+                  ) -> tuple[list[ShardResult], list[FileShards], float, int, list[Any]]:
+    """Replay the files wave by wave (`wave` files each, in replay order by `starts`; None: all of them in one
+    wave, their starts read with their records), so that a worker holds the records
     of about two waves, not of the whole dataset; each shard's replay goes on from its state after the wave
     before. A wave is replayed once the next one is read: should a record of the next one (or of any later
     file) come before one of this wave in (time, file, record) order, or this wave hold records without a
     time, the two waves are replayed as one instead. Returns the shards' results, every file's map result
-    (without records), when the first wave was read and how many waves were replayed. `held`: the futures a failure must cancel, kept
+    (without records), when the first wave was read, how many waves were replayed and the files' starts. `held`: the futures a failure must cancel, kept
     current (holding every future would hold every record until the end)."""
     from distributed import wait
+
+    from ..io.traces.dataset import FileStart, ordered
 
     heads: dict[int, FileShards] = {}
     maps: dict[int, Any] = {}
@@ -707,11 +707,22 @@ def _replay_waves(client: Any, handle: Any, config: str, files: Sequence[str], f
         _finish(metas, meter, "reading and splitting", "files")
         heads.update(zip(wave, client.gather(metas)))
 
+    if starts is None:
+        waves = [list(range(len(files)))]
+        read(waves[0])
+        starts = [FileStart(path, heads[i].start, heads[i].format, heads[i].fields) for i, path in enumerate(files)]
+    else:
+        replay_order = [files.index(s.path) for s in ordered(starts)]
+        waves = [replay_order[at:at + wave] for at in range(0, len(files), wave)] or [[]]
+        read(waves[0])
+    mapped = time.perf_counter()
+    order = ordered(starts)
+    rank = {s.path: r for r, s in enumerate(order)}
+    ranks = np.array([rank[path] for path in files], np.int64)
+    names = [relative_name(s.path, root) for s in order]
+    fields = frozenset().union(*(s.fields for s in starts))
     states: list[Any] = [None] * count
     running: list[Any] = []
-    waves = [list(w) for w in plan] or [[]]
-    read(waves[0])
-    mapped = time.perf_counter()
     latest = -math.inf
     number = 0
     while waves:
@@ -739,7 +750,7 @@ def _replay_waves(client: Any, handle: Any, config: str, files: Sequence[str], f
         held[:] = [*states, *maps.values()]  # what a failure cancels (and, upstream, what they wait for)
         number += 1
     _finish(states, meter, "replaying", "shards")
-    return client.gather(states), [heads[i] for i in range(len(files))], mapped, number
+    return client.gather(states), [heads[i] for i in range(len(files))], mapped, number, starts
 
 
 def _merge(engine: Engine, summary: ReplaySummary, results: Sequence[ShardResult], skipped: Any, records_read: int,
