@@ -565,6 +565,7 @@ def _choice(value: Any, table: dict[str, str], default: str | None, what: str) -
 
 _MEMO_FIELDS = ("direction", "action", "priority", "protocol", "ports", "port_list", "source_ports", "local", "peer")
 _MISS = object()
+_MEMO_CLASSES = frozenset({str, int, type(None)})
 
 
 def _new_rule_memo(known: dict[str, set[str]]) -> list[tuple[str, dict, Any]]:
@@ -595,7 +596,7 @@ def _memo_rule(raw: Mapping, group: str, position: int, rule_id: str, line: int 
     parsed = []
     for key, seen, parse in memo:
         value = get(key)
-        if value.__class__ is str or value.__class__ is int or value is None:  # not bool: it hashes as an int
+        if value.__class__ in _MEMO_CLASSES:  # not bool: it hashes as an int
             result = seen.get(value, _MISS)
             if result is _MISS:
                 try:
@@ -624,7 +625,7 @@ def _memo_rule(raw: Mapping, group: str, position: int, rule_id: str, line: int 
 
 def _parse_rule(raw: Any, group: str, position: int, line: int | None, known: dict[str, set[str]], out: _Collector,
                 memo: list | None = None) -> Rule | None:
-    if not isinstance(raw, Mapping):
+    if raw.__class__ is not _LineDict and not isinstance(raw, Mapping):  # the first test spares an ABC check
         out.add(f"{group} rule #{position}", f"a rule must be a mapping, not {_kind(raw)}", line)
         return None
     rule_id = raw.get("id")
