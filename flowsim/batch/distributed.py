@@ -471,7 +471,7 @@ def _map_task(path: str, position: int, fmt: str | None, shards: int, chunk_rows
         grouped = _rows(chunk, order)
         for s in range(shards):
             if bounds[s + 1] > bounds[s]:
-                pieces[s].append(_span(grouped, bounds[s], bounds[s + 1]))
+                pieces[s].append(_rows(grouped, slice(bounds[s], bounds[s + 1])))
         splitting += time.perf_counter() - split
     if fields is None:
         fields = reader.layout.carried() if reader.layout is not None else frozenset()
@@ -482,25 +482,21 @@ def _map_task(path: str, position: int, fmt: str | None, shards: int, chunk_rows
                       time.perf_counter() - started, splitting, low, end, untimed)
 
 
-def _rows(chunk: Any, index: np.ndarray) -> Any:
+def _rows(chunk: Any, index: np.ndarray | slice) -> Any:
+    """The chunk's records at `index`: copies for an index array, views for a slice."""
     from dataclasses import fields as dataclass_fields
 
     picked = {}
     for f in dataclass_fields(chunk):
         value = getattr(chunk, f.name)
-        picked[f.name] = None if value is None else value.take(index) if f.name == "columns" else value[index]
-    return type(chunk)(**picked)
-
-
-def _span(chunk: Any, first: int, last: int) -> Any:
-    """Records first..last-1 of the chunk, as views of its arrays."""
-    from dataclasses import fields as dataclass_fields
-
-    picked = {}
-    for f in dataclass_fields(chunk):
-        value = getattr(chunk, f.name)
-        picked[f.name] = None if value is None else value.slice(first, last - first) if f.name == "columns" \
-            else value[first:last]
+        if value is None:
+            picked[f.name] = None
+        elif f.name != "columns":
+            picked[f.name] = value[index]
+        elif isinstance(index, slice):  # the columns are a pyarrow table
+            picked[f.name] = value.slice(index.start, index.stop - index.start)
+        else:
+            picked[f.name] = value.take(index)
     return type(chunk)(**picked)
 
 
@@ -586,7 +582,7 @@ def _reduce_task(tables: Any, config: str, state: ShardState | None, pieces: Seq
 
     def run(writer: Any) -> None:
         for at in range(0, len(records), chunk_rows):
-            chunk = _span(records, at, min(at + chunk_rows, len(records)))
+            chunk = _rows(records, slice(at, min(at + chunk_rows, len(records))))
             for piece, raw, stateful, valid in replayer.steps(chunk):
                 if (~valid).any():
                     invalid[_INVALID] += int((~valid).sum())
@@ -637,7 +633,7 @@ def replay_dask(engine: Engine, config: str, trace: str, output: str | None, spe
     """`flowsim replay --dask`: the one-process replay's summary (and per-record parts, one per shard, in
     `output`), computed on the cluster `spec` names."""
     from ..io.traces import SkipCounts
-    from ..io.traces.dataset import formats_of, ordered, probe
+    from ..io.traces.dataset import formats_of, probe
 
     files = dataset_files(trace, "trace")
     dataset = is_dataset(trace)
@@ -660,18 +656,18 @@ def replay_dask(engine: Engine, config: str, trace: str, output: str | None, spe
                               for i, path in enumerate(files)]
                     futures += probes
                     starts = client.gather(probes)
-                results, heads, mapped, waves, starts = _replay_waves(
+                results, heads, mapped, waves, order = _replay_waves(
                     client, handle, config, files, root, fmt, count, wave, chunk_rows, dataset, folder, threads, timeout,
                     meter, token, futures, starts)
-                order = ordered(starts)
             except BaseException:
                 client.cancel(futures)
                 raise
             finished = time.perf_counter()
-            summary = ReplaySummary(trace=trace, format=formats_of(starts))
+            summary = ReplaySummary(trace=trace, format=formats_of(order))
             skipped = SkipCounts()
+            head_of = {path: head for path, head in zip(files, heads)}
             for s in order:
-                skipped.merge(heads[files.index(s.path)].skipped, s.path if dataset else "")
+                skipped.merge(head_of[s.path].skipped, s.path if dataset else "")
             _merge(engine, summary, results, skipped, sum(h.records_read for h in heads), timeout)
             summary.seconds = finished - started
             return DaskReplay(summary, c.start_seconds, mapped - started, finished - mapped, count, c.workers,
@@ -685,13 +681,13 @@ def _replay_waves(client: Any, handle: Any, config: str, files: Sequence[str], r
                   timeout: float, meter: _Meter, token: str, held: list[Any], starts: list[Any] | None,
                   ) -> tuple[list[ShardResult], list[FileShards], float, int, list[Any]]:
     """Replay the files wave by wave (`wave` files each, in replay order by `starts`; None: all of them in one
-    wave, their starts read with their records), so that a worker holds the records
-    of about two waves, not of the whole dataset; each shard's replay goes on from its state after the wave
-    before. A wave is replayed once the next one is read: should a record of the next one (or of any later
-    file) come before one of this wave in (time, file, record) order, or this wave hold records without a
-    time, the two waves are replayed as one instead. Returns the shards' results, every file's map result
-    (without records), when the first wave was read, how many waves were replayed and the files' starts. `held`: the futures a failure must cancel, kept
-    current (holding every future would hold every record until the end)."""
+    wave, their starts read with their records), so that a worker holds the records of about two waves, not
+    of the whole dataset; each shard's replay goes on from its state after the wave before. A wave is
+    replayed once the next one is read: should a record of the next one come before one of this wave in
+    (time, file, record) order, or this wave hold records without a time, the two waves are replayed as
+    one instead. Returns the shards' results, every file's map result (without records), when the first
+    wave was read, how many waves were replayed and the files in replay order. `held`: the futures a
+    failure must cancel, kept current (holding every future would hold every record until the end)."""
     from distributed import wait
 
     from ..io.traces.dataset import FileStart, ordered
@@ -707,20 +703,22 @@ def _replay_waves(client: Any, handle: Any, config: str, files: Sequence[str], r
         _finish(metas, meter, "reading and splitting", "files")
         heads.update(zip(wave, client.gather(metas)))
 
+    position = {path: i for i, path in enumerate(files)}
     if starts is None:
         waves = [list(range(len(files)))]
         read(waves[0])
-        starts = [FileStart(path, heads[i].start, heads[i].format, heads[i].fields) for i, path in enumerate(files)]
+        order = ordered([FileStart(path, heads[i].start, heads[i].format, heads[i].fields)
+                         for i, path in enumerate(files)])
     else:
-        replay_order = [files.index(s.path) for s in ordered(starts)]
+        order = ordered(starts)
+        replay_order = [position[s.path] for s in order]
         waves = [replay_order[at:at + wave] for at in range(0, len(files), wave)] or [[]]
         read(waves[0])
     mapped = time.perf_counter()
-    order = ordered(starts)
-    rank = {s.path: r for r, s in enumerate(order)}
-    ranks = np.array([rank[path] for path in files], np.int64)
+    ranks = np.zeros(len(files), np.int64)
+    ranks[[position[s.path] for s in order]] = np.arange(len(order))
     names = [relative_name(s.path, root) for s in order]
-    fields = frozenset().union(*(s.fields for s in starts))
+    fields = frozenset().union(*(s.fields for s in order))
     states: list[Any] = [None] * count
     running: list[Any] = []
     latest = -math.inf
@@ -750,7 +748,7 @@ def _replay_waves(client: Any, handle: Any, config: str, files: Sequence[str], r
         held[:] = [*states, *maps.values()]  # what a failure cancels (and, upstream, what they wait for)
         number += 1
     _finish(states, meter, "replaying", "shards")
-    return client.gather(states), [heads[i] for i in range(len(files))], mapped, number, starts
+    return client.gather(states), [heads[i] for i in range(len(files))], mapped, number, order
 
 
 def _merge(engine: Engine, summary: ReplaySummary, results: Sequence[ShardResult], skipped: Any, records_read: int,
