@@ -438,8 +438,6 @@ def parse_port_range(value: Any) -> tuple[int, int] | None:
     """`443`, `8000-8080`, `8000/8080` -> (lo, hi); omitted or `-1/-1` -> None (any port)."""
     if value is None:
         return None
-    if value.__class__ is int and 1 <= value <= 65535:  # the common case, without the text path (not bool)
-        return value, value
     if isinstance(value, bool):
         raise _Bad(f"malformed port range {shown(value)}")
     text = str(value).strip()
