@@ -134,7 +134,7 @@ def _to_python(loader: yaml.SafeLoader, node: yaml.Node, source: str) -> Any:
             if isinstance(key, (dict, list)):
                 raise ConfigError(Problem("a mapping key must be a plain value", source=source, line=key_node.start_mark.line + 1))
             if key in out:
-                raise ConfigError(Problem(f"duplicate key {shown(key)}", source=source, line=key_node.start_mark.line + 1))
+                raise _duplicate_key(key, source, key_node.start_mark.line + 1)
             out[key] = _to_python(loader, value_node, source)
             out.key_lines[key] = key_node.start_mark.line + 1
         return out
@@ -149,6 +149,10 @@ def _to_python(loader: yaml.SafeLoader, node: yaml.Node, source: str) -> Any:
 
 
 _STR_TAG = "tag:yaml.org,2002:str"
+
+
+def _duplicate_key(key: Any, source: str, line: int) -> ConfigError:
+    return ConfigError(Problem(f"duplicate key {shown(key)}", source=source, line=line))
 
 
 def _parse_text(text: str, source: str) -> Any:
@@ -236,8 +240,7 @@ def _read_events(text: str, source: str) -> Any:
                     size += 1
                     if key is no_key:
                         if value in container:
-                            first_problem = first_problem or ConfigError(
-                                Problem(f"duplicate key {shown(value)}", source=source, line=event.start_mark.line + 1))
+                            first_problem = first_problem or _duplicate_key(value, source, event.start_mark.line + 1)
                             key = bad_key
                         else:
                             key, key_line = value, event.start_mark.line + 1
@@ -306,8 +309,7 @@ def _read_events(text: str, source: str) -> Any:
                         Problem("a mapping key must be a plain value", source=source, line=value_line))
                     key = bad_key
                 elif value in container:
-                    first_problem = first_problem or ConfigError(
-                        Problem(f"duplicate key {shown(value)}", source=source, line=value_line))
+                    first_problem = first_problem or _duplicate_key(value, source, value_line)
                     key = bad_key
                 else:
                     key, key_line = value, value_line
