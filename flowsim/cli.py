@@ -150,6 +150,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 @command("replay")
 def cmd_replay(args: argparse.Namespace) -> int:
+    from .batch.firstuse import FirstUse
     from .batch.replay import replay
     from .batch.tracediff import load_changes
     from .engine.cache import load_engine
@@ -158,8 +159,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise InputError(Problem(f"{'--report' if args.report else '--change'} is not available with --dask yet: "
                                  "replay in one process for it", subject="--dask"))
     changes = load_changes(args.change)
-    _notice_first_compile(args)
-    engine = load_engine(args.config)
+    with FirstUse(None if args.dask else args.trace, args.format, args.quiet) as first_use:
+        engine = load_engine(args.config)
+        first_use.ready(engine)
     progress = sys.stderr.isatty() and not args.quiet
     if args.dask:
         from .batch.distributed import replay_dask
@@ -188,7 +190,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def _notice_first_compile(args: argparse.Namespace) -> None:
     """Tell a terminal, once per machine, that the first evaluation waits for numba to compile."""
-    from .tools.firstuse import notice_first_compile
+    from .batch.firstuse import notice_first_compile
 
     notice_first_compile(quiet=getattr(args, "quiet", False))
 

@@ -137,3 +137,15 @@ def test_interconnected_groups_beyond_64():
     mapping = {"security_groups": groups, "interfaces": interfaces}
     addresses = [f"10.1.{k}.1" for k in (0, 1, 2, 64, 65, 66, 128, 129, 130)] + ["10.2.0.1"]
     assert_same(mapping, flows_between(addresses, protocols=("tcp",)))
+
+
+def test_the_kernels_get_a_classifier_only_where_some_list_has_one():
+    """Short lists only: the kernels take None and are compiled without the classifier's code; a list with a
+    classifier (every list past 0 rows, here) hands it over."""
+    from pathlib import Path
+
+    config = flowsim.load_config(Path(__file__).resolve().parents[1] / "traces" / "example.yaml")
+    assert compile_tables(config).kernel_classifier is None
+    forced = compile_tables(config, long_list=0)
+    assert (forced.list_set >= 0).any() and forced.kernel_classifier is not None
+    assert forced.kernel_classifier.set_ptr is forced.list_classifier[1]

@@ -366,8 +366,15 @@ class Replayer:
                                                                  invalid=flows.invalid.copy(), reasons=list(flows.reasons))
         self._infer_directions(flows)
         raw = self.engine.evaluate_arrays(flows, self.threads)
-        n = len(flows)
+        stateful, timed = self.apply_state(chunk, flows, raw)
         valid = ~flows.invalid
+        self.account(chunk, flows, raw, stateful, valid, timed)
+        return raw, stateful, valid
+
+    def apply_state(self, chunk, flows: FlowArrays, raw: RawVerdicts) -> tuple[np.ndarray, np.ndarray]:
+        """Replay a chunk, whose flows have their stateless verdicts `raw`, over the sessions so far: they
+        decide what they let through (rewriting `raw`). Returns (decided by a session, has a time)."""
+        n = len(flows)
         times = chunk.time.astype(np.float64, copy=False)
         if n and bool(np.all(times[1:] >= times[:-1])):  # already in time order (NaN compares false: sorted below)
             order = np.arange(n, dtype=np.int64)
@@ -384,14 +391,13 @@ class Replayer:
             order, times, flows.sfam, flows.shi, flows.slo, flows.dhi, flows.dlo, flows.proto, flows.sport, flows.dport,
             raw.src_eni, raw.dst_eni, raw.egress_code, raw.ingress_code, self.code_allows, raw.verdict, flows.direction)
         self.summary.sessions += opened
-        stateful = by_state_e | by_state_i
         if timed.any():
             self.latest = max(self.latest, float(np.nanmax(times)))
-        self._account(chunk, flows, raw, stateful, valid, timed)
-        return raw, stateful, valid
+        return by_state_e | by_state_i, timed
 
-    def _account(self, chunk, flows: FlowArrays, raw: RawVerdicts, stateful: np.ndarray, valid: np.ndarray,
-                 timed: np.ndarray) -> None:
+    def account(self, chunk, flows: FlowArrays, raw: RawVerdicts, stateful: np.ndarray, valid: np.ndarray,
+                timed: np.ndarray) -> None:
+        """Count a chunk's final verdicts in the summary: tallies, rule hits, denied flows, disagreements."""
         s = self.summary
         counts = np.zeros(len(TALLIES), np.int64)
         denied = np.empty(len(valid), np.int64)

@@ -31,6 +31,7 @@ from ..kernels.evaluate import (
     OWNER_SLOT,
     RULE_ROW,
     SCAN_HIT,
+    Classifier,
     Owners,
     Tables,
     fill_owner_table,
@@ -94,7 +95,13 @@ class CompiledTables:
         blocks, hits = self.scan
         return Tables(self.eni_profile, self.eni_groups, self.eni_group_bits, self.eni_vpc,
                       self.prof_advanced, self.prof_health_check, self.prof_open_groups, self.prof_open_bits, self.seg,
-                      self.list_set, _aligned(blocks), _aligned(hits), _aligned(self.rows), *self.list_classifier)
+                      self.list_set, _aligned(blocks), _aligned(hits), _aligned(self.rows))
+
+    @cached_property
+    def kernel_classifier(self) -> Classifier | None:
+        """The long lists' classifier as the kernels take it; None where no list has one (a configuration
+        of short lists then never compiles the classifier's code)."""
+        return Classifier(*self.list_classifier) if bool((self.list_set >= 0).any()) else None
 
     @property
     def n_profiles(self) -> int:
@@ -149,8 +156,9 @@ def _ownership(config: Config, vpc_index: dict[str, int], eni_index: dict[str, i
             blocks.append((fam, hi, lo, plen, vpc_index[eni.vpc], eni_index[eni.id], ehi, elo))
     cols = list(zip(*blocks)) if blocks else [[]] * 6
     slots = np.zeros(1 << max(4, (4 * len(blocks)).bit_length()), dtype=OWNER_SLOT)  # at most a quarter full
-    fill_owner_table(slots, np.array(cols[0], np.uint8), np.array(cols[1], np.uint64), np.array(cols[2], np.uint64),
-                     np.array(cols[3], np.int16), np.array(cols[4], np.int32), np.array(cols[5], np.int32))
+    if blocks:  # (an empty table is all free slots already)
+        fill_owner_table(slots, np.array(cols[0], np.uint8), np.array(cols[1], np.uint64), np.array(cols[2], np.uint64),
+                         np.array(cols[3], np.int16), np.array(cols[4], np.int32), np.array(cols[5], np.int32))
     lengths = [sorted({b[3] for b in blocks if b[0] == fam}, reverse=True) for fam in (4, 6)]
     plens = np.full((2, max(1, max(len(x) for x in lengths))), -1, dtype=np.int16)
     for row, items in enumerate(lengths):
@@ -177,9 +185,10 @@ def _v4_pages(blocks: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
         return v4_dir, np.full((1, 1), -1, dtype=np.int32)
     v4_dir[sorted(tops)] = np.arange(len(tops), dtype=np.int32)
     pages = np.full((max(1, len(tops)), 1 << 16), -1, dtype=np.int32)
-    cols = list(zip(*v4)) if v4 else [[]] * 6
-    fill_v4_pages(v4_dir, pages, np.array(cols[0], np.uint8), np.array(cols[2], np.uint64),
-                  np.array(cols[3], np.int16), np.array(cols[5], np.int32))
+    if v4:
+        cols = list(zip(*v4))
+        fill_v4_pages(v4_dir, pages, np.array(cols[0], np.uint8), np.array(cols[2], np.uint64),
+                      np.array(cols[3], np.int16), np.array(cols[5], np.int32))
     return v4_dir, pages
 
 

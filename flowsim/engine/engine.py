@@ -36,6 +36,12 @@ class RawVerdicts:
     src_eni: np.ndarray
     dst_eni: np.ndarray
 
+    @classmethod
+    def allocate(cls, n: int) -> "RawVerdicts":
+        """Uninitialised room for the verdicts of n flows, in the kernel's types."""
+        return cls(np.empty(n, np.int8), np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.int32),
+                   np.empty(n, np.int32))
+
     def take(self, mask: np.ndarray) -> "RawVerdicts":
         """The rows where `mask` is true."""
         return RawVerdicts(*(getattr(self, f)[mask] for f in ("verdict", "egress_code", "ingress_code", "src_eni", "dst_eni")))
@@ -88,12 +94,11 @@ class Engine:
         any_invalid = bool(flows.invalid.any())
         if any_invalid:
             eni = np.where(flows.invalid, K.ENI_UNKNOWN, eni).astype(np.int32)
-        out = RawVerdicts(np.empty(n, np.int8), np.empty(n, np.int32), np.empty(n, np.int32),
-                          np.empty(n, np.int32), np.empty(n, np.int32))
+        out = RawVerdicts.allocate(n)
         kernel = K.evaluate_flows if n > K.CHUNK else K.evaluate_flows_serial
         kernel(K.Flows(flows.sfam, flows.shi, flows.slo, flows.dfam, flows.dhi, flows.dlo, flows.proto, flows.sport,
                        flows.dport, vpc, eni, flows.direction),
-               self.tables.kernel_owners, self.tables.kernel_tables,
+               self.tables.kernel_owners, self.tables.kernel_tables, self.tables.kernel_classifier,
                K.Results(out.verdict, out.egress_code, out.ingress_code, out.src_eni, out.dst_eni))
         flows.mark(out.verdict == C.AMBIGUOUS, "address is owned in several VPCs; name the VPC (a vpc column, or --vpc)")
         if any_invalid:

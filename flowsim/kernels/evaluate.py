@@ -194,6 +194,12 @@ class Tables(NamedTuple):
     scan_blocks: np.ndarray
     scan_hits: np.ndarray
     rows: np.ndarray  # RULE_ROW records
+
+
+class Classifier(NamedTuple):
+    """The long lists' classifier (kernels.classify): where a side's scan starts. Kernels take None instead
+    where no list has one, and are then compiled without it."""
+
     list_slot: np.ndarray  # the list slot of each classifier row; then the classifier's arrays
     set_ptr: np.ndarray
     part_min: np.ndarray
@@ -370,13 +376,12 @@ def _sides(first, last, flows, tables, owner, out, lst_lo, lst_hi, lst_set, side
 
 
 @nb.njit(cache=True)
-def _list_starts(first, flows, tables, lst_lo, lst_hi, lst_set, first_lane):
+def _list_starts(first, flows, classifier, lst_lo, lst_hi, lst_set, first_lane):
     """Where each side's scan starts: a long list's classifier, given the side's packet fields (LIST_DIMS
     order), names the first slot that can match (lanes before it in its block are masked out); none, and
     the side's default stands."""
     sfam, shi, slo, dfam, dhi, dlo, proto, sport, dport, _, _, _ = flows
-    list_slot, set_ptr, part_min, part_tab = tables.list_slot, tables.set_ptr, tables.part_min, tables.part_tab
-    ctables, nodes, leaves = tables.ctables, tables.nodes, tables.leaves
+    list_slot, set_ptr, part_min, part_tab, ctables, nodes, leaves = classifier
     keys = np.empty((1, len(LIST_DIMS)), np.uint32)
     for w in range(lst_set.shape[0]):
         if lst_set[w] < 0 or lst_lo[w] >= lst_hi[w]:
@@ -478,7 +483,7 @@ def _combine(first, last, out, side_ok, side_code):
 
 
 @nb.njit(cache=True)
-def _evaluate_range(first, last, flows, owners, tables, out):
+def _evaluate_range(first, last, flows, owners, tables, classifier, out):
     """Flows first..last-1. Each applicable side (egress at the source ENI, ingress at the destination ENI)
     is decided as docs/semantics.md §2 says: defaults layered around a first-match scan of the side's row list.
 
@@ -495,25 +500,33 @@ def _evaluate_range(first, last, flows, owners, tables, out):
     side_code = np.full(2 * n, NO_RULE, np.int32)
     _sides(first, last, flows, tables, owner, out, lst_lo, lst_hi, lst_set, side_ok, side_code)
     first_lane = np.zeros(2 * n, np.uint32)
-    _list_starts(first, flows, tables, lst_lo, lst_hi, lst_set, first_lane)
+    if classifier is not None:  # decided when compiling: without a classifier, no code for it
+        _list_starts(first, flows, classifier, lst_lo, lst_hi, lst_set, first_lane)
     _scan(first, flows, tables, owner, lst_lo, lst_hi, first_lane, side_ok, side_code)
     _combine(first, last, out, side_ok, side_code)
 
 
-def evaluate_flows_serial(flows: Flows, owners: Owners, tables: Tables, out: Results) -> None:
+def evaluate_flows_serial(flows: Flows, owners: Owners, tables: Tables, classifier: Classifier | None,
+                          out: Results) -> None:
     """`evaluate_flows` on one thread, for small batches (a single `flowsim check` skips starting threads).
 
     Plain Python that calls the per-chunk kernel directly, with the argument types `evaluate_flows`
     calls it with: a first run compiles `_evaluate_range` once for both, and no wrapper kernel of its own."""
-    _evaluate_range(np.int64(0), np.int64(flows.sfam.shape[0]), flows, owners, tables, out)
+    _evaluate_range(np.int64(0), np.int64(flows.sfam.shape[0]), flows, owners, tables, classifier, out)
+
+
+def evaluation_cache_index() -> str | None:
+    """The file in which numba indexes its cached compilations of the per-chunk kernel, which every
+    evaluation compiles (None: caching unavailable); first use looks for it."""
+    return getattr(getattr(getattr(_evaluate_range, "_cache", None), "_cache_file", None), "_index_path", None)
 
 
 @nb.njit(cache=True, parallel=True, nogil=True)
-def evaluate_flows(flows, owners, tables, out):
+def evaluate_flows(flows, owners, tables, classifier, out):
     """Verdicts of many flows into `out`; path mode where flows.eni[i] == ENI_NONE, endpoint mode where it is an ENI.
 
     Besides verdicts and deciding-rule codes, it reports the ENI checked on each side (-1: none).
     """
     n = flows.sfam.shape[0]
     for c in nb.prange((n + CHUNK - 1) // CHUNK):
-        _evaluate_range(c * CHUNK, min(n, (c + 1) * CHUNK), flows, owners, tables, out)
+        _evaluate_range(c * CHUNK, min(n, (c + 1) * CHUNK), flows, owners, tables, classifier, out)

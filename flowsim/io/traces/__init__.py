@@ -63,12 +63,12 @@ class TraceChunk:
         return len(self.record)
 
     @classmethod
-    def empty(cls) -> TraceChunk:
-        """No records, with only the fields every trace has (a capture's)."""
+    def empty(cls, n: int = 0) -> TraceChunk:
+        """No records (or n all-zero ones), with only the fields every trace has (a capture's)."""
         types = {"time": np.float64, "src_fam": np.uint8, "src_hi": np.uint64, "src_lo": np.uint64,
                  "dst_fam": np.uint8, "dst_hi": np.uint64, "dst_lo": np.uint64, "protocol": np.int16,
                  "src_port": np.int32, "dst_port": np.int32, "record": np.int64}
-        return cls(**{name: np.zeros(0, t) for name, t in types.items()})
+        return cls(**{name: np.zeros(n, t) for name, t in types.items()})
 
     def carried(self) -> frozenset[str]:
         """The optional fields (OPTIONAL) this chunk carries."""
