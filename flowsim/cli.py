@@ -124,11 +124,13 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 @command("query")
 def cmd_query(args: argparse.Namespace) -> int:
+    from .batch.firstuse import FirstUse
     from .batch.query import run_query
     from .engine.cache import load_engine
 
-    _notice_first_compile(args)
-    engine = load_engine(args.config)
+    with FirstUse(None if args.dask else "flows", args.flows, quiet=args.quiet) as first_use:
+        engine = load_engine(args.config)
+        first_use.ready(engine)
     progress = sys.stderr.isatty() and not args.quiet
     if args.dask:
         from .batch.distributed import query_dask
@@ -159,7 +161,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise InputError(Problem(f"{'--report' if args.report else '--change'} is not available with --dask yet: "
                                  "replay in one process for it", subject="--dask"))
     changes = load_changes(args.change)
-    with FirstUse(None if args.dask else args.trace, args.format, args.quiet) as first_use:
+    with FirstUse(None if args.dask else "trace", args.trace, args.format, args.quiet) as first_use:
         engine = load_engine(args.config)
         first_use.ready(engine)
     progress = sys.stderr.isatty() and not args.quiet

@@ -63,21 +63,26 @@ def _python(code: str, env: dict[str, str]) -> str:
     return done.stdout
 
 
-# the replays of the README: a capture, and a flow log (whose records name ENIs and VPCs)
-REPLAYS = [["replay", "traces/example.yaml", "traces/example.pcap"],
-           ["replay", "traces/example.yaml", "traces/example-flowlog.csv"]]
+# the README's commands: replays of a capture and of a flow log (whose records name ENIs and VPCs), a query
+COMMANDS = [["replay", "traces/example.yaml", "traces/example.pcap"],
+            ["replay", "traces/example.yaml", "traces/example-flowlog.csv"],
+            ["query", "traces/example.yaml", "traces/example-flows.csv", "-o", "{out}"]]
 
 
-def test_the_warm_ups_compile_every_kernel_a_replay_needs(tmp_path):
-    """What the helper compiles (reading the trace, sessions) and what the command compiles beside it
-    (evaluation, counting) are the very specialisations the replay calls: afterwards it compiles nothing."""
+@pytest.mark.parametrize("commands", [COMMANDS[:2], COMMANDS[2:]], ids=["replays", "query"])
+def test_the_warm_ups_compile_every_kernel_the_commands_need(tmp_path, commands):
+    """What the helper compiles (reading the input; a replay's sessions) and what the command compiles
+    beside it (evaluation; a replay's counting) are the very specialisations the commands call:
+    afterwards they compile nothing. (Replays and the query apart: a flow log's reader compiles the
+    address parsing a query's reader needs.)"""
     env = _env(tmp_path)
     warm = ["from flowsim.batch.firstuse import helper_main, warm_counting, warm_evaluation",
             "from flowsim.engine.cache import load_engine",
             "engine = load_engine('traces/example.yaml')",
             "warm_evaluation(engine); warm_counting(engine)"]
-    warm += [f"helper_main({argv[2]!r}.split())" for argv in REPLAYS]
+    warm += [f"helper_main([{'trace' if argv[0] == 'replay' else 'flows'!r}, {argv[2]!r}])" for argv in commands]
     _python("\n".join(warm), env)
+    commands = [[a.format(out=tmp_path / "verdicts.csv") for a in argv] for argv in commands]
     compiled = _python("\n".join([
         "from numba.core import event",
         "compiled = []",
@@ -86,14 +91,14 @@ def test_the_warm_ups_compile_every_kernel_a_replay_needs(tmp_path):
         "    def on_end(self, e): pass",
         "event.register('numba:compile', Listener())",
         "from flowsim.cli import main",
-        *[f"assert main({argv!r}) == 0" for argv in REPLAYS],
+        *[f"assert main({argv!r}) == 0" for argv in commands],
         "print('compiled:', *compiled)"]), env)
-    assert compiled.splitlines()[-1] == "compiled:"  # (the replays' summaries come first)
+    assert compiled.splitlines()[-1] == "compiled:"  # (the commands' summaries come first)
 
 
 def test_a_cold_replay_shares_compiling_with_its_helper_and_answers_as_a_warm_one(tmp_path):
     env = _env(tmp_path)
-    argv = [*REPLAYS[0], "--summary", str(tmp_path / "cold.json")]
+    argv = [*COMMANDS[0], "--summary", str(tmp_path / "cold.json")]
     cold = subprocess.run([sys.executable, "-m", "flowsim", *argv], env=env, cwd=ROOT, capture_output=True, text=True)
     assert cold.returncode == 0, cold.stderr
     assert any(name.startswith("sessions.apply_sessions") for _, _, files in os.walk(env["NUMBA_CACHE_DIR"])

@@ -3,11 +3,12 @@
 numba caches compiled kernels on disk (beside the kernel sources, or under NUMBA_CACHE_DIR); the first
 command that evaluates flows on a machine compiles them, which takes seconds, and every later run loads
 them. numba compiles one function at a time in a process (a global lock), so on a cold cache a replay
-shares the work with a helper process: the helper compiles the trace reader's kernels (reading the
-trace's first records) and the session kernels (replaying one record against a one-group configuration),
-while the command compiles the evaluation and counting kernels for its own configuration; then the
-command waits for the helper and finds those kernels in numba's cache. The helper is only a head start: whatever it did not
-compile (it failed, it was late, the trace is a pipe) the command compiles itself as it goes.
+or a query shares the work with a helper process: the helper compiles the input reader's kernels
+(reading the trace's or flow table's first records) and a replay's session kernels (replaying one
+record against a one-group configuration), while the command compiles the evaluation (and a replay's
+counting) kernels for its own configuration; then the command waits for the helper and finds those
+kernels in numba's cache. The helper is only a head start: whatever it did not compile (it failed, it
+was late, the input is a pipe) the command compiles itself as it goes.
 """
 from __future__ import annotations
 
@@ -64,6 +65,19 @@ def warm_trace_reading(trace: str, fmt: str | None) -> None:
         next(iter(open_trace(trace, fmt, chunk_rows=64)), None)
 
 
+def warm_flow_reading(flows: str) -> None:
+    """Compile the kernels that read the flow table `flows` (a regular file) by preparing its first rows."""
+    import pyarrow as pa
+
+    from ..io.flows import prepare_flows
+    from .query import open_flow_table
+
+    if flows != "-" and os.path.isfile(flows):
+        batch = next(iter(open_flow_table(flows, chunk_rows=64).batches), None)
+        if batch is not None:
+            prepare_flows(pa.Table.from_batches([batch]))
+
+
 def warm_sessions() -> None:
     """Compile the session kernels: replay one record over no sessions, with a one-group configuration."""
     from ..config.loader import load_config
@@ -93,29 +107,32 @@ def _one_record(engine: Engine) -> tuple:
 
 
 class FirstUse:
-    """Around a replay's first steps: on a cold cache, tells a terminal (NOTICE) and starts the helper
-    (see the module's docstring); `ready(engine)` compiles the evaluation and waits for the helper. On a
-    warm cache it does nothing."""
+    """Around a command's first steps: on a cold cache, tells a terminal (NOTICE) and, for a replay
+    (`reads="trace"`) or a query (`reads="flows"`) of a regular file, starts the helper (see the module's
+    docstring); `ready(engine)` compiles the command's share and waits for the helper. On a warm cache
+    it does nothing."""
 
-    def __init__(self, trace: str | None = None, fmt: str | None = None, quiet: bool = False) -> None:
-        """`trace`: the trace a replay reads (None: not a replay, so no helper)."""
-        self.trace, self.fmt, self.quiet = trace, fmt, quiet
+    def __init__(self, reads: str | None = None, path: str | None = None, fmt: str | None = None,
+                 quiet: bool = False) -> None:
+        """`reads`: "trace" (a replay's `path`, of format `fmt`), "flows" (a query's flow table) or None (no helper)."""
+        self.reads, self.path, self.fmt, self.quiet = reads, path, fmt, quiet
         self.helper: subprocess.Popen | None = None
 
     def __enter__(self) -> FirstUse:
         if not kernels_cached():
             _tell(None, self.quiet)
-            if self.trace is not None and _cores() > 1:  # (on one core a helper would only take turns)
-                self.helper = _start_helper(self.trace, self.fmt)
+            if self.reads is not None and self.path is not None and _cores() > 1:  # (on one core it only takes turns)
+                self.helper = _start_helper([self.reads, os.path.abspath(self.path), *([self.fmt] if self.fmt else [])])
         return self
 
     def ready(self, engine: Engine) -> None:
-        """Compile the evaluation and counting kernels for `engine` here while the helper compiles the rest;
-        wait for it."""
+        """Compile the evaluation kernel for `engine` (and a replay's counting kernels) here while the
+        helper compiles the rest; wait for it."""
         if self.helper is None:
             return
         warm_evaluation(engine)
-        warm_counting(engine)
+        if self.reads == "trace":
+            warm_counting(engine)
         try:
             self.helper.wait(HELPER_WAIT)
         except subprocess.TimeoutExpired:
@@ -137,22 +154,25 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _start_helper(trace: str, fmt: str | None) -> subprocess.Popen | None:
+def _start_helper(argv: list[str]) -> subprocess.Popen | None:
     """The helper process, importing this very flowsim (numba's cache is keyed by the kernel sources' paths)."""
     root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
-    argv = [sys.executable, "-m", __name__, os.path.abspath(trace) if trace != "-" else trace, *([fmt] if fmt else [])]
     try:
-        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                env=env)
+        return subprocess.Popen([sys.executable, "-m", __name__, *argv], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     except OSError:
         return None
 
 
 def helper_main(argv: list[str]) -> int:
-    """The helper: compile what `warm_trace_reading` and `warm_sessions` compile; silent, whatever happens
-    (the command reports its inputs' problems itself)."""
-    for warm in (lambda: warm_trace_reading(argv[0], argv[1] if len(argv) > 1 else None), warm_sessions):
+    """The helper, given `trace PATH [FORMAT]` or `flows PATH`: compile what `warm_trace_reading` and
+    `warm_sessions`, or `warm_flow_reading`, compile; silent, whatever happens (the command reports its
+    inputs' problems itself)."""
+    reads, path, fmt = (argv + [None, None, None])[:3]
+    steps = ((lambda: warm_trace_reading(path, fmt), warm_sessions) if reads == "trace" else
+             (lambda: warm_flow_reading(path),) if reads == "flows" else ())
+    for warm in steps:
         try:
             warm()
         except Exception:  # noqa: BLE001 - a head start only: the command compiles whatever is missing
