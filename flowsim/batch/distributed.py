@@ -45,7 +45,6 @@ import json
 import math
 import os
 import shutil
-import sys
 import tempfile
 import time
 import uuid
@@ -60,6 +59,7 @@ from ..engine.engine import Engine
 from ..errors import InputError, Problem
 from ..io.datasets import dataset_files, dataset_root, is_dataset, relative_name
 from ..io.outputs import TEMP_SUFFIX, Output
+from ..io.progress import Progress
 from ..kernels.counting import TALLIES
 from .query import QueryStats, arrow_settings, evaluate_file
 from .replay import DISAGREEMENTS_KEPT, SESSION_TIMEOUT, FlowCounter, Replayer, ReplaySummary, verdict_table
@@ -137,33 +137,16 @@ def cluster(spec: str) -> Iterator[Cluster]:
             local.close()
 
 
-class _Meter:
-    """Progress of a stage's tasks on a terminal: `flowsim: replaying: 3 of 8 shards`."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-
-    def show(self, stage: str, done: int, total: int, unit: str) -> None:
-        if self.enabled:
-            sys.stderr.write(f"\rflowsim: {stage}: {done:,} of {total:,} {unit}\x1b[K")
-            sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-
-
-def _finish(futures: Sequence[Any], meter: _Meter, stage: str, unit: str) -> None:
+def _finish(futures: Sequence[Any], meter: Progress, stage: str, unit: str) -> None:
     """Wait for every future, showing progress; the first task that fails raises its error here."""
     from distributed import as_completed
 
     done = 0
-    meter.show(stage, 0, len(futures), unit)
+    meter.stage(stage, 0, len(futures), unit)
     for future in as_completed(futures):
         future.result()  # a task's InputError comes back as it was raised
         done += 1
-        meter.show(stage, done, len(futures), unit)
+        meter.stage(stage, done, len(futures), unit)
 
 
 # ---------------------------------------------------------------- the engine on the workers
@@ -345,7 +328,7 @@ def query_dask(engine: Engine, config: str, flows: str, output: str | None, spec
     root = dataset_root(flows) if is_dataset(flows) else os.path.dirname(flows) or "."
     threads = 1 if threads is None else threads
     stats = QueryStats()
-    meter = _Meter(progress)
+    meter = Progress(progress, None)
     try:
         with parts_folder(output, [flows, *files]) as folder, cluster(spec) as c:
             started = time.perf_counter()
@@ -386,7 +369,7 @@ def _add_stats(total: QueryStats, part: QueryStats, path: str) -> None:
         total.skipped_by_file[path] = part.skipped
 
 
-def _stream_csv(futures: Sequence[Any], files: Sequence[str], meter: _Meter) -> None:
+def _stream_csv(futures: Sequence[Any], files: Sequence[str], meter: Progress) -> None:
     """The parts as CSV on standard output, in file order, as they come (the first file's columns)."""
     from ..io.writer import TableWriter
     from .query import Conformer
@@ -399,7 +382,7 @@ def _stream_csv(futures: Sequence[Any], files: Sequence[str], meter: _Meter) -> 
             _, table = future.result()
             if table.num_rows or (writer.empty and i == len(futures) - 1):
                 writer.write(conform(table, files[i]))
-            meter.show("evaluating", i + 1, len(futures), "files")
+            meter.stage("evaluating", i + 1, len(futures), "files")
         done = True
     finally:
         writer.close(keep=done)
@@ -639,7 +622,7 @@ def replay_dask(engine: Engine, config: str, trace: str, output: str | None, spe
     dataset = is_dataset(trace)
     root = dataset_root(trace) if dataset else os.path.dirname(trace) or "."
     threads = 1 if threads is None else threads
-    meter = _Meter(progress)
+    meter = Progress(progress, None)
     try:
         with parts_folder(output, [trace, *files]) as folder, cluster(spec) as c:
             client = c.client
@@ -678,7 +661,7 @@ def replay_dask(engine: Engine, config: str, trace: str, output: str | None, spe
 
 def _replay_waves(client: Any, handle: Any, config: str, files: Sequence[str], root: str, fmt: str | None,
                   count: int, wave: int, chunk_rows: int, dataset: bool, folder: PartsFolder | None, threads: int,
-                  timeout: float, meter: _Meter, token: str, held: list[Any], starts: list[Any] | None,
+                  timeout: float, meter: Progress, token: str, held: list[Any], starts: list[Any] | None,
                   ) -> tuple[list[ShardResult], list[FileShards], float, int, list[Any]]:
     """Replay the files wave by wave (`wave` files each, in replay order by `starts`; None: all of them in one
     wave, their starts read with their records), so that a worker holds the records of about two waves, not

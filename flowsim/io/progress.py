@@ -12,11 +12,20 @@ class Progress:
         self.enabled, self.total, self.start = enabled, total_rows, time.perf_counter()
 
     def update(self, rows: int) -> None:
+        """Rows done so far: `flowsim: 1,000,000 flows of 4,000,000 (25%), 3.10 M flows/s`."""
         if self.enabled:
             rate = rows / max(time.perf_counter() - self.start, 1e-9)
             share = f" of {self.total:,} ({rows / max(self.total, 1):.0%})" if self.total else ""
-            sys.stderr.write(f"\rflowsim: {rows:,} flows{share}, {rate / 1e6:.2f} M flows/s")
-            sys.stderr.flush()
+            self._line(f"{rows:,} flows{share}, {rate / 1e6:.2f} M flows/s")
+
+    def stage(self, stage: str, done: int, total: int, unit: str) -> None:
+        """Tasks of a stage done so far: `flowsim: replaying: 3 of 8 shards`."""
+        if self.enabled:
+            self._line(f"{stage}: {done:,} of {total:,} {unit}")
+
+    def _line(self, text: str) -> None:
+        sys.stderr.write(f"\rflowsim: {text}\x1b[K")
+        sys.stderr.flush()
 
     def close(self) -> None:
         if self.enabled:
