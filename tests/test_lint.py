@@ -159,6 +159,18 @@ def test_quota_headroom():
     assert any("4 of 5 (80 %)" in f.message for f in quota)
 
 
+def test_a_groups_quota_finding_names_its_members_and_counts_as_validation_does():
+    """Lint's headroom and validation's limit come from one count (config.validate.quota_usage)."""
+    cfg = net({"sg-a": sg()}, {"eni-1": eni("sg-a", ips=["10.0.0.1", "10.0.0.2"]), "eni-2": eni("sg-a", ips=["10.0.0.3"])},
+              limits={"addresses_per_basic_group": 3})
+    quota = [f for f in lint(flowsim.load_config(cfg)).findings if f.kind == "quota"]
+    assert [(f.severity, f.enis) for f in quota] == [("info", ("eni-1", "eni-2"))]
+    assert quota[0].message == "sg-a holds 3 private addresses: 3 of 3 (100 %) (limits.addresses_per_basic_group)"
+    cfg["limits"]["addresses_per_basic_group"] = 2
+    with pytest.raises(flowsim.ConfigError, match="holds 3 private addresses; a basic group's quota is 2"):
+        flowsim.load_config(cfg)
+
+
 def test_egress_drop_towards_a_fellow_member_is_not_overridden():
     """Seed-faithful: the intra-group allow exists only inbound, so an egress drop still decides."""
     cfg = net({"sg-a": sg(egress("all", "10.0.0.2", action="drop", id="no-peer-out"))}, PAIR)

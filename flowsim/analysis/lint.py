@@ -6,17 +6,15 @@ direction of the unit), which `flowsim check`/the reference evaluator decides as
 from __future__ import annotations
 
 import ipaddress
-from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from ..config.loader import paused_gc
-from ..config.validate import rule_weight
+from ..config.validate import quota_usage
 from ..engine.explain import proto_of
 from ..model.addresses import IPNetwork
 from ..model.network import (
     ACCEPT,
-    BASIC,
     DEFAULT_HEALTH_CHECK_ALLOW,
     DEFAULT_INTRA_GROUP_ALLOW,
     DROP,
@@ -271,39 +269,10 @@ def _permissive(config: Config, space: Space, unit: Unit, entry: Entry, finding,
 
 def quota_findings(config: Config) -> list[Finding]:
     """Usages at 80 % or more of a quota (docs/semantics.md §6): info, error past 100 %."""
-    limits = config.limits
-    out: list[Finding] = []
-
-    def usage(what_: str, used: int, quota: int, enis: tuple[str, ...], name: str) -> None:
-        if quota > 0 and used * 5 >= quota * 4:
-            severity = "error" if used > quota else "info"
-            out.append(Finding("quota", severity, "", "", enis,
-                               f"{what_}: {used} of {quota} ({100 * used // quota} %) ({name})"))
-
-    members = defaultdict(list)
-    for eni in config.interfaces.values():
-        for gid in eni.security_groups:
-            members[gid].append(eni)
-        usage(f"{eni.id} is in {counted(len(eni.security_groups), 'group', grouped=False)}", len(eni.security_groups), limits.groups_per_eni,
-              (eni.id,), "limits.groups_per_eni")
-        rules = sum(rule_weight(config, r) for g in eni.security_groups for r in config.groups[g].rules)
-        usage(f"{eni.id} carries {counted(rules, 'rule', grouped=False)}", rules, limits.rules_per_eni, (eni.id,), "limits.rules_per_eni")
-    for group in config.groups.values():
-        enis = tuple(e.id for e in members[group.id])
-        if group.type == BASIC:
-            refs = sum(1 for r in group.rules if r.peer.kind == "group")
-            usage(f"{group.id} has {counted(refs, 'group-reference rule', grouped=False)}", refs, limits.group_rules_per_group, enis,
-                  "limits.group_rules_per_group")
-            addresses = sum(e.address_count() for e in members[group.id])
-            usage(f"{group.id} holds {counted(addresses, 'private address', 'private addresses', grouped=False)}", addresses, limits.addresses_per_basic_group,
-                  enis, "limits.addresses_per_basic_group")
-        else:
-            usage(f"{group.id} holds {counted(len(enis), 'ENI', grouped=False)}", len(enis), limits.enis_per_advanced_group, enis,
-                  "limits.enis_per_advanced_group")
-    for pl in config.prefix_lists.values():
-        n = max(pl.max_entries, len(pl.entries))
-        usage(f"{pl.id} allows {counted(n, 'entry', 'entries', grouped=False)}", n, limits.entries_per_prefix_list, (), "limits.entries_per_prefix_list")
-    return out
+    return [Finding("quota", "error" if use.used > use.limit else "info", "", "", use.enis,
+                    f"{use.subject} {use.phrase}: {use.used} of {use.limit} ({100 * use.used // use.limit} %) "
+                    f"(limits.{use.quota})")
+            for use in quota_usage(config) if use.limit > 0 and use.used * 5 >= use.limit * 4]
 
 
 def format_report(report: LintReport) -> str:

@@ -97,6 +97,7 @@ class QuotaUse:
     phrase: str  # what the object does, for messages: "is in 3 security groups"
     whose: str = "the quota"
     line: int | None = None
+    enis: tuple[str, ...] = ()  # the interfaces the use concerns (an ENI's own, a group's members)
 
     @property
     def share(self) -> float:
@@ -111,22 +112,25 @@ def quota_usage(config: Config) -> list[QuotaUse]:
         for gid in eni.security_groups:
             members[gid].append(eni)
         n = len(eni.security_groups)
-        out.append(QuotaUse("groups_per_eni", eni.id, n, limits.groups_per_eni, f"is in {counted(n, 'security group', grouped=False)}", line=eni.line))
+        out.append(QuotaUse("groups_per_eni", eni.id, n, limits.groups_per_eni, f"is in {counted(n, 'security group', grouped=False)}", line=eni.line, enis=(eni.id,)))
         n = sum(rule_weight(config, r) for gid in eni.security_groups if gid in config.groups for r in config.groups[gid].rules)
         out.append(QuotaUse("rules_per_eni", eni.id, n, limits.rules_per_eni, f"carries {counted(n, 'rule', grouped=False)} over its groups",
-                            line=eni.line))
+                            line=eni.line, enis=(eni.id,)))
     for group in config.groups.values():
+        enis = tuple(e.id for e in members[group.id])
         if group.type == BASIC:
             n = sum(1 for r in group.rules if r.peer.kind == "group")
             out.append(QuotaUse("group_rules_per_group", group.id, n, limits.group_rules_per_group,
-                                f"has {counted(n, 'rule', grouped=False)} that reference{'s' if n == 1 else ''} security groups", line=group.line))
+                                f"has {counted(n, 'rule', grouped=False)} that reference{'s' if n == 1 else ''} security groups",
+                                line=group.line, enis=enis))
             n = sum(e.address_count() for e in members[group.id])
             out.append(QuotaUse("addresses_per_basic_group", group.id, n, limits.addresses_per_basic_group,
-                                f"holds {counted(n, 'private address', 'private addresses', grouped=False)}", "a basic group's quota", group.line))
+                                f"holds {counted(n, 'private address', 'private addresses', grouped=False)}", "a basic group's quota",
+                                group.line, enis))
         else:
             n = len(members[group.id])
             out.append(QuotaUse("enis_per_advanced_group", group.id, n, limits.enis_per_advanced_group,
-                                f"holds {counted(n, 'interface', grouped=False)}", "an advanced group's quota", group.line))
+                                f"holds {counted(n, 'interface', grouped=False)}", "an advanced group's quota", group.line, enis))
     for pl in config.prefix_lists.values():
         n = max(pl.max_entries, len(pl.entries))
         out.append(QuotaUse("entries_per_prefix_list", pl.id, n, limits.entries_per_prefix_list, f"allows {counted(n, 'entry', 'entries', grouped=False)}",
