@@ -108,9 +108,9 @@ def _one_record(engine: Engine) -> tuple:
 
 class FirstUse:
     """Around a command's first steps: on a cold cache, tells a terminal (NOTICE) and, for a replay
-    (`reads="trace"`) or a query (`reads="flows"`) of a regular file, starts the helper (see the module's
-    docstring); `ready(engine)` compiles the command's share and waits for the helper. On a warm cache
-    it does nothing."""
+    (`reads="trace"`) or a query (`reads="flows"`), starts the helper (see the module's docstring; it
+    reads only a regular file, never standard input or a pipe); `ready(engine)` compiles the command's
+    share and waits for the helper. On a warm cache it does nothing."""
 
     def __init__(self, reads: str | None = None, path: str | None = None, fmt: str | None = None,
                  quiet: bool = False) -> None:
@@ -122,7 +122,8 @@ class FirstUse:
         if not kernels_cached():
             _tell(None, self.quiet)
             if self.reads is not None and self.path is not None and _cores() > 1:  # (on one core it only takes turns)
-                self.helper = _start_helper([self.reads, os.path.abspath(self.path), *([self.fmt] if self.fmt else [])])
+                path = self.path if self.path == "-" else os.path.abspath(self.path)
+                self.helper = _start_helper([self.reads, path, *([self.fmt] if self.fmt else [])])
         return self
 
     def ready(self, engine: Engine) -> None:
@@ -156,6 +157,8 @@ def _cores() -> int:
 
 def _start_helper(argv: list[str]) -> subprocess.Popen | None:
     """The helper process, importing this very flowsim (numba's cache is keyed by the kernel sources' paths)."""
+    if not sys.executable:  # (an embedded interpreter: no program to start)
+        return None
     root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
     try:
