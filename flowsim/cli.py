@@ -206,11 +206,14 @@ def cmd_diff(args: argparse.Namespace) -> int:
         return _diff_header_space(args)
     if args.at is not None and not math.isfinite(args.at):
         raise InputError(Problem(f"must be a time in unix seconds, not {args.at}", subject="--at"))
+    from .batch.firstuse import FirstUse
     from .batch.tracediff import diff_trace
     from .engine.cache import load_engine
 
-    _notice_first_compile(args)
-    result = diff_trace(load_engine(args.old), load_engine(args.new), args.trace,
+    with FirstUse("trace", args.trace, args.format, args.quiet) as first_use:
+        old, new = load_engine(args.old), load_engine(args.new)
+        first_use.ready(old)
+    result = diff_trace(old, new, args.trace,
                         args.files["-o"] if args.output else None, fmt=args.format,
                         threads=args.threads, progress=sys.stderr.isatty() and not args.quiet, at=args.at,
                         names=(args.old, args.new))

@@ -3,12 +3,12 @@
 numba caches compiled kernels on disk (beside the kernel sources, or under NUMBA_CACHE_DIR); the first
 command that evaluates flows on a machine compiles them, which takes seconds, and every later run loads
 them. numba compiles one function at a time in a process (a global lock), so on a cold cache a replay
-or a query shares the work with a helper process: the helper compiles the input reader's kernels
-(reading the trace's or flow table's first records) and a replay's session kernels (replaying one
-record against a one-group configuration), while the command compiles the evaluation (and a replay's
-counting) kernels for its own configuration; then the command waits for the helper and finds those
-kernels in numba's cache. The helper is only a head start: whatever it did not compile (it failed, it
-was late, the input is a pipe) the command compiles itself as it goes.
+(or `diff --trace`) or a query shares the work with a helper process: the helper compiles the input
+reader's kernels (reading the trace's or flow table's first records) and a replay's session kernels
+(replaying one record against a one-group configuration), while the command compiles the evaluation
+(and a replay's counting) kernels for its own configuration; then the command waits for the helper and
+finds those kernels in numba's cache. The helper is only a head start: whatever it did not compile (it
+failed, it was late, the input is a pipe) the command compiles itself as it goes.
 """
 from __future__ import annotations
 
